@@ -1,0 +1,250 @@
+//! The `#[bulk(...)]` attribute grammar and the model it produces: a container
+//! with its fields, each keeping the syntax it came from for error spans.
+
+use syn::ext::IdentExt;
+use syn::{Data, DeriveInput, Fields, LitStr};
+
+use crate::ctxt::Ctxt;
+use crate::sql_type::{self, SqlType};
+
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
+const MAX_IDENT: usize = 63;
+
+pub struct Container<'a> {
+    pub input: &'a DeriveInput,
+    pub schema: String,
+    pub table: String,
+    pub fields: Vec<Field<'a>>,
+}
+
+pub struct Field<'a> {
+    pub member: &'a syn::Ident,
+    pub ty: &'a syn::Type,
+    pub column: String,
+    /// The `sql_type` attribute, parsed, with its literal for spans.
+    pub sql_type: Option<(SqlType, LitStr)>,
+    /// The `primary_key` path, for spans.
+    pub primary_key: Option<syn::Path>,
+}
+
+/// Sets `slot` once; a second value is a "duplicate attribute" error.
+fn set_once<T>(
+    cx: &mut Ctxt,
+    slot: &mut Option<T>,
+    value: T,
+    path: &syn::Path,
+    name: &str,
+) {
+    if slot.is_some() {
+        cx.error(path, format!("duplicate bulk attribute `{name}`"));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+impl<'a> Container<'a> {
+    pub fn from_ast(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
+        let mut schema: Option<LitStr> = None;
+        let mut table: Option<LitStr> = None;
+        for attr in input.attrs.iter().filter(|a| a.path().is_ident("bulk")) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("schema") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut schema, lit, &meta.path, "schema");
+                } else if meta.path.is_ident("table") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut table, lit, &meta.path, "table");
+                } else {
+                    let name = meta.path.get_ident().map_or_else(String::new, |i| i.to_string());
+                    return Err(meta.error(format!(
+                        "unknown bulk struct attribute `{name}` (expected `schema` or `table`)"
+                    )));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.push(e);
+            }
+        }
+
+        let fields = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => &named.named,
+                Fields::Unnamed(_) | Fields::Unit => {
+                    cx.error(
+                        &input.ident,
+                        "BulkTable needs a struct with named fields: each field is a column",
+                    );
+                    return None;
+                }
+            },
+            Data::Enum(e) => {
+                cx.error(
+                    e.enum_token,
+                    "BulkTable can't be derived for an enum: derive it for a struct with named fields",
+                );
+                return None;
+            }
+            Data::Union(u) => {
+                cx.error(
+                    u.union_token,
+                    "BulkTable can't be derived for a union: derive it for a struct with named fields",
+                );
+                return None;
+            }
+        };
+        for param in input.generics.type_params() {
+            cx.error(
+                param,
+                "BulkTable can't be derived for a generic struct: every column needs a concrete type",
+            );
+        }
+        for param in input.generics.const_params() {
+            cx.error(
+                param,
+                "BulkTable can't be derived for a struct with const generics",
+            );
+        }
+        if fields.is_empty() {
+            cx.error(&input.ident, "a table needs at least one column");
+        }
+
+        let schema_name = schema.as_ref().map_or_else(|| "public".to_owned(), LitStr::value);
+        let table_name = table
+            .as_ref()
+            .map_or_else(|| snake_case(&input.ident.unraw().to_string()), LitStr::value);
+        if let Some(lit) = &schema {
+            check_name(cx, lit, &schema_name, "schema");
+        }
+        match &table {
+            Some(lit) => check_name(cx, lit, &table_name, "table"),
+            None => check_name(cx, &input.ident, &table_name, "table"),
+        }
+
+        let fields: Vec<Field<'a>> = fields.iter().map(|f| Field::from_ast(cx, f)).collect();
+        for (i, field) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|f| f.column == field.column) {
+                cx.error(
+                    field.member,
+                    format!("two fields are both column `{}`", field.column),
+                );
+            }
+        }
+        Some(Container {
+            input,
+            schema: schema_name,
+            table: table_name,
+            fields,
+        })
+    }
+
+    pub fn primary_key(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.fields.iter().filter(|f| f.primary_key.is_some())
+    }
+}
+
+impl<'a> Field<'a> {
+    fn from_ast(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
+        let member = field.ident.as_ref().expect("named field");
+        let mut rename: Option<LitStr> = None;
+        let mut sql_type: Option<LitStr> = None;
+        let mut primary_key: Option<syn::Path> = None;
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("bulk")) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("primary_key") {
+                    set_once(cx, &mut primary_key, meta.path.clone(), &meta.path, "primary_key");
+                } else if meta.path.is_ident("rename") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut rename, lit, &meta.path, "rename");
+                } else if meta.path.is_ident("sql_type") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut sql_type, lit, &meta.path, "sql_type");
+                } else {
+                    let name = meta.path.get_ident().map_or_else(String::new, |i| i.to_string());
+                    return Err(meta.error(format!(
+                        "unknown bulk field attribute `{name}` (expected `primary_key`, `rename` or `sql_type`)"
+                    )));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.push(e);
+            }
+        }
+        let column = rename
+            .as_ref()
+            .map_or_else(|| member.unraw().to_string(), LitStr::value);
+        match &rename {
+            Some(lit) => check_name(cx, lit, &column, "column"),
+            None => check_name(cx, member, &column, "column"),
+        }
+        let sql_type = sql_type.and_then(|lit| match sql_type::parse(&lit.value()) {
+            Ok(parsed) => Some((parsed, lit)),
+            Err(message) => {
+                cx.error(&lit, message);
+                None
+            }
+        });
+        Field {
+            member,
+            ty: &field.ty,
+            column,
+            sql_type,
+            primary_key,
+        }
+    }
+}
+
+fn check_name(cx: &mut Ctxt, span: impl quote::ToTokens, name: &str, what: &str) {
+    if name.is_empty() {
+        cx.error(span, format!("the {what} name is empty"));
+    } else if name.len() > MAX_IDENT {
+        cx.error(
+            span,
+            format!(
+                "the {what} name `{name}` is {} bytes long; PostgreSQL's limit is {MAX_IDENT}",
+                name.len()
+            ),
+        );
+    } else if name.contains('\0') {
+        cx.error(span, format!("the {what} name contains a NUL character"));
+    }
+}
+
+/// `OrderLine` → `order_line`, `HTTPRequest` → `http_request`.
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1);
+            let boundary = match prev {
+                None | Some('_') => false,
+                Some(p) if p.is_lowercase() || p.is_ascii_digit() => true,
+                Some(p) => p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()),
+            };
+            if boundary {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn snake_cases() {
+        assert_eq!(snake_case("Order"), "order");
+        assert_eq!(snake_case("OrderLine"), "order_line");
+        assert_eq!(snake_case("HTTPRequest"), "http_request");
+        assert_eq!(snake_case("Sale2024Row"), "sale2024_row");
+        assert_eq!(snake_case("already_snake"), "already_snake");
+    }
+}

@@ -1,0 +1,185 @@
+//! Code generation: the `BulkTable` impl (table definition as a constant, the
+//! serializer writing each field through static dispatch), `AsRow` for `T` and
+//! `&T`, `HasPrimaryKey` when there is a key, and compile-time checks of
+//! `sql_type` and keys, each spanned at the attribute it checks.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::visit_mut::VisitMut;
+use syn::{DeriveInput, Lifetime};
+
+use crate::attr::Container;
+use crate::ctxt::Ctxt;
+
+pub fn bulk_table(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut cx = Ctxt::default();
+    let container = Container::from_ast(&mut cx, input);
+    cx.check()?;
+    let container = container.expect("no errors means a container");
+    Ok(generate(&container))
+}
+
+fn generate(cont: &Container<'_>) -> TokenStream {
+    let ident = &cont.input.ident;
+    let (impl_generics, ty_generics, where_clause) = cont.input.generics.split_for_impl();
+    let schema = &cont.schema;
+    let table = &cont.table;
+
+    let columns = cont.fields.iter().map(|f| {
+        let ty = f.ty;
+        let name = &f.column;
+        let sql_type = match &f.sql_type {
+            Some((parsed, _)) => quote!(#parsed),
+            None => quote!(<#ty as ::pg_bulk_ingest::Encode>::SQL_TYPE),
+        };
+        quote! {
+            ::pg_bulk_ingest::ColumnDef::new(
+                #name,
+                #sql_type,
+                <#ty as ::pg_bulk_ingest::Encode>::NULLABLE,
+            )
+        }
+    });
+    let key = cont.primary_key().map(|f| &f.column);
+
+    let writes = cont.fields.iter().enumerate().map(|(i, f)| {
+        let member = f.member;
+        // Spanned at the field's type, so "`X` cannot be written to a
+        // PostgreSQL column" points at the type the user wrote.
+        quote_spanned! {f.ty_span()=>
+            w.field(
+                #i,
+                &<Self as ::pg_bulk_ingest::BulkTable>::TABLE.columns[#i].sql_type,
+                &self.#member,
+            )?;
+        }
+    });
+
+    let checks = cont.fields.iter().map(|f| {
+        let ty = static_lifetimes(f.ty);
+        let mut out = TokenStream::new();
+        if let Some((parsed, lit)) = &f.sql_type {
+            let kind = syn::Ident::new(parsed.kind, Span::call_site());
+            let message = format!(
+                "column `{}`: sql_type \"{}\" is not a type `{}` can be written as",
+                f.column,
+                lit.value(),
+                quote!(#ty).to_string().replace(' ', "")
+            );
+            out.extend(quote_spanned! {lit.span()=>
+                const _: () = ::core::assert!(
+                    ::pg_bulk_ingest::__private::accepts(
+                        <#ty as ::pg_bulk_ingest::Encode>::ACCEPTS,
+                        ::pg_bulk_ingest::TypeKind::#kind,
+                    ),
+                    "{}",
+                    #message,
+                );
+            });
+        }
+        if let Some(path) = &f.primary_key {
+            let message = format!(
+                "column `{}`: a primary-key column can't be NULL, so its field can't be an Option",
+                f.column
+            );
+            out.extend(quote_spanned! {path_span(path)=>
+                const _: () = ::core::assert!(
+                    !<#ty as ::pg_bulk_ingest::Encode>::NULLABLE,
+                    "{}",
+                    #message,
+                );
+            });
+        }
+        out
+    });
+
+    let has_key = cont.primary_key().next().is_some().then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::pg_bulk_ingest::HasPrimaryKey for #ident #ty_generics #where_clause {}
+        }
+    });
+
+    // `&'__row T` for the `AsRow` impl of references.
+    let mut ref_generics = cont.input.generics.clone();
+    ref_generics
+        .params
+        .insert(0, syn::parse_quote!('__row));
+    let (ref_impl_generics, _, _) = ref_generics.split_for_impl();
+
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics ::pg_bulk_ingest::BulkTable for #ident #ty_generics #where_clause {
+                const TABLE: ::pg_bulk_ingest::TableDef = ::pg_bulk_ingest::TableDef::new(
+                    #schema,
+                    #table,
+                    &[#(#columns),*],
+                    &[#(#key),*],
+                );
+
+                #[inline]
+                fn write_fields(
+                    &self,
+                    w: &mut ::pg_bulk_ingest::RowWriter<'_>,
+                ) -> ::core::result::Result<(), ::pg_bulk_ingest::FieldError> {
+                    #(#writes)*
+                    ::core::result::Result::Ok(())
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics ::pg_bulk_ingest::AsRow for #ident #ty_generics #where_clause {
+                type Row = Self;
+                #[inline]
+                fn as_row(&self) -> &Self {
+                    self
+                }
+            }
+
+            #[automatically_derived]
+            impl #ref_impl_generics ::pg_bulk_ingest::AsRow for &'__row #ident #ty_generics #where_clause {
+                type Row = #ident #ty_generics;
+                #[inline]
+                fn as_row(&self) -> &#ident #ty_generics {
+                    self
+                }
+            }
+
+            #has_key
+
+            #(#checks)*
+        };
+    }
+}
+
+impl crate::attr::Field<'_> {
+    fn ty_span(&self) -> Span {
+        syn::spanned::Spanned::span(self.ty)
+    }
+}
+
+fn path_span(path: &syn::Path) -> Span {
+    syn::spanned::Spanned::span(path)
+}
+
+/// The type with every lifetime replaced by `'static`, for checks that live
+/// outside the impl (where the struct's lifetimes are not in scope).
+fn static_lifetimes(ty: &syn::Type) -> syn::Type {
+    struct Static;
+    impl VisitMut for Static {
+        fn visit_lifetime_mut(&mut self, lifetime: &mut Lifetime) {
+            *lifetime = Lifetime::new("'static", lifetime.span());
+        }
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(Lifetime::new("'static", Span::call_site()));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+    }
+    let mut ty = ty.clone();
+    Static.visit_type_mut(&mut ty);
+    ty
+}

@@ -1,0 +1,26 @@
+//! `#[derive(BulkTable)]` for [pg-bulk-ingest](https://docs.rs/pg-bulk-ingest).
+//! Use it through the `pg-bulk-ingest` crate, which re-exports it and documents
+//! its attributes.
+//!
+//! The derive works in three steps, each in its own module: [`attr`] parses the
+//! `#[bulk(...)]` attributes into the model (collecting every error with its
+//! span), [`sql_type`] parses `sql_type = "..."` strings, and [`expand`]
+//! generates the table definition and the serializer.
+
+mod attr;
+mod ctxt;
+mod expand;
+mod sql_type;
+
+use proc_macro::TokenStream;
+use syn::{parse_macro_input, DeriveInput};
+
+/// Derives `pg_bulk_ingest::BulkTable`; see the `pg-bulk-ingest` crate
+/// documentation for the attributes.
+#[proc_macro_derive(BulkTable, attributes(bulk))]
+pub fn derive_bulk_table(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::bulk_table(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

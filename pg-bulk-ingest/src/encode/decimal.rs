@@ -1,0 +1,124 @@
+//! `rust_decimal::Decimal` as `numeric` (feature `rust_decimal`).
+//!
+//! The binary `numeric` is `i16 ndigits, i16 weight, u16 sign, u16 dscale` and
+//! then `ndigits` base-10000 digits, most significant first, with no leading or
+//! trailing zero digits. A `numeric(p,s)` column's limits are checked here, so
+//! a value the column can't hold is reported with its row instead of failing
+//! the COPY.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::{Encode, EncodeError};
+use crate::table::{SqlType, TypeKind};
+
+impl Encode for Decimal {
+    const SQL_TYPE: SqlType = SqlType::new(TypeKind::Numeric);
+    const ACCEPTS: &'static [TypeKind] = &[TypeKind::Numeric];
+
+    #[inline]
+    fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if let Some(precision) = ty.precision() {
+            check_fits(self, precision, ty.scale().unwrap_or(0), ty)?;
+        }
+        write_numeric(self, out);
+        Ok(())
+    }
+}
+
+/// Whether `value`, rounded to `scale` the way PostgreSQL rounds (half away
+/// from zero), has at most `precision - scale` integer digits.
+fn check_fits(value: &Decimal, precision: u32, scale: u32, ty: &SqlType) -> Result<(), EncodeError> {
+    let rounded = value.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+    let int_digits = rounded.trunc().abs().mantissa().checked_ilog10().map_or(0, |d| d + 1);
+    if int_digits + scale > precision {
+        return Err(EncodeError::new(format!(
+            "numeric field overflow: {ty} holds at most {} digits before the decimal point",
+            precision.saturating_sub(scale)
+        ))
+        .with_value(value));
+    }
+    Ok(())
+}
+
+fn write_numeric(value: &Decimal, out: &mut Vec<u8>) {
+    let scale = value.scale();
+    // Align the mantissa to whole base-10000 digits after the decimal point.
+    let pad = (4 - scale % 4) % 4;
+    let mut m = value.mantissa().unsigned_abs() * 10u128.pow(pad);
+    let frac_groups = ((scale + pad) / 4) as i32;
+
+    // Base-10000 digits, least significant first. 96-bit mantissa × 10³ fits in
+    // 32 decimal digits: at most 8 groups.
+    let mut digits = [0i16; 10];
+    let mut n = 0;
+    while m != 0 {
+        digits[n] = (m % 10_000) as i16;
+        m /= 10_000;
+        n += 1;
+    }
+    // Trailing (least significant) zero digits are not sent.
+    let mut low = 0;
+    while low < n && digits[low] == 0 {
+        low += 1;
+    }
+    let ndigits = (n - low) as i16;
+    let weight = if n == 0 { 0 } else { n as i32 - 1 - frac_groups } as i16;
+    let sign: u16 = if value.is_sign_negative() && n != 0 { 0x4000 } else { 0 };
+
+    out.extend_from_slice(&ndigits.to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    for digit in digits[low..n].iter().rev() {
+        out.extend_from_slice(&digit.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn numeric(s: &str) -> Vec<i16> {
+        let mut out = Vec::new();
+        write_numeric(&Decimal::from_str(s).unwrap(), &mut out);
+        out.chunks(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect()
+    }
+
+    #[test]
+    fn matches_postgres_layout() {
+        // ndigits, weight, sign, dscale, digits...
+        assert_eq!(numeric("12345.678"), [3, 1, 0, 3, 1, 2345, 6780]);
+        assert_eq!(numeric("0"), [0, 0, 0, 0]);
+        assert_eq!(numeric("0.00"), [0, 0, 0, 2]);
+        assert_eq!(numeric("-0.5"), [1, -1, 0x4000, 1, 5000]);
+        assert_eq!(numeric("10000"), [1, 1, 0, 0, 1]);
+        assert_eq!(numeric("0.0001"), [1, -1, 0, 4, 1]);
+        assert_eq!(numeric("0.00001"), [1, -2, 0, 5, 1000]);
+        assert_eq!(numeric("1.10"), [2, 0, 0, 2, 1, 1000]);
+    }
+
+    #[test]
+    fn extreme_mantissa() {
+        let max = Decimal::MAX; // 79228162514264337593543950335
+        let mut out = Vec::new();
+        write_numeric(&max, &mut out);
+        assert_eq!(i16::from_be_bytes([out[0], out[1]]), 8);
+        let tiny = Decimal::new(1, 28);
+        out.clear();
+        write_numeric(&tiny, &mut out);
+        assert_eq!(&out[..8], &[0, 1, 255, 249, 0, 0, 0, 28]);
+    }
+
+    #[test]
+    fn checks_precision_like_postgres() {
+        let ty = SqlType::new(TypeKind::Numeric).with_precision_scale(5, 2);
+        let fits = |s: &str| check_fits(&Decimal::from_str(s).unwrap(), 5, 2, &ty).is_ok();
+        assert!(fits("999.99"));
+        assert!(fits("999.994")); // rounds to 999.99
+        assert!(!fits("999.995")); // rounds to 1000.00
+        assert!(!fits("1000"));
+        assert!(fits("-999.99"));
+        assert!(fits("0.001"));
+    }
+}

@@ -1,0 +1,411 @@
+//! Binary COPY encoding: the [`Encode`] trait, its implementations for the
+//! supported Rust types, and the [`RowWriter`] the generated serializers write
+//! through.
+//!
+//! The stream is PostgreSQL's binary COPY format: a header, then per row an
+//! `i16` field count and per field an `i32` length (or `-1` for NULL) followed
+//! by the value in the type's binary send format, then a trailer.
+
+use std::fmt;
+
+use crate::table::{SqlType, TypeKind};
+
+#[cfg(feature = "chrono")]
+mod chrono;
+#[cfg(feature = "rust_decimal")]
+mod decimal;
+
+/// The 19 bytes every binary COPY stream starts with: signature, flags `0`,
+/// header-extension length `0`.
+pub(crate) const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The trailer: a field count of `-1`.
+pub(crate) const COPY_TRAILER: &[u8] = &(-1i16).to_be_bytes();
+
+/// A Rust type that can be written into a PostgreSQL column in binary COPY
+/// format.
+///
+/// Implement it to store a type of your own; most newtypes delegate:
+///
+/// ```
+/// use pg_bulk_ingest::{BulkTable, Encode, EncodeError, SqlType, TypeKind};
+///
+/// /// Cents, stored as a bigint.
+/// struct Cents(i64);
+///
+/// impl Encode for Cents {
+///     const SQL_TYPE: SqlType = <i64 as Encode>::SQL_TYPE;
+///     const ACCEPTS: &'static [TypeKind] = <i64 as Encode>::ACCEPTS;
+///     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+///         self.0.encode(ty, out)
+///     }
+/// }
+///
+/// #[derive(BulkTable)]
+/// struct Payment {
+///     #[bulk(primary_key)]
+///     id: i64,
+///     amount: Cents,
+/// }
+/// assert_eq!(Payment::TABLE.columns[1].sql_type.to_string(), "bigint");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be written to a PostgreSQL column",
+    label = "no `pg_bulk_ingest::Encode` implementation for `{Self}`",
+    note = "see the type table in the pg-bulk-ingest docs; types of optional crates need their cargo feature (`chrono`, `rust_decimal`), and your own types can implement `Encode`"
+)]
+pub trait Encode {
+    /// The column type used when the field has no `sql_type` attribute.
+    const SQL_TYPE: SqlType;
+
+    /// The base types this Rust type can be written as. A field whose
+    /// `sql_type` is not among them is a compile error.
+    const ACCEPTS: &'static [TypeKind];
+
+    /// Whether the value can be NULL; `true` only for `Option<T>`. Columns of
+    /// nullable fields are created without `NOT NULL`.
+    const NULLABLE: bool = false;
+
+    /// Whether this value is NULL (then [`encode`](Encode::encode) is not called).
+    #[inline]
+    fn is_null(&self) -> bool {
+        false
+    }
+
+    /// Appends the value's binary representation (without the length prefix)
+    /// for a column of type `ty`, which is one of [`ACCEPTS`](Encode::ACCEPTS).
+    /// Values the column cannot hold are rejected with an [`EncodeError`] rather
+    /// than sent.
+    fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError>;
+}
+
+/// Why a value was not written. The ingest functions turn it into
+/// [`Error::InvalidValue`](crate::Error::InvalidValue), adding the row's
+/// position, the table and the column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodeError {
+    reason: String,
+    value: Option<String>,
+}
+
+impl EncodeError {
+    /// A value that can't be written, for `reason`.
+    pub fn new(reason: impl Into<String>) -> EncodeError {
+        EncodeError {
+            reason: reason.into(),
+            value: None,
+        }
+    }
+
+    /// Adds a short rendering of the offending value (it is cut to 60
+    /// characters).
+    pub fn with_value(mut self, value: impl fmt::Debug) -> EncodeError {
+        self.value = Some(shorten(&format!("{value:?}"), 60));
+        self
+    }
+
+    /// Why the value was rejected.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// A short rendering of the value, when the encoder gave one.
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if let Some(value) = &self.value {
+            write!(f, " (value: {value})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// An [`EncodeError`] with the index of the column it happened in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Index of the column in the table definition.
+    pub column: usize,
+    /// What went wrong.
+    pub error: EncodeError,
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut with `…`.
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
+/// Writes the fields of one row into the COPY buffer. Generated serializers
+/// call [`field`](RowWriter::field) once per column, in column order.
+pub struct RowWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl<'a> RowWriter<'a> {
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        RowWriter { buf }
+    }
+
+    /// Writes `value` as column `column` (its index), of type `ty`.
+    #[inline]
+    pub fn field<E: Encode + ?Sized>(
+        &mut self,
+        column: usize,
+        ty: &SqlType,
+        value: &E,
+    ) -> Result<(), FieldError> {
+        if value.is_null() {
+            self.buf.extend_from_slice(&(-1i32).to_be_bytes());
+            return Ok(());
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        value
+            .encode(ty, self.buf)
+            .map_err(|error| FieldError { column, error })?;
+        let len = self.buf.len() - start - 4;
+        let len = i32::try_from(len).map_err(|_| FieldError {
+            column,
+            error: EncodeError::new(format!(
+                "the value is {len} bytes long; PostgreSQL's limit is 1 GB"
+            )),
+        })?;
+        self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
+    }
+}
+
+/// For the compile-time check the derive emits for `sql_type`: whether `kind`
+/// is among `accepts`.
+#[doc(hidden)]
+pub const fn accepts(accepts: &[TypeKind], kind: TypeKind) -> bool {
+    let mut i = 0;
+    while i < accepts.len() {
+        if accepts[i] as u8 == kind as u8 {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------
+// Implementations for std types.
+
+impl<T: Encode> Encode for Option<T> {
+    const SQL_TYPE: SqlType = T::SQL_TYPE;
+    const ACCEPTS: &'static [TypeKind] = T::ACCEPTS;
+    const NULLABLE: bool = true;
+
+    #[inline]
+    fn is_null(&self) -> bool {
+        match self {
+            Some(v) => v.is_null(),
+            None => true,
+        }
+    }
+
+    #[inline]
+    fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Some(v) => v.encode(ty, out),
+            None => Ok(()),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($($(#[$m:meta])* impl[$($g:tt)*] $t:ty => $inner:ty;)*) => {$(
+        $(#[$m])*
+        impl<$($g)*> Encode for $t {
+            const SQL_TYPE: SqlType = <$inner as Encode>::SQL_TYPE;
+            const ACCEPTS: &'static [TypeKind] = <$inner as Encode>::ACCEPTS;
+            const NULLABLE: bool = <$inner as Encode>::NULLABLE;
+
+            #[inline]
+            fn is_null(&self) -> bool {
+                <$inner as Encode>::is_null(self)
+            }
+
+            #[inline]
+            fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+                <$inner as Encode>::encode(self, ty, out)
+            }
+        }
+    )*};
+}
+
+delegate! {
+    impl['a, T: Encode + ?Sized] &'a T => T;
+    impl[T: Encode + ?Sized] Box<T> => T;
+    impl[T: Encode + ?Sized] std::sync::Arc<T> => T;
+    impl['a] std::borrow::Cow<'a, str> => str;
+    impl[] String => str;
+}
+
+macro_rules! fixed {
+    ($($t:ty => $kind:ident;)*) => {$(
+        impl Encode for $t {
+            const SQL_TYPE: SqlType = SqlType::new(TypeKind::$kind);
+            const ACCEPTS: &'static [TypeKind] = &[TypeKind::$kind];
+
+            #[inline]
+            fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+                out.extend_from_slice(&self.to_be_bytes());
+                Ok(())
+            }
+        }
+    )*};
+}
+
+fixed! {
+    i16 => Int2;
+    i32 => Int4;
+    i64 => Int8;
+    f32 => Float4;
+    f64 => Float8;
+}
+
+impl Encode for bool {
+    const SQL_TYPE: SqlType = SqlType::new(TypeKind::Bool);
+    const ACCEPTS: &'static [TypeKind] = &[TypeKind::Bool];
+
+    #[inline]
+    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        out.push(u8::from(*self));
+        Ok(())
+    }
+}
+
+impl Encode for str {
+    const SQL_TYPE: SqlType = SqlType::new(TypeKind::Text);
+    const ACCEPTS: &'static [TypeKind] = &[TypeKind::Text, TypeKind::Varchar, TypeKind::Char];
+
+    #[inline]
+    fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let bytes = checked_text(self)?;
+        match ty.precision() {
+            Some(max) if matches!(ty.kind(), TypeKind::Varchar | TypeKind::Char) => {
+                out.extend_from_slice(fit_length(self, bytes, max, ty)?)
+            }
+            _ => out.extend_from_slice(bytes),
+        }
+        Ok(())
+    }
+}
+
+/// Text PostgreSQL can store: no NUL character (Rust strings are valid UTF-8).
+#[inline]
+fn checked_text(s: &str) -> Result<&[u8], EncodeError> {
+    let bytes = s.as_bytes();
+    if bytes.contains(&0) {
+        return Err(EncodeError::new("text cannot contain the NUL character (\\0)").with_value(s));
+    }
+    Ok(bytes)
+}
+
+/// `varchar(n)`/`char(n)` semantics of PostgreSQL: a value longer than `n`
+/// characters is an error, unless the excess is only spaces, which are cut.
+#[inline]
+fn fit_length<'a>(
+    s: &str,
+    bytes: &'a [u8],
+    max: u32,
+    ty: &SqlType,
+) -> Result<&'a [u8], EncodeError> {
+    // Fast path: no more bytes than allowed characters.
+    if bytes.len() <= max as usize {
+        return Ok(bytes);
+    }
+    match s.char_indices().nth(max as usize) {
+        None => Ok(bytes),
+        Some((end, _)) if s[end..].bytes().all(|b| b == b' ') => Ok(&bytes[..end]),
+        Some(_) => Err(EncodeError::new(format!(
+            "value too long for {ty}: {} characters",
+            s.chars().count()
+        ))
+        .with_value(shorten(s, 40))),
+    }
+}
+
+impl Encode for [u8] {
+    const SQL_TYPE: SqlType = SqlType::new(TypeKind::Bytea);
+    const ACCEPTS: &'static [TypeKind] = &[TypeKind::Bytea];
+
+    #[inline]
+    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        out.extend_from_slice(self);
+        Ok(())
+    }
+}
+
+delegate! {
+    impl[] Vec<u8> => [u8];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode<E: Encode + ?Sized>(v: &E, ty: SqlType) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        v.encode(&ty, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn header_is_nineteen_bytes() {
+        assert_eq!(COPY_HEADER.len(), 19);
+        assert_eq!(&COPY_HEADER[..11], b"PGCOPY\n\xff\r\n\0");
+    }
+
+    #[test]
+    fn fixed_width_big_endian() {
+        assert_eq!(encode(&1i16, i16::SQL_TYPE).unwrap(), [0, 1]);
+        assert_eq!(encode(&-2i32, i32::SQL_TYPE).unwrap(), [255, 255, 255, 254]);
+        assert_eq!(encode(&1.0f64, f64::SQL_TYPE).unwrap(), 1.0f64.to_be_bytes());
+        assert_eq!(encode(&true, bool::SQL_TYPE).unwrap(), [1]);
+    }
+
+    #[test]
+    fn text_rejects_nul_and_checks_length() {
+        let e = encode("a\0b", str::SQL_TYPE).unwrap_err();
+        assert!(e.reason().contains("NUL"), "{e}");
+        assert_eq!(e.value(), Some("\"a\\0b\""));
+        let v3 = SqlType::new(TypeKind::Varchar).with_length(3);
+        assert_eq!(encode("héé", v3).unwrap(), "héé".as_bytes());
+        assert_eq!(encode("héé   ", v3).unwrap(), "héé".as_bytes());
+        let e = encode("héllo", v3).unwrap_err();
+        assert!(e.reason().contains("character varying(3)"), "{e}");
+        assert_eq!(encode("", v3).unwrap(), b"");
+    }
+
+    #[test]
+    fn row_writer_frames_fields() {
+        let mut buf = Vec::new();
+        let mut w = RowWriter::new(&mut buf);
+        w.field(0, &i32::SQL_TYPE, &7i32).unwrap();
+        w.field(1, &str::SQL_TYPE, &None::<String>).unwrap();
+        w.field(2, &str::SQL_TYPE, "ab").unwrap();
+        assert_eq!(buf, [0, 0, 0, 4, 0, 0, 0, 7, 255, 255, 255, 255, 0, 0, 0, 2, b'a', b'b']);
+        let mut w = RowWriter::new(&mut buf);
+        let err = w.field(3, &str::SQL_TYPE, "\0").unwrap_err();
+        assert_eq!(err.column, 3);
+    }
+
+    #[test]
+    fn accepts_is_const() {
+        const OK: bool = accepts(<String as Encode>::ACCEPTS, TypeKind::Varchar);
+        const NO: bool = accepts(<String as Encode>::ACCEPTS, TypeKind::Int4);
+        assert!(OK);
+        assert!(!NO);
+    }
+}

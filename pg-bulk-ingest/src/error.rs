@@ -1,0 +1,190 @@
+//! The library's error type.
+
+use std::fmt;
+
+use crate::plan::Difference;
+
+/// What went wrong in a call. Whatever the variant, the call has changed
+/// nothing: its savepoint was rolled back, and the caller's transaction is
+/// still usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value the column can't hold, caught before it was sent.
+    #[error("row {row} of the input, column {column} of {table}: {reason}{}", ValueSuffix(value))]
+    InvalidValue {
+        /// 0-based position of the row in the input (every row the iterator
+        /// yielded counts).
+        row: u64,
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// Column name.
+        column: String,
+        /// Why the value was rejected.
+        reason: String,
+        /// A short rendering of the value, where the encoder gave one.
+        value: Option<String>,
+    },
+
+    /// PostgreSQL rejected a row while loading it (a constraint, a value out of
+    /// a type's range, ...).
+    #[error("row {} of the input{}{}: {} (SQLSTATE {})",
+        OptRow(row), InTable(table), InColumn(column), ServerMessage(source), Sqlstate(source))]
+    RowRejected {
+        /// 0-based position of the row in the input, where PostgreSQL named the
+        /// COPY line it failed on.
+        row: Option<u64>,
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// The column, where PostgreSQL named it.
+        column: Option<String>,
+        /// The server's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// The live table differs from its definition in ways this call does not
+    /// change.
+    #[error("{table} does not match its definition: {}", DiffList(differences))]
+    TableMismatch {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// What differs.
+        differences: Vec<Difference>,
+    },
+
+    /// A lock could not be had within the lock timeout.
+    #[error("{table}: could not lock within the lock timeout (SQLSTATE 55P03): {source}")]
+    LockTimeout {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// The server's error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// Any other error from PostgreSQL or the connection.
+    #[error("{table}: {} (SQLSTATE {})", ServerMessage(source), Sqlstate(source))]
+    Postgres {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// The server's error.
+        #[source]
+        source: postgres::Error,
+    },
+}
+
+impl Error {
+    /// The underlying `postgres::Error`, for errors that came from the server
+    /// or the connection.
+    pub fn as_postgres(&self) -> Option<&postgres::Error> {
+        match self {
+            Error::RowRejected { source, .. }
+            | Error::LockTimeout { source, .. }
+            | Error::Postgres { source, .. } => Some(source),
+            Error::InvalidValue { .. } | Error::TableMismatch { .. } => None,
+        }
+    }
+
+    /// The SQLSTATE code of a server error, e.g. `"23505"`.
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.as_postgres()
+            .and_then(postgres::Error::code)
+            .map(|c| c.code())
+    }
+
+    /// The 0-based input position of the row the error is about, when known.
+    pub fn row(&self) -> Option<u64> {
+        match self {
+            Error::InvalidValue { row, .. } => Some(*row),
+            Error::RowRejected { row, .. } => *row,
+            _ => None,
+        }
+    }
+
+    /// The column the error is about, when known.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Error::InvalidValue { column, .. } => Some(column),
+            Error::RowRejected { column, .. } => column.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+struct ValueSuffix<'a>(&'a Option<String>);
+impl fmt::Display for ValueSuffix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, " (value: {v})"),
+            None => Ok(()),
+        }
+    }
+}
+
+struct OptRow<'a>(&'a Option<u64>);
+impl fmt::Display for OptRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, "{r}"),
+            None => f.write_str("(position unknown)"),
+        }
+    }
+}
+
+struct InTable<'a>(&'a str);
+impl fmt::Display for InTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, ", table {}", self.0)
+    }
+}
+
+struct InColumn<'a>(&'a Option<String>);
+impl fmt::Display for InColumn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(c) => write!(f, ", column {c}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The server's message with its detail, or the client error's text.
+struct ServerMessage<'a>(&'a postgres::Error);
+impl fmt::Display for ServerMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => {
+                f.write_str(db.message())?;
+                if let Some(detail) = db.detail() {
+                    write!(f, " ({detail})")?;
+                }
+                Ok(())
+            }
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+struct Sqlstate<'a>(&'a postgres::Error);
+impl fmt::Display for Sqlstate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code().map_or("none", |c| c.code()))
+    }
+}
+
+struct DiffList<'a>(&'a [Difference]);
+impl fmt::Display for DiffList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! Quoting of identifiers and literals. Every name that reaches SQL text goes
+//! through [`Ident`] or [`QualifiedName`]; nothing a user wrote is pasted into
+//! a statement unquoted.
+
+use std::fmt;
+
+/// An identifier; `Display` writes it double-quoted, with `"` doubled.
+///
+/// ```
+/// use pg_bulk_ingest::Ident;
+/// assert_eq!(Ident("Order \"lines\"").to_string(), r#""Order ""lines""""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ident<'a>(pub &'a str);
+
+impl fmt::Display for Ident<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for (i, part) in self.0.split('"').enumerate() {
+            if i > 0 {
+                f.write_str("\"\"")?;
+            }
+            f.write_str(part)?;
+        }
+        f.write_str("\"")
+    }
+}
+
+/// `schema.name`; `Display` writes both parts quoted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QualifiedName<'a> {
+    /// The schema.
+    pub schema: &'a str,
+    /// The object's name.
+    pub name: &'a str,
+}
+
+impl<'a> QualifiedName<'a> {
+    /// `schema.name`.
+    pub const fn new(schema: &'a str, name: &'a str) -> Self {
+        QualifiedName { schema, name }
+    }
+}
+
+impl fmt::Display for QualifiedName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", Ident(self.schema), Ident(self.name))
+    }
+}
+
+/// A string literal; `Display` writes it single-quoted, with `'` doubled (the
+/// server runs with `standard_conforming_strings`, the default since 9.1, so
+/// backslashes need no escaping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Literal<'a>(pub &'a str);
+
+impl fmt::Display for Literal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("'")?;
+        for (i, part) in self.0.split('\'').enumerate() {
+            if i > 0 {
+                f.write_str("''")?;
+            }
+            f.write_str(part)?;
+        }
+        f.write_str("'")
+    }
+}
+
+/// A comma-separated list of quoted identifiers.
+pub(crate) struct IdentList<'a, I>(pub I)
+where
+    I: Iterator<Item = &'a str> + Clone;
+
+impl<'a, I> fmt::Display for IdentList<'a, I>
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.0.clone().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", Ident(name))?;
+        }
+        Ok(())
+    }
+}
+
+/// Shortens `name` to PostgreSQL's 63-byte identifier limit at a character
+/// boundary, keeping `suffix` whole: `limited("orders", "_pkey")`.
+pub(crate) fn limited(base: &str, suffix: &str) -> String {
+    const MAX: usize = 63;
+    let mut end = MAX.saturating_sub(suffix.len()).min(base.len());
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{}", &base[..end], suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_and_doubles() {
+        assert_eq!(Ident("a").to_string(), "\"a\"");
+        assert_eq!(Ident("a\"b").to_string(), "\"a\"\"b\"");
+        assert_eq!(Ident("").to_string(), "\"\"");
+        assert_eq!(
+            QualifiedName::new("my.schema", "T 1").to_string(),
+            "\"my.schema\".\"T 1\""
+        );
+        assert_eq!(Literal("it's").to_string(), "'it''s'");
+        assert_eq!(IdentList(["a", "b\""].into_iter()).to_string(), "\"a\", \"b\"\"\"");
+    }
+
+    #[test]
+    fn limits_at_char_boundaries() {
+        assert_eq!(limited("orders", "_pkey"), "orders_pkey");
+        let long = "é".repeat(40); // 80 bytes
+        let name = limited(&long, "_pkey");
+        assert!(name.len() <= 63, "{}", name.len());
+        assert!(name.ends_with("_pkey"));
+    }
+}

@@ -1,0 +1,594 @@
+//! Ingest orchestration: plan the table, stream the rows with binary COPY,
+//! merge or finish, all inside a savepoint of the caller's transaction.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::{CopyInWriter, Transaction};
+
+use crate::catalog;
+use crate::encode::{RowWriter, COPY_HEADER, COPY_TRAILER};
+use crate::error::{Error, Result};
+use crate::ident::{Ident, IdentList, Literal};
+use crate::plan::Plan;
+use crate::table::{AsRow, BulkRows, HasPrimaryKey, TableDef};
+
+/// Bytes encoded before they are handed to the connection. Large enough that
+/// the per-message overhead vanishes, small enough to stay in cache.
+const CHUNK: usize = 256 * 1024;
+
+/// How often the elapsed time is checked for progress reports, in rows.
+const PROGRESS_CHECK_ROWS: u64 = 4096;
+
+/// Key space of the library's advisory locks (ASCII "bulk").
+const ADVISORY_LOCK_SPACE: i32 = 0x6275_6c6b;
+
+/// What a progress callback is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Rows taken from the input so far.
+    pub rows: u64,
+    /// Time since the call started.
+    pub elapsed: Duration,
+    /// What the call is doing.
+    pub phase: Phase,
+}
+
+/// The phases of a call, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Creating or checking the table.
+    Preparing,
+    /// Streaming rows.
+    Loading,
+    /// Merging staged rows into the table (`upsert`), or building keys.
+    Finishing,
+    /// Done; `rows` is final.
+    Done,
+}
+
+/// What a call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Rows taken from the input.
+    pub rows: u64,
+    /// Per table, in the order of the row type's tables.
+    pub tables: Vec<TableReport>,
+    /// Wall-clock time of the call.
+    pub elapsed: Duration,
+}
+
+/// What a call did to one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableReport {
+    /// Schema-qualified, quoted name.
+    pub table: String,
+    /// Rows of the input that belonged to this table.
+    pub rows: u64,
+    /// Whether the call created the table.
+    pub created: bool,
+    /// `upsert`: rows inserted or changed by the merge (rows whose values were
+    /// already the same are not rewritten, and duplicates in the input count
+    /// once). `insert`: equal to `rows`.
+    pub written: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Insert,
+    Upsert,
+}
+
+/// Options for a call; the free functions [`insert`](crate::insert) and
+/// [`upsert`](crate::upsert) are shortcuts for `Ingest::new()`.
+///
+/// ```no_run
+/// # use pg_bulk_ingest::{BulkTable, Ingest};
+/// # #[derive(BulkTable)] struct Event { #[bulk(primary_key)] id: i64 }
+/// # fn run(client: &mut postgres::Client, events: Vec<Event>) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tx = client.transaction()?;
+/// let report = Ingest::new()
+///     .on_progress(|p| eprintln!("{} rows after {:?}", p.rows, p.elapsed))
+///     .upsert(&mut tx, &events)?;
+/// tx.commit()?;
+/// println!("{} rows", report.rows);
+/// # Ok(()) }
+/// ```
+pub struct Ingest<'p> {
+    on_progress: Option<Box<dyn FnMut(&Progress) + 'p>>,
+    progress_interval: Duration,
+    lock_timeout: Option<Duration>,
+}
+
+impl Default for Ingest<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'p> Ingest<'p> {
+    /// Default options: no progress callback, the session's own lock timeout.
+    pub fn new() -> Self {
+        Ingest {
+            on_progress: None,
+            progress_interval: Duration::from_secs(1),
+            lock_timeout: None,
+        }
+    }
+
+    /// Calls `f` as the call goes: at each phase, and while loading at most
+    /// once per [`progress_interval`](Ingest::progress_interval).
+    pub fn on_progress(mut self, f: impl FnMut(&Progress) + 'p) -> Self {
+        self.on_progress = Some(Box::new(f));
+        self
+    }
+
+    /// How often progress is reported while loading (default 1 s).
+    pub fn progress_interval(mut self, interval: Duration) -> Self {
+        self.progress_interval = interval;
+        self
+    }
+
+    /// The longest the call waits for any lock (`lock_timeout`) before it
+    /// fails with [`Error::LockTimeout`]. By default the session's setting
+    /// applies (PostgreSQL's default: wait indefinitely). The caller's setting
+    /// is restored when the call returns.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// Appends the rows; see [`insert`](crate::insert).
+    pub fn insert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        self.run(tx, rows, Mode::Insert)
+    }
+
+    /// Inserts new rows and updates existing ones by primary key; see
+    /// [`upsert`](crate::upsert).
+    pub fn upsert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+        <I::Item as AsRow>::Row: HasPrimaryKey,
+    {
+        self.run(tx, rows, Mode::Upsert)
+    }
+
+    fn run<I>(mut self, tx: &mut Transaction<'_>, rows: I, mode: Mode) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        let started = Instant::now();
+        let tables = <<I::Item as AsRow>::Row as BulkRows>::TABLES;
+        let first = tables.first().map_or_else(String::new, |t| t.name().to_string());
+        let on = |table: &TableDef| {
+            let name = table.name().to_string();
+            move |source| Error::Postgres {
+                table: name.clone(),
+                source,
+            }
+        };
+        // Everything happens in a savepoint: on error it is rolled back (when
+        // `sp` is dropped) and the caller's transaction goes on as before.
+        let mut sp = tx.transaction().map_err(|source| Error::Postgres {
+            table: first.clone(),
+            source,
+        })?;
+        let restore_lock_timeout = match self.lock_timeout {
+            Some(timeout) => Some(set_lock_timeout(&mut sp, timeout).map_err(on(tables[0]))?),
+            None => None,
+        };
+
+        self.progress(0, started, Phase::Preparing);
+        let mut targets = Vec::with_capacity(tables.len());
+        for &table in tables {
+            targets.push(Target::prepare(&mut sp, table, mode)?);
+        }
+
+        if tables.len() != 1 {
+            unimplemented!("rows of several tables in one call");
+        }
+        let target = &mut targets[0];
+        log::info!("{}: loading rows ({mode:?})", target.name);
+        let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+        let mut copy = target.start_copy(&mut sp)?;
+        let mut count: u64 = 0;
+        let mut last_progress = started;
+        buf.extend_from_slice(COPY_HEADER);
+        for item in rows {
+            let row = item.as_row();
+            let ncols = target.def.columns.len() + usize::from(mode == Mode::Upsert);
+            buf.extend_from_slice(&(ncols as i16).to_be_bytes());
+            let mut w = RowWriter::new(&mut buf);
+            if mode == Mode::Upsert {
+                w.field(usize::MAX, &STAGING_POSITION_TYPE, &(count as i64))
+                    .expect("a bigint always encodes");
+            }
+            if let Err(e) = row.write_fields(&mut w) {
+                let column = target.def.columns.get(e.column).map_or("?", |c| c.name);
+                return Err(Error::InvalidValue {
+                    row: count,
+                    table: target.name.clone(),
+                    column: column.to_owned(),
+                    reason: e.error.reason().to_owned(),
+                    value: e.error.value().map(str::to_owned),
+                });
+            }
+            count += 1;
+            if buf.len() >= CHUNK {
+                if let Err(e) = copy.write_all(&buf) {
+                    return Err(target.copy_failed(copy, e, 0));
+                }
+                buf.clear();
+            }
+            if count % PROGRESS_CHECK_ROWS == 0 && self.on_progress.is_some() {
+                let now = Instant::now();
+                if now - last_progress >= self.progress_interval {
+                    last_progress = now;
+                    self.progress(count, started, Phase::Loading);
+                }
+            }
+        }
+        buf.extend_from_slice(COPY_TRAILER);
+        if let Err(e) = copy.write_all(&buf) {
+            return Err(target.copy_failed(copy, e, 0));
+        }
+        drop(buf);
+        if let Err(e) = copy.finish() {
+            return Err(target.rejected(e, 0));
+        }
+        target.rows = count;
+        log::info!("{}: {count} rows loaded", target.name);
+
+        self.progress(count, started, Phase::Finishing);
+        for target in &mut targets {
+            target.finish(&mut sp, mode)?;
+        }
+        if let Some(old) = restore_lock_timeout {
+            restore(&mut sp, &old).map_err(on(tables[0]))?;
+        }
+        sp.commit().map_err(on(tables[0]))?;
+
+        let report = Report {
+            rows: count,
+            tables: targets.into_iter().map(Target::report).collect(),
+            elapsed: started.elapsed(),
+        };
+        self.progress(count, started, Phase::Done);
+        log::info!(
+            "{first}: {mode:?} of {count} rows done in {:.3} s",
+            report.elapsed.as_secs_f64()
+        );
+        Ok(report)
+    }
+
+    fn progress(&mut self, rows: u64, started: Instant, phase: Phase) {
+        if let Some(f) = self.on_progress.as_mut() {
+            f(&Progress {
+                rows,
+                elapsed: started.elapsed(),
+                phase,
+            });
+        }
+    }
+}
+
+/// Type of the input-position column of staging tables.
+const STAGING_POSITION_TYPE: crate::SqlType = crate::SqlType::new(crate::TypeKind::Int8);
+/// Name of the input-position column of staging tables.
+const STAGING_POSITION: &str = "pg_bulk_ingest_position";
+
+/// One table of a call: where its rows go and what finishes it.
+struct Target {
+    def: &'static TableDef,
+    name: String,
+    plan: Plan,
+    /// Where the COPY goes: the table itself, or a staging table.
+    copy_into: String,
+    staging: Option<String>,
+    rows: u64,
+    written: u64,
+}
+
+impl Target {
+    fn prepare(sp: &mut Transaction<'_>, def: &'static TableDef, mode: Mode) -> Result<Target> {
+        let name = def.name().to_string();
+        let pg = |source| Error::Postgres {
+            table: name.clone(),
+            source,
+        };
+        // Serialise calls on the same table: a second one waits here until the
+        // first one's transaction ends.
+        sp.execute(
+            "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+            &[&ADVISORY_LOCK_SPACE, &name],
+        )
+        .map_err(pg)?;
+        let schema_exists = catalog::schema_exists(sp, def.schema).map_err(pg)?;
+        let live = catalog::read_table(sp, def.schema, def.table).map_err(pg)?;
+        let plan = Plan::new(def, schema_exists, &live).map_err(|differences| {
+            Error::TableMismatch {
+                table: name.clone(),
+                differences,
+            }
+        })?;
+        log::info!("{name}: {}", plan.to_string().lines().next().unwrap_or_default());
+        for sql in plan.before_load() {
+            log::debug!("{sql}");
+            sp.batch_execute(&sql).map_err(pg)?;
+        }
+        let (copy_into, staging) = match mode {
+            Mode::Insert => (name.clone(), None),
+            Mode::Upsert => {
+                let staging = Ident(&crate::ident::limited(
+                    &format!("pg_bulk_ingest_staging_{}", def.table),
+                    "",
+                ))
+                .to_string();
+                let qualified = format!("pg_temp.{staging}");
+                let mut sql = format!(
+                    "CREATE TEMPORARY TABLE {qualified} ({} bigint",
+                    Ident(STAGING_POSITION)
+                );
+                for column in def.columns {
+                    sql.push_str(&format!(", {} {}", Ident(column.name), column.sql_type));
+                }
+                sql.push_str(") ON COMMIT DROP");
+                log::debug!("{sql}");
+                sp.batch_execute(&sql).map_err(pg)?;
+                (qualified.clone(), Some(qualified))
+            }
+        };
+        Ok(Target {
+            def,
+            name,
+            plan,
+            copy_into,
+            staging,
+            rows: 0,
+            written: 0,
+        })
+    }
+
+    fn start_copy<'a>(&self, sp: &'a mut Transaction<'_>) -> Result<CopyInWriter<'a>> {
+        let position = if self.staging.is_some() {
+            format!("{}, ", Ident(STAGING_POSITION))
+        } else {
+            String::new()
+        };
+        // A table created in this savepoint can be loaded frozen: no later
+        // VACUUM has to visit every page to freeze it.
+        let freeze = if self.plan.creates_table() && self.staging.is_none() {
+            ", FREEZE"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "COPY {} ({position}{}) FROM STDIN (FORMAT binary{freeze})",
+            self.copy_into,
+            IdentList(self.def.columns.iter().map(|c| c.name)),
+        );
+        log::debug!("{sql}");
+        sp.copy_in(&sql).map_err(|e| self.rejected(e, 0))
+    }
+
+    /// The COPY failed while sending: the server's reason comes with `finish`.
+    fn copy_failed(&self, copy: CopyInWriter<'_>, e: std::io::Error, first_row: u64) -> Error {
+        let sent = e
+            .into_inner()
+            .and_then(|inner| inner.downcast::<postgres::Error>().ok());
+        match (copy.finish(), sent) {
+            (Err(e), _) if e.as_db_error().is_some() => self.rejected(e, first_row),
+            (_, Some(e)) => self.rejected(*e, first_row),
+            (Err(e), None) => self.rejected(e, first_row),
+            (Ok(_), None) => unreachable!("a COPY whose write failed cannot finish"),
+        }
+    }
+
+    /// Maps a server error during the COPY to the row and column it names.
+    fn rejected(&self, source: postgres::Error, first_row: u64) -> Error {
+        if source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+            return Error::LockTimeout {
+                table: self.name.clone(),
+                source,
+            };
+        }
+        let Some((line, rest)) = source.as_db_error().and_then(|db| copy_line(db.where_()?)) else {
+            return Error::Postgres {
+                table: self.name.clone(),
+                source,
+            };
+        };
+        let column = source
+            .as_db_error()
+            .and_then(|db| db.column())
+            .or_else(|| copy_column(rest, self.def))
+            .map(str::to_owned);
+        Error::RowRejected {
+            row: Some(first_row + line - 1),
+            table: self.name.clone(),
+            column,
+            source,
+        }
+    }
+
+    fn finish(&mut self, sp: &mut Transaction<'_>, mode: Mode) -> Result<()> {
+        let pg = |source| Error::Postgres {
+            table: self.name.clone(),
+            source,
+        };
+        if mode == Mode::Upsert {
+            let staging = self.staging.as_deref().expect("upsert stages");
+            let sql = merge_sql(self.def, staging);
+            log::info!("{}: merging {} staged rows", self.name, self.rows);
+            log::debug!("{sql}");
+            self.written = sp.execute(&sql, &[]).map_err(|e| {
+                if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                    Error::LockTimeout {
+                        table: self.name.clone(),
+                        source: e,
+                    }
+                } else {
+                    pg(e)
+                }
+            })?;
+            sp.batch_execute(&format!("DROP TABLE {staging}")).map_err(pg)?;
+        } else {
+            self.written = self.rows;
+        }
+        for sql in self.plan.after_load() {
+            log::debug!("{sql}");
+            sp.batch_execute(&sql).map_err(pg)?;
+        }
+        Ok(())
+    }
+
+    fn report(self) -> TableReport {
+        TableReport {
+            created: self.plan.creates_table(),
+            table: self.name,
+            rows: self.rows,
+            written: self.written,
+        }
+    }
+}
+
+/// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
+/// key in input order wins; rows in key order; unchanged rows are not
+/// rewritten.
+fn merge_sql(def: &TableDef, staging: &str) -> String {
+    let columns = IdentList(def.columns.iter().map(|c| c.name));
+    let key = IdentList(def.primary_key.iter().copied());
+    let others: Vec<&str> = def
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| !def.primary_key.contains(c))
+        .collect();
+    let mut sql = format!(
+        "INSERT INTO {table} AS t ({columns}) \
+         SELECT {columns} FROM (\
+         SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
+         ) AS s ON CONFLICT ({key}) ",
+        table = def.name(),
+        pos = Ident(STAGING_POSITION),
+    );
+    if others.is_empty() {
+        sql.push_str("DO NOTHING");
+        return sql;
+    }
+    sql.push_str("DO UPDATE SET ");
+    for (i, c) in others.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("{0} = EXCLUDED.{0}", Ident(c)));
+    }
+    let prefixed = |prefix: &str| {
+        others
+            .iter()
+            .map(|c| format!("{prefix}.{}", Ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    sql.push_str(&format!(
+        " WHERE ({}) IS DISTINCT FROM ({})",
+        prefixed("t"),
+        prefixed("EXCLUDED")
+    ));
+    sql
+}
+
+/// `SET LOCAL lock_timeout`, returning the previous value to restore.
+fn set_lock_timeout(sp: &mut Transaction<'_>, timeout: Duration) -> Result<String, postgres::Error> {
+    let old: String = sp
+        .query_one("SELECT pg_catalog.current_setting('lock_timeout')", &[])?
+        .get(0);
+    sp.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}",
+        Literal(&format!("{}ms", timeout.as_millis().max(1)))
+    ))?;
+    Ok(old)
+}
+
+fn restore(sp: &mut Transaction<'_>, old: &str) -> Result<(), postgres::Error> {
+    sp.execute(
+        "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+        &[&old],
+    )?;
+    Ok(())
+}
+
+/// From a COPY error's context (`COPY orders, line 7, column amount: "…"`), the
+/// 1-based line and the text after `line N`.
+fn copy_line(context: &str) -> Option<(u64, &str)> {
+    // The context may hold several lines; the COPY one starts with "COPY ".
+    let line = context.lines().find(|l| l.starts_with("COPY "))?;
+    let at = line.find(", line ")? + ", line ".len();
+    let rest = &line[at..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    Some((rest[..digits].parse().ok()?, &rest[digits..]))
+}
+
+/// The column named after `line N` (`, column amount: …`), matched against
+/// the table's columns (names may hold any character).
+fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
+    let named = rest.strip_prefix(", column ")?;
+    def.columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|name| {
+            named.starts_with(name) && matches!(named[name.len()..].chars().next(), None | Some(':'))
+        })
+        .max_by_key(|name| name.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{ColumnDef, SqlType, TypeKind};
+
+    static DEF: TableDef = TableDef::new(
+        "s",
+        "t",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new("a", SqlType::new(TypeKind::Text), false),
+            ColumnDef::new("a: b", SqlType::new(TypeKind::Text), true),
+        ],
+        &["id"],
+    );
+
+    #[test]
+    fn parses_copy_context() {
+        let (line, rest) = copy_line("COPY t, line 7, column a: \"x\"").unwrap();
+        assert_eq!(line, 7);
+        assert_eq!(copy_column(rest, &DEF), Some("a"));
+        let (_, rest) = copy_line("COPY t, line 3, column a: b: \"x\"").unwrap();
+        assert_eq!(copy_column(rest, &DEF), Some("a: b"));
+        let (line, rest) = copy_line("some function\nCOPY t, line 12").unwrap();
+        assert_eq!((line, copy_column(rest, &DEF)), (12, None));
+        assert!(copy_line("SQL statement").is_none());
+    }
+
+    #[test]
+    fn merge_keeps_last_row_and_skips_unchanged() {
+        assert_eq!(
+            merge_sql(&DEF, "pg_temp.\"st\""),
+            "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
+             SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
+             ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
+             WHERE (t.\"a\", t.\"a: b\") IS DISTINCT FROM (EXCLUDED.\"a\", EXCLUDED.\"a: b\")"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Load batches of Rust structs into PostgreSQL as fast as the server takes
+//! them.
+//!
+//! `#[derive(BulkTable)]` turns a struct into a table definition and a binary
+//! COPY serializer generated at compile time. [`insert`] and [`upsert`] create
+//! the table if it is missing and stream the rows with
+//! `COPY ... FROM STDIN (FORMAT binary)`, inside the caller's transaction: all
+//! of a call lands when the caller commits, or none of it does. The library
+//! never commits or rolls back the caller's transaction; each call runs in a
+//! savepoint of it, so a failed call leaves the transaction usable and the
+//! table as it was.
+//!
+//! ```no_run
+//! use pg_bulk_ingest::BulkTable;
+//!
+//! #[derive(BulkTable)]
+//! #[bulk(schema = "sales", table = "orders")]
+//! struct Order {
+//!     #[bulk(primary_key)]
+//!     id: i64,
+//!     #[bulk(sql_type = "varchar(32)")]
+//!     customer: String,
+//!     #[bulk(sql_type = "numeric(12,2)")]
+//!     amount: rust_decimal::Decimal,
+//!     created: chrono::DateTime<chrono::Utc>,
+//!     note: Option<String>,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut client = postgres::Client::connect("host=localhost user=postgres", postgres::NoTls)?;
+//! let orders: Vec<Order> = Vec::new();
+//! let mut tx = client.transaction()?;
+//! let report = pg_bulk_ingest::upsert(&mut tx, &orders)?;
+//! tx.commit()?;
+//! println!("{} rows", report.rows);
+//! # Ok(()) }
+//! ```
+//!
+//! # The derive
+//!
+//! Struct attributes, in `#[bulk(...)]`:
+//!
+//! | attribute | meaning | default |
+//! |---|---|---|
+//! | `schema = "name"` | schema of the table | `public` |
+//! | `table = "name"` | table name | the struct's name in snake_case |
+//!
+//! Field attributes:
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `primary_key` | the column is (part of) the primary key; several fields make a composite key, in field order |
+//! | `rename = "col"` | column name (default: the field's name) |
+//! | `sql_type = "..."` | column type instead of the Rust type's default, e.g. `varchar(32)`, `numeric(12,2)`, `timestamp(3)`; a type the field can't be written as is a compile error |
+//!
+//! `Option<T>` fields make nullable columns; every other column is `NOT NULL`.
+//! Names are used exactly as written (PostgreSQL's 63-byte limit applies) and
+//! always quoted in SQL.
+//!
+//! # Types
+//!
+//! | Rust | feature | PostgreSQL (default first) | notes |
+//! |---|---|---|---|
+//! | `bool` | | `boolean` | |
+//! | `i16` / `i32` / `i64` | | `smallint` / `integer` / `bigint` | |
+//! | `f32` / `f64` | | `real` / `double precision` | NaN and ±infinity allowed |
+//! | `String`, `&str`, `Box<str>`, `Cow<str>` | | `text`, `varchar(n)`, `char(n)` | NUL rejected; longer than `n` characters rejected unless the excess is spaces (cut, as PostgreSQL does) |
+//! | `Vec<u8>`, `&[u8]` | | `bytea` | |
+//! | `rust_decimal::Decimal` | `rust_decimal` | `numeric`, `numeric(p,s)` | values that overflow `numeric(p,s)` after rounding to `s` are rejected |
+//! | `chrono::NaiveDate` | `chrono` | `date` | before 4714-11-24 BC rejected |
+//! | `chrono::NaiveTime` | `chrono` | `time`, `time(p)` | nanoseconds rounded half-to-even to µs |
+//! | `chrono::NaiveDateTime` | `chrono` | `timestamp`, `timestamp(p)` | as above; PostgreSQL rounds to `p` |
+//! | `chrono::DateTime<Utc>` | `chrono` | `timestamptz`, `timestamptz(p)` | as above |
+//! | `Option<T>` | | as `T`, nullable | |
+//!
+//! A type of your own: implement [`Encode`].
+//!
+//! # Errors
+//!
+//! A value the column can't hold is caught before it is sent and reported as
+//! [`Error::InvalidValue`] with the row's 0-based position in the input and the
+//! column. A row PostgreSQL rejects while loading (a key that already exists,
+//! ...) is [`Error::RowRejected`], with the position where PostgreSQL names the
+//! COPY line.
+//!
+//! # Cargo features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `derive` | yes | `#[derive(BulkTable)]` |
+//! | `chrono` | | `chrono` date and time types |
+//! | `rust_decimal` | | `rust_decimal::Decimal` |
+
+#![warn(missing_docs)]
+
+extern crate self as pg_bulk_ingest;
+
+mod catalog;
+mod encode;
+mod error;
+mod ident;
+mod ingest;
+pub mod plan;
+mod table;
+
+pub use catalog::{LiveColumn, LiveTable, Relation};
+pub use encode::{Encode, EncodeError, FieldError, RowWriter};
+pub use error::{Error, Result};
+pub use ident::{Ident, QualifiedName};
+pub use ingest::{Ingest, Phase, Progress, Report, TableReport};
+pub use table::{AsRow, BulkRows, BulkTable, ColumnDef, HasPrimaryKey, SqlType, TableDef, TypeKind};
+
+/// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
+#[cfg(feature = "derive")]
+pub use pg_bulk_ingest_derive::BulkTable;
+
+use postgres::Transaction;
+
+/// Appends `rows` to their table, creating the schema and table first if they
+/// don't exist.
+///
+/// `rows` is any iterator of rows or of references to rows (`Vec<T>`,
+/// `&Vec<T>`, `iter.map(...)`); it is streamed, so memory does not grow with
+/// the number of rows. A row whose key already exists fails the call with
+/// [`Error::RowRejected`] naming the row and the key; the table is then left as
+/// it was.
+///
+/// ```no_run
+/// # use pg_bulk_ingest::BulkTable;
+/// #[derive(BulkTable)]
+/// struct Reading { sensor: i32, value: f64 }
+///
+/// # fn run(client: &mut postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tx = client.transaction()?;
+/// let readings = (0..1000).map(|i| Reading { sensor: i % 10, value: f64::from(i) });
+/// pg_bulk_ingest::insert(&mut tx, readings)?;
+/// tx.commit()?;
+/// # Ok(()) }
+/// ```
+pub fn insert<I>(tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+where
+    I: IntoIterator,
+    I::Item: AsRow,
+{
+    Ingest::new().insert(tx, rows)
+}
+
+/// Inserts `rows`, replacing existing rows that have the same primary key.
+///
+/// The rows are COPYed into a temporary staging table (invisible to other
+/// sessions, dropped before the call returns) and merged with
+/// `INSERT ... ON CONFLICT (key) DO UPDATE`, which takes no lock that blocks
+/// readers. When several rows of the input have the same key, the last one
+/// wins. Rows whose values are already in the table are not rewritten.
+///
+/// Row types without a primary key don't compile:
+///
+/// ```compile_fail
+/// # use pg_bulk_ingest::BulkTable;
+/// #[derive(BulkTable)]
+/// struct Log { line: String }
+/// # fn run(tx: &mut postgres::Transaction<'_>) {
+/// pg_bulk_ingest::upsert(tx, Vec::<Log>::new());
+/// # }
+/// ```
+pub fn upsert<I>(tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+where
+    I: IntoIterator,
+    I::Item: AsRow,
+    <I::Item as AsRow>::Row: HasPrimaryKey,
+{
+    Ingest::new().upsert(tx, rows)
+}
+
+/// Items used by the code `#[derive(BulkTable)]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::encode::accepts;
+}

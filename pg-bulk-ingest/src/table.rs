@@ -1,0 +1,336 @@
+//! The table model: what `#[derive(BulkTable)]` says about a struct, as static
+//! data, and the traits that connect a row type to its table(s).
+
+use std::fmt;
+
+use crate::encode::{FieldError, RowWriter};
+use crate::ident::QualifiedName;
+
+/// The PostgreSQL base types the library knows how to write.
+///
+/// [`SqlType`] adds the type modifiers (`varchar(32)`, `numeric(12,2)`, ...) and
+/// whether the column is an array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TypeKind {
+    /// `boolean`
+    Bool,
+    /// `smallint`
+    Int2,
+    /// `integer`
+    Int4,
+    /// `bigint`
+    Int8,
+    /// `real`
+    Float4,
+    /// `double precision`
+    Float8,
+    /// `numeric` / `numeric(p,s)`
+    Numeric,
+    /// `text`
+    Text,
+    /// `character varying` / `character varying(n)`
+    Varchar,
+    /// `character(n)`
+    Char,
+    /// `bytea`
+    Bytea,
+    /// `date`
+    Date,
+    /// `time without time zone`, optionally with a precision
+    Time,
+    /// `timestamp without time zone`, optionally with a precision
+    Timestamp,
+    /// `timestamp with time zone`, optionally with a precision
+    Timestamptz,
+}
+
+impl TypeKind {
+    /// The name `format_type` gives the type (without modifiers).
+    pub const fn name(self) -> &'static str {
+        match self {
+            TypeKind::Bool => "boolean",
+            TypeKind::Int2 => "smallint",
+            TypeKind::Int4 => "integer",
+            TypeKind::Int8 => "bigint",
+            TypeKind::Float4 => "real",
+            TypeKind::Float8 => "double precision",
+            TypeKind::Numeric => "numeric",
+            TypeKind::Text => "text",
+            TypeKind::Varchar => "character varying",
+            TypeKind::Char => "character",
+            TypeKind::Bytea => "bytea",
+            TypeKind::Date => "date",
+            TypeKind::Time => "time",
+            TypeKind::Timestamp => "timestamp",
+            TypeKind::Timestamptz => "timestamp",
+        }
+    }
+
+    /// The type's OID in `pg_type` (fixed for built-in types).
+    pub const fn oid(self) -> u32 {
+        match self {
+            TypeKind::Bool => 16,
+            TypeKind::Int2 => 21,
+            TypeKind::Int4 => 23,
+            TypeKind::Int8 => 20,
+            TypeKind::Float4 => 700,
+            TypeKind::Float8 => 701,
+            TypeKind::Numeric => 1700,
+            TypeKind::Text => 25,
+            TypeKind::Varchar => 1043,
+            TypeKind::Char => 1042,
+            TypeKind::Bytea => 17,
+            TypeKind::Date => 1082,
+            TypeKind::Time => 1083,
+            TypeKind::Timestamp => 1114,
+            TypeKind::Timestamptz => 1184,
+        }
+    }
+}
+
+/// A column type: a [`TypeKind`] with its modifiers.
+///
+/// `Display` renders it exactly as PostgreSQL's `format_type()` does, which is
+/// both what `CREATE TABLE` is given and what a live column is compared with:
+///
+/// ```
+/// use pg_bulk_ingest::{SqlType, TypeKind};
+/// assert_eq!(SqlType::new(TypeKind::Varchar).with_length(32).to_string(), "character varying(32)");
+/// assert_eq!(SqlType::new(TypeKind::Numeric).with_precision_scale(12, 2).to_string(), "numeric(12,2)");
+/// assert_eq!(SqlType::new(TypeKind::Timestamptz).with_precision(3).to_string(), "timestamp(3) with time zone");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SqlType {
+    kind: TypeKind,
+    /// Length of `varchar(n)`/`char(n)`, precision of `numeric(p,s)` and of the
+    /// time types.
+    precision: Option<u32>,
+    /// Scale of `numeric(p,s)`.
+    scale: Option<u32>,
+}
+
+impl SqlType {
+    /// The type without modifiers.
+    pub const fn new(kind: TypeKind) -> SqlType {
+        SqlType {
+            kind,
+            precision: None,
+            scale: None,
+        }
+    }
+
+    /// `varchar(n)` / `char(n)`.
+    pub const fn with_length(mut self, n: u32) -> SqlType {
+        self.precision = Some(n);
+        self
+    }
+
+    /// `time(p)`, `timestamp(p)`, `timestamptz(p)`, or `numeric(p)` (= `numeric(p,0)`).
+    pub const fn with_precision(mut self, p: u32) -> SqlType {
+        self.precision = Some(p);
+        if let TypeKind::Numeric = self.kind {
+            self.scale = Some(0);
+        }
+        self
+    }
+
+    /// `numeric(p,s)`.
+    pub const fn with_precision_scale(mut self, p: u32, s: u32) -> SqlType {
+        self.precision = Some(p);
+        self.scale = Some(s);
+        self
+    }
+
+    /// The base type.
+    pub const fn kind(&self) -> TypeKind {
+        self.kind
+    }
+
+    /// The length of `varchar(n)`/`char(n)` or the precision of the other types.
+    pub const fn precision(&self) -> Option<u32> {
+        self.precision
+    }
+
+    /// The scale of `numeric(p,s)`.
+    pub const fn scale(&self) -> Option<u32> {
+        self.scale
+    }
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind;
+        f.write_str(kind.name())?;
+        match (kind, self.precision, self.scale) {
+            (TypeKind::Numeric, Some(p), s) => write!(f, "({p},{})", s.unwrap_or(0))?,
+            (TypeKind::Char, None, _) => f.write_str("(1)")?,
+            (
+                TypeKind::Varchar
+                | TypeKind::Char
+                | TypeKind::Time
+                | TypeKind::Timestamp
+                | TypeKind::Timestamptz,
+                Some(n),
+                _,
+            ) => write!(f, "({n})")?,
+            _ => {}
+        }
+        match kind {
+            TypeKind::Time | TypeKind::Timestamp => f.write_str(" without time zone"),
+            TypeKind::Timestamptz => f.write_str(" with time zone"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One column of a [`TableDef`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ColumnDef {
+    /// Column name, as it is in the database (not quoted).
+    pub name: &'static str,
+    /// The column's type.
+    pub sql_type: SqlType,
+    /// `true` for `Option<T>` fields; every other column is `NOT NULL`.
+    pub nullable: bool,
+}
+
+impl ColumnDef {
+    /// A column; used by the code `#[derive(BulkTable)]` generates.
+    pub const fn new(name: &'static str, sql_type: SqlType, nullable: bool) -> ColumnDef {
+        ColumnDef {
+            name,
+            sql_type,
+            nullable,
+        }
+    }
+}
+
+/// The definition of a table: what `#[derive(BulkTable)]` generates from a
+/// struct.
+///
+/// ```
+/// use pg_bulk_ingest::BulkTable;
+///
+/// #[derive(BulkTable)]
+/// #[bulk(schema = "sales")]
+/// struct OrderLine {
+///     #[bulk(primary_key)]
+///     order_id: i64,
+///     #[bulk(primary_key)]
+///     line: i32,
+///     #[bulk(sql_type = "varchar(20)")]
+///     sku: String,
+///     note: Option<String>,
+/// }
+///
+/// let table = &OrderLine::TABLE;
+/// assert_eq!(table.name().to_string(), r#""sales"."order_line""#);
+/// assert_eq!(table.primary_key, ["order_id", "line"]);
+/// assert_eq!(table.columns[2].sql_type.to_string(), "character varying(20)");
+/// assert!(table.columns[3].nullable);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableDef {
+    /// Schema name (not quoted).
+    pub schema: &'static str,
+    /// Table name (not quoted).
+    pub table: &'static str,
+    /// The columns, in the order the struct declares its fields.
+    pub columns: &'static [ColumnDef],
+    /// Names of the primary-key columns in key order; empty when the table has
+    /// no key.
+    pub primary_key: &'static [&'static str],
+}
+
+impl TableDef {
+    /// A table; used by the code `#[derive(BulkTable)]` generates.
+    pub const fn new(
+        schema: &'static str,
+        table: &'static str,
+        columns: &'static [ColumnDef],
+        primary_key: &'static [&'static str],
+    ) -> TableDef {
+        TableDef {
+            schema,
+            table,
+            columns,
+            primary_key,
+        }
+    }
+
+    /// The schema-qualified name; its `Display` is quoted SQL.
+    pub fn name(&self) -> QualifiedName<'static> {
+        QualifiedName::new(self.schema, self.table)
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&'static ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A struct whose values are rows of one table. Implemented by
+/// `#[derive(BulkTable)]`; see the crate documentation for its attributes.
+///
+/// Implementing it by hand is possible (for a type the derive can't handle) but
+/// `write_fields` must write exactly one field per column, in column order.
+pub trait BulkTable {
+    /// The table's definition.
+    const TABLE: TableDef;
+
+    /// Writes the row's fields, in column order, with [`RowWriter::field`].
+    fn write_fields(&self, w: &mut RowWriter<'_>) -> Result<(), FieldError>;
+}
+
+/// Rows that may belong to one of several tables. Every [`BulkTable`] is a
+/// `BulkRows` of one table.
+pub trait BulkRows {
+    /// The tables, in a fixed order.
+    const TABLES: &'static [&'static TableDef];
+
+    /// The index in [`TABLES`](BulkRows::TABLES) of the table this row belongs to.
+    fn table_index(&self) -> usize;
+
+    /// Writes the row's fields, in the column order of its table.
+    fn write_fields(&self, w: &mut RowWriter<'_>) -> Result<(), FieldError>;
+}
+
+impl<T: BulkTable> BulkRows for T {
+    const TABLES: &'static [&'static TableDef] = &[&T::TABLE];
+
+    #[inline]
+    fn table_index(&self) -> usize {
+        0
+    }
+
+    #[inline]
+    fn write_fields(&self, w: &mut RowWriter<'_>) -> Result<(), FieldError> {
+        BulkTable::write_fields(self, w)
+    }
+}
+
+/// Marks row types whose tables all have a primary key, which `upsert` needs.
+/// `#[derive(BulkTable)]` implements it when a field has `#[bulk(primary_key)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no primary key, so its rows cannot be upserted",
+    label = "upsert needs a primary key to decide which rows to update",
+    note = "mark the key field(s) with `#[bulk(primary_key)]`, or use `insert` or `replace`"
+)]
+pub trait HasPrimaryKey: BulkRows {}
+
+/// A row, or a reference to one: what the iterators given to `insert`,
+/// `upsert` and `replace` yield. `#[derive(BulkTable)]` implements it for `T`
+/// and `&T`, so both `Vec<T>` and `&Vec<T>` can be passed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a row of a table",
+    note = "derive `BulkTable` for the row type; iterators of `T` and of `&T` are accepted"
+)]
+pub trait AsRow {
+    /// The row type.
+    type Row: BulkRows;
+    /// The row.
+    fn as_row(&self) -> &Self::Row;
+}
