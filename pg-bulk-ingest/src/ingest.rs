@@ -429,7 +429,9 @@ impl Target {
         };
         if mode == Mode::Upsert {
             let staging = self.staging.as_deref().expect("upsert stages");
-            let sql = merge_sql(self.def, staging);
+            // Into a table this call created (so empty), the de-duplicated rows
+            // go in as they are and the key is built after them.
+            let sql = merge_sql(self.def, staging, !self.plan.creates_table());
             log::info!("{}: merging {} staged rows", self.name, self.rows);
             log::debug!("{sql}");
             self.written = sp.execute(&sql, &[]).map_err(|e| {
@@ -465,8 +467,9 @@ impl Target {
 
 /// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
 /// key in input order wins; rows in key order; unchanged rows are not
-/// rewritten.
-fn merge_sql(def: &TableDef, staging: &str) -> String {
+/// rewritten. Without `on_conflict`, for an empty table without its key yet,
+/// only the de-duplication.
+fn merge_sql(def: &TableDef, staging: &str, on_conflict: bool) -> String {
     let columns = IdentList(def.columns.iter().map(|c| c.name));
     let key = IdentList(def.primary_key.iter().copied());
     let others: Vec<&str> = def
@@ -479,10 +482,14 @@ fn merge_sql(def: &TableDef, staging: &str) -> String {
         "INSERT INTO {table} AS t ({columns}) \
          SELECT {columns} FROM (\
          SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
-         ) AS s ON CONFLICT ({key}) ",
+         ) AS s",
         table = def.name(),
         pos = Ident(STAGING_POSITION),
     );
+    if !on_conflict {
+        return sql;
+    }
+    sql.push_str(&format!(" ON CONFLICT ({key}) "));
     if others.is_empty() {
         sql.push_str("DO NOTHING");
         return sql;
@@ -584,11 +591,13 @@ mod tests {
     #[test]
     fn merge_keeps_last_row_and_skips_unchanged() {
         assert_eq!(
-            merge_sql(&DEF, "pg_temp.\"st\""),
+            merge_sql(&DEF, "pg_temp.\"st\"", true),
             "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
              SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
              ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
              WHERE (t.\"a\", t.\"a: b\") IS DISTINCT FROM (EXCLUDED.\"a\", EXCLUDED.\"a: b\")"
         );
+        // Into a table created by the call: de-duplicate only.
+        assert!(merge_sql(&DEF, "pg_temp.\"st\"", false).ends_with("DESC) AS s"));
     }
 }

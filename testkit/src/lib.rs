@@ -454,27 +454,30 @@ impl Drop for TestDb {
     }
 }
 
-/// Connection settings for an example program: `DATABASE_URL` when it is set,
-/// otherwise a database in a throw-away cluster that lives as long as the
-/// process. Prints which one it uses to standard error.
+/// Connection settings for an example or benchmark program: `DATABASE_URL`
+/// when it is set, otherwise a new database in a throw-away cluster with
+/// PostgreSQL's default (durable) settings, which lives as long as the process.
+/// Prints which one it uses to standard error.
 pub fn example_database(name: &str) -> postgres::Config {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            eprintln!("using DATABASE_URL");
-            url.parse()
-                .unwrap_or_else(|e| panic!("DATABASE_URL is not a valid connection string: {e}"))
-        }
-        _ => {
-            let server = server();
-            let version = server.cluster.as_ref().map(Cluster::version).unwrap_or("?");
-            eprintln!(
-                "DATABASE_URL is not set: started a throw-away PostgreSQL {version} cluster \
-                 (removed when this program ends)"
-            );
-            let db = server.create_database(name);
-            let config = db.config().clone();
-            std::mem::forget(db);
-            config
-        }
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    let server = SERVER.get_or_init(|| {
+        Server::from_env(Durability::Production).unwrap_or_else(|e| panic!("{e}"))
+    });
+    match &server.cluster {
+        None => eprintln!("using DATABASE_URL"),
+        Some(cluster) => eprintln!(
+            "DATABASE_URL is not set: started a throw-away PostgreSQL {} cluster \
+             with default settings (removed when this program ends)",
+            cluster.version()
+        ),
     }
+    if server.cluster.is_none() {
+        // The caller's own database: use it as it is.
+        return server.admin.clone();
+    }
+    let db = server.create_database(name);
+    let config = db.config().clone();
+    // The database goes away with the cluster.
+    std::mem::forget(db);
+    config
 }
