@@ -91,7 +91,9 @@ fn library(client: &mut Client, rows: &[Order]) {
 fn hand_written(client: &mut Client, rows: &[Order]) {
     let mut tx = client.transaction().unwrap();
     let sink = tx
-        .copy_in("COPY sales.orders (id, customer, amount, created, note) FROM STDIN (FORMAT binary)")
+        .copy_in(
+            "COPY sales.orders (id, customer, amount, created, note) FROM STDIN (FORMAT binary)",
+        )
         .unwrap();
     let types = [
         Type::INT8,
@@ -102,8 +104,7 @@ fn hand_written(client: &mut Client, rows: &[Order]) {
     ];
     let mut writer = BinaryCopyInWriter::new(sink, &types);
     for o in rows {
-        let values: [&(dyn ToSql + Sync); 5] =
-            [&o.id, &o.customer, &o.amount, &o.created, &o.note];
+        let values: [&(dyn ToSql + Sync); 5] = [&o.id, &o.customer, &o.amount, &o.created, &o.note];
         writer.write(&values).unwrap();
     }
     writer.finish().unwrap();
@@ -135,7 +136,11 @@ fn main() {
     for round in 0..rounds {
         for k in 0..contenders.len() {
             // Alternate the order so neither side always runs first.
-            let i = if round % 2 == 0 { k } else { contenders.len() - 1 - k };
+            let i = if round % 2 == 0 {
+                k
+            } else {
+                contenders.len() - 1 - k
+            };
             let (_, create, load) = contenders[i];
             reset(&mut client, create);
             let (wall, cpu) = measure(&mut client, |c| load(c, &rows));
@@ -146,7 +151,10 @@ fn main() {
     println!(
         "{count} rows of the Order shape, median of {rounds} rounds, PostgreSQL {version} (fsync={fsync})"
     );
-    println!("{:<42} {:>12} {:>14}", "contender", "rows/s", "client CPU s");
+    println!(
+        "{:<42} {:>12} {:>14}",
+        "contender", "rows/s", "client CPU s"
+    );
     let base = count as f64 / median(results[0].0.clone());
     for ((name, _, _), (walls, cpus)) in contenders.iter().zip(results) {
         let rate = count as f64 / median(walls);

@@ -28,13 +28,7 @@ pub struct Field<'a> {
 }
 
 /// Sets `slot` once; a second value is a "duplicate attribute" error.
-fn set_once<T>(
-    cx: &mut Ctxt,
-    slot: &mut Option<T>,
-    value: T,
-    path: &syn::Path,
-    name: &str,
-) {
+fn set_once<T>(cx: &mut Ctxt, slot: &mut Option<T>, value: T, path: &syn::Path, name: &str) {
     if slot.is_some() {
         cx.error(path, format!("duplicate bulk attribute `{name}`"));
     } else {
@@ -55,7 +49,10 @@ impl<'a> Container<'a> {
                     let lit: LitStr = meta.value()?.parse()?;
                     set_once(cx, &mut table, lit, &meta.path, "table");
                 } else {
-                    let name = meta.path.get_ident().map_or_else(String::new, |i| i.to_string());
+                    let name = meta
+                        .path
+                        .get_ident()
+                        .map_or_else(String::new, |i| i.to_string());
                     return Err(meta.error(format!(
                         "unknown bulk struct attribute `{name}` (expected `schema` or `table`)"
                     )));
@@ -109,10 +106,13 @@ impl<'a> Container<'a> {
             cx.error(&input.ident, "a table needs at least one column");
         }
 
-        let schema_name = schema.as_ref().map_or_else(|| "public".to_owned(), LitStr::value);
-        let table_name = table
+        let schema_name = schema
             .as_ref()
-            .map_or_else(|| snake_case(&input.ident.unraw().to_string()), LitStr::value);
+            .map_or_else(|| "public".to_owned(), LitStr::value);
+        let table_name = table.as_ref().map_or_else(
+            || snake_case(&input.ident.unraw().to_string()),
+            LitStr::value,
+        );
         if let Some(lit) = &schema {
             check_name(cx, lit, &schema_name, "schema");
         }
@@ -152,6 +152,9 @@ impl<'a> Field<'a> {
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("bulk")) {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("primary_key") {
+                    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                        return Err(meta.error("`primary_key` takes no value: write `#[bulk(primary_key)]`"));
+                    }
                     set_once(cx, &mut primary_key, meta.path.clone(), &meta.path, "primary_key");
                 } else if meta.path.is_ident("rename") {
                     let lit: LitStr = meta.value()?.parse()?;

@@ -44,9 +44,9 @@ fn generate(cont: &Container<'_>) -> TokenStream {
 
     let writes = cont.fields.iter().enumerate().map(|(i, f)| {
         let member = f.member;
-        // Spanned at the field's type, so "`X` cannot be written to a
-        // PostgreSQL column" points at the type the user wrote.
-        quote_spanned! {f.ty_span()=>
+        // The table constant already reports a type without `Encode` at the
+        // type; this call's own report of it points at the field's name.
+        quote_spanned! {f.member.span()=>
             w.field(
                 #i,
                 &<Self as ::pg_bulk_ingest::BulkTable>::TABLE.columns[#i].sql_type,
@@ -64,7 +64,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                 "column `{}`: sql_type \"{}\" is not a type `{}` can be written as",
                 f.column,
                 lit.value(),
-                quote!(#ty).to_string().replace(' ', "")
+                display_type(f.ty)
             );
             out.extend(quote_spanned! {lit.span()=>
                 const _: () = ::core::assert!(
@@ -102,9 +102,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
 
     // `&'__row T` for the `AsRow` impl of references.
     let mut ref_generics = cont.input.generics.clone();
-    ref_generics
-        .params
-        .insert(0, syn::parse_quote!('__row));
+    ref_generics.params.insert(0, syn::parse_quote!('__row));
     let (ref_impl_generics, _, _) = ref_generics.split_for_impl();
 
     quote! {
@@ -154,10 +152,15 @@ fn generate(cont: &Container<'_>) -> TokenStream {
     }
 }
 
-impl crate::attr::Field<'_> {
-    fn ty_span(&self) -> Span {
-        syn::spanned::Spanned::span(self.ty)
-    }
+/// The type as the user wrote it, with rustfmt-like spacing.
+fn display_type(ty: &syn::Type) -> String {
+    quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace("& ", "&")
+        .replace(" :: ", "::")
+        .replace(" ,", ",")
 }
 
 fn path_span(path: &syn::Path) -> Span {

@@ -36,7 +36,11 @@ impl ToTokens for SqlType {
 
 /// Parses a type name; the error is a message for the user.
 pub fn parse(text: &str) -> Result<SqlType, String> {
-    let norm = text.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+    let norm = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
     if norm.ends_with("[]") || norm.starts_with('_') {
         return Err("array columns are not supported yet".into());
     }
@@ -157,12 +161,27 @@ mod tests {
     #[test]
     fn spellings() {
         assert_eq!(ok("varchar(32)"), ("Varchar", Modifiers::Length(32)));
-        assert_eq!(ok("Character  Varying (32)"), ("Varchar", Modifiers::Length(32)));
-        assert_eq!(ok("numeric(12,2)"), ("Numeric", Modifiers::PrecisionScale(12, 2)));
-        assert_eq!(ok("decimal(5)"), ("Numeric", Modifiers::PrecisionScale(5, 0)));
+        assert_eq!(
+            ok("Character  Varying (32)"),
+            ("Varchar", Modifiers::Length(32))
+        );
+        assert_eq!(
+            ok("numeric(12,2)"),
+            ("Numeric", Modifiers::PrecisionScale(12, 2))
+        );
+        assert_eq!(
+            ok("decimal(5)"),
+            ("Numeric", Modifiers::PrecisionScale(5, 0))
+        );
         assert_eq!(ok("timestamp(3)"), ("Timestamp", Modifiers::Precision(3)));
-        assert_eq!(ok("timestamp(3) with time zone"), ("Timestamptz", Modifiers::Precision(3)));
-        assert_eq!(ok("timestamp without time zone"), ("Timestamp", Modifiers::None));
+        assert_eq!(
+            ok("timestamp(3) with time zone"),
+            ("Timestamptz", Modifiers::Precision(3))
+        );
+        assert_eq!(
+            ok("timestamp without time zone"),
+            ("Timestamp", Modifiers::None)
+        );
         assert_eq!(ok("timestamptz"), ("Timestamptz", Modifiers::None));
         assert_eq!(ok("double precision"), ("Float8", Modifiers::None));
         assert_eq!(ok("int"), ("Int4", Modifiers::None));

@@ -107,3 +107,123 @@ pub(crate) fn read_table(
         primary_key,
     }))
 }
+
+/// What a swap must carry from the live table to its replacement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// The owner's role name.
+    pub owner: String,
+    /// Table privileges: `(grantee, privilege, grantable)`; grantee `None` is PUBLIC.
+    pub grants: Vec<(Option<String>, String, bool)>,
+    /// Column privileges: `(column, grantee, privilege, grantable)`.
+    pub column_grants: Vec<(String, Option<String>, String, bool)>,
+    /// The table's comment.
+    pub comment: Option<String>,
+    /// Column comments: `(column, comment)`.
+    pub column_comments: Vec<(String, String)>,
+}
+
+/// Reads the owner, privileges and comments of table `oid`.
+pub(crate) fn read_carried(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<Carried, postgres::Error> {
+    let row = client.query_one(
+        "SELECT pg_catalog.pg_get_userbyid(c.relowner)::text, \
+                pg_catalog.obj_description(c.oid, 'pg_class') \
+         FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[&oid],
+    )?;
+    let owner: String = row.get(0);
+    let comment: Option<String> = row.get(1);
+    // Grants by the owner to itself are implicit in ownership.
+    let grants = client
+        .query(
+            "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
+                    a.privilege_type, a.is_grantable \
+             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a \
+             WHERE c.oid = $1 AND a.grantee <> c.relowner \
+             ORDER BY 1, 2",
+            &[&oid],
+        )?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let column_grants = client
+        .query(
+            "SELECT t.attname::text, \
+                    CASE WHEN a.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
+                    a.privilege_type, a.is_grantable \
+             FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a \
+             WHERE t.attrelid = $1 AND t.attnum > 0 AND NOT t.attisdropped \
+             ORDER BY 1, 2, 3",
+            &[&oid],
+        )?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let column_comments = client
+        .query(
+            "SELECT a.attname::text, d.description \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_description d \
+               ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass \
+              AND d.objsubid = a.attnum \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&oid],
+        )?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(Carried {
+        owner,
+        grants,
+        column_grants,
+        comment,
+        column_comments,
+    })
+}
+
+/// Objects that depend on table `oid` or hang off it and that a swap would
+/// drop with it: views, foreign keys from other tables, triggers, policies,
+/// rules, indexes and constraints other than its primary key, ... Described
+/// with `pg_describe_object`.
+pub(crate) fn read_dependents(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<Vec<String>, postgres::Error> {
+    let rows = client.query(
+        "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0) \
+         FROM pg_catalog.pg_depend d \
+         WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
+           AND d.deptype IN ('n', 'a') \
+           AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_constraint k \
+                 WHERE k.oid = d.objid AND k.contype = 'p' AND k.conrelid = $1)) \
+           AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_index i \
+                 WHERE i.indexrelid = d.objid AND i.indisprimary AND i.indrelid = $1)) \
+           AND NOT (d.classid = 'pg_catalog.pg_rewrite'::regclass AND EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.oid = d.objid AND r.ev_class = $1 \
+                   AND r.rulename = '_RETURN')) \
+         ORDER BY 1",
+        &[&oid],
+    )?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether a relation named `name` exists in `schema`.
+pub(crate) fn relation_exists(
+    client: &mut impl GenericClient,
+    schema: &str,
+    name: &str,
+) -> Result<bool, postgres::Error> {
+    let row = client.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = $2)",
+        &[&schema, &name],
+    )?;
+    Ok(row.get(0))
+}

@@ -11,7 +11,10 @@ use crate::plan::Difference;
 #[non_exhaustive]
 pub enum Error {
     /// A value the column can't hold, caught before it was sent.
-    #[error("row {row} of the input, column {column} of {table}: {reason}{}", ValueSuffix(value))]
+    #[error(
+        "row {row} of the input, column {column} of {table}: {reason}{}",
+        ValueSuffix(value)
+    )]
     InvalidValue {
         /// 0-based position of the row in the input (every row the iterator
         /// yielded counts).
@@ -28,8 +31,14 @@ pub enum Error {
 
     /// PostgreSQL rejected a row while loading it (a constraint, a value out of
     /// a type's range, ...).
-    #[error("row {} of the input{}{}: {} (SQLSTATE {})",
-        OptRow(row), InTable(table), InColumn(column), ServerMessage(source), Sqlstate(source))]
+    #[error(
+        "row {} of the input{}{}: {} (SQLSTATE {})",
+        OptRow(row),
+        InTable(table),
+        InColumn(column),
+        ServerMessage(source),
+        Sqlstate(source)
+    )]
     RowRejected {
         /// 0-based position of the row in the input, where PostgreSQL named the
         /// COPY line it failed on.
@@ -51,6 +60,39 @@ pub enum Error {
         table: String,
         /// What differs.
         differences: Vec<Difference>,
+    },
+
+    /// `replace` would drop objects that depend on the table (views, foreign
+    /// keys from other tables, triggers, ...); nothing was done.
+    #[error("{table}: replacing it would lose what depends on it: {}", dependents.join("; "))]
+    Dependents {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// The objects, as `pg_describe_object` describes them.
+        dependents: Vec<String>,
+    },
+
+    /// The swap's lock could not be had before the deadline, and the sessions
+    /// holding it were not (or could not be) terminated. Nothing was changed.
+    #[error(
+        "{table}: could not take the lock to swap the new table in after {waited:?}: {reason}"
+    )]
+    SwapTimeout {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// Why the blockers are still there.
+        reason: String,
+    },
+
+    /// The call is not supported for this row type.
+    #[error("{table}: {what} is not supported")]
+    Unsupported {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// What.
+        what: &'static str,
     },
 
     /// A lock could not be had within the lock timeout.
@@ -82,7 +124,11 @@ impl Error {
             Error::RowRejected { source, .. }
             | Error::LockTimeout { source, .. }
             | Error::Postgres { source, .. } => Some(source),
-            Error::InvalidValue { .. } | Error::TableMismatch { .. } => None,
+            Error::InvalidValue { .. }
+            | Error::TableMismatch { .. }
+            | Error::Dependents { .. }
+            | Error::SwapTimeout { .. }
+            | Error::Unsupported { .. } => None,
         }
     }
 

@@ -48,20 +48,24 @@ impl fmt::Display for QualifiedName<'_> {
     }
 }
 
-/// A string literal; `Display` writes it single-quoted, with `'` doubled (the
-/// server runs with `standard_conforming_strings`, the default since 9.1, so
-/// backslashes need no escaping).
+/// A string literal; `Display` writes it single-quoted with `'` doubled, and
+/// as `E'...'` with backslashes doubled when it holds one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Literal<'a>(pub &'a str);
 
 impl fmt::Display for Literal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An E'' literal reads the same whatever standard_conforming_strings is.
+        if self.0.contains('\\') {
+            f.write_str("E")?;
+        }
         f.write_str("'")?;
-        for (i, part) in self.0.split('\'').enumerate() {
-            if i > 0 {
-                f.write_str("''")?;
+        for c in self.0.chars() {
+            match c {
+                '\'' => f.write_str("''")?,
+                '\\' => f.write_str("\\\\")?,
+                c => write!(f, "{c}")?,
             }
-            f.write_str(part)?;
         }
         f.write_str("'")
     }
@@ -112,7 +116,11 @@ mod tests {
             "\"my.schema\".\"T 1\""
         );
         assert_eq!(Literal("it's").to_string(), "'it''s'");
-        assert_eq!(IdentList(["a", "b\""].into_iter()).to_string(), "\"a\", \"b\"\"\"");
+        assert_eq!(Literal(r"a\b'").to_string(), r"E'a\\b'''");
+        assert_eq!(
+            IdentList(["a", "b\""].into_iter()).to_string(),
+            "\"a\", \"b\"\"\""
+        );
     }
 
     #[test]

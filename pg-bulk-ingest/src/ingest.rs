@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use postgres::error::SqlState;
 use postgres::{CopyInWriter, Transaction};
 
-use crate::catalog;
+use crate::catalog::{self, Relation};
 use crate::encode::{RowWriter, COPY_HEADER, COPY_TRAILER};
 use crate::error::{Error, Result};
-use crate::ident::{Ident, IdentList, Literal};
+use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
+use crate::lock::{lock_exclusive, LockPolicy};
 use crate::plan::Plan;
 use crate::table::{AsRow, BulkRows, HasPrimaryKey, TableDef};
 
@@ -82,6 +83,7 @@ pub struct TableReport {
 enum Mode {
     Insert,
     Upsert,
+    Replace,
 }
 
 /// Options for a call; the free functions [`insert`](crate::insert) and
@@ -100,10 +102,17 @@ enum Mode {
 /// # Ok(()) }
 /// ```
 pub struct Ingest<'p> {
-    on_progress: Option<Box<dyn FnMut(&Progress) + 'p>>,
+    on_progress: Option<ProgressFn<'p>>,
     progress_interval: Duration,
     lock_timeout: Option<Duration>,
+    terminate_blockers_after: Duration,
+    force_connection: Option<postgres::Config>,
 }
+
+type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
+
+/// The longest one attempt at the swap lock waits by default.
+const DEFAULT_SWAP_ATTEMPT: Duration = Duration::from_secs(1);
 
 impl Default for Ingest<'_> {
     fn default() -> Self {
@@ -118,6 +127,8 @@ impl<'p> Ingest<'p> {
             on_progress: None,
             progress_interval: Duration::from_secs(1),
             lock_timeout: None,
+            terminate_blockers_after: Duration::from_secs(300),
+            force_connection: None,
         }
     }
 
@@ -141,6 +152,39 @@ impl<'p> Ingest<'p> {
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
         self
+    }
+
+    /// How long [`replace`](Ingest::replace) keeps trying to take the lock its
+    /// swap needs before it terminates the sessions that hold it (with a
+    /// [`force_connection`](Ingest::force_connection)) or fails with
+    /// [`Error::SwapTimeout`] (without one). Default: 5 minutes.
+    ///
+    /// Each attempt waits at most the [`lock_timeout`](Ingest::lock_timeout)
+    /// (default 1 s), during which new readers of the table queue behind it;
+    /// between attempts they proceed.
+    pub fn terminate_blockers_after(mut self, delay: Duration) -> Self {
+        self.terminate_blockers_after = delay;
+        self
+    }
+
+    /// A second connection, used only to terminate the backends that block
+    /// the swap once [`terminate_blockers_after`](Ingest::terminate_blockers_after)
+    /// has passed. Its role needs the right to terminate them: superuser, or
+    /// membership of `pg_signal_backend` (which can't terminate superusers'
+    /// sessions). Each terminated backend is logged at warn with its pid, user
+    /// and query age.
+    pub fn force_connection(mut self, config: postgres::Config) -> Self {
+        self.force_connection = Some(config);
+        self
+    }
+
+    /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
+    pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        self.run(tx, rows, Mode::Replace)
     }
 
     /// Appends the rows; see [`insert`](crate::insert).
@@ -170,7 +214,9 @@ impl<'p> Ingest<'p> {
     {
         let started = Instant::now();
         let tables = <<I::Item as AsRow>::Row as BulkRows>::TABLES;
-        let first = tables.first().map_or_else(String::new, |t| t.name().to_string());
+        let first = tables
+            .first()
+            .map_or_else(String::new, |t| t.name().to_string());
         let on = |table: &TableDef| {
             let name = table.name().to_string();
             move |source| Error::Postgres {
@@ -196,7 +242,10 @@ impl<'p> Ingest<'p> {
         }
 
         if tables.len() != 1 {
-            unimplemented!("rows of several tables in one call");
+            return Err(Error::Unsupported {
+                table: first,
+                what: "rows of several tables in one call",
+            });
         }
         let target = &mut targets[0];
         log::info!("{}: loading rows ({mode:?})", target.name);
@@ -253,6 +302,16 @@ impl<'p> Ingest<'p> {
         self.progress(count, started, Phase::Finishing);
         for target in &mut targets {
             target.finish(&mut sp, mode)?;
+        }
+        // The swaps come last: their ACCESS EXCLUSIVE locks are held until the
+        // caller commits.
+        let policy = LockPolicy {
+            attempt_timeout: self.lock_timeout.unwrap_or(DEFAULT_SWAP_ATTEMPT),
+            deadline: self.terminate_blockers_after,
+            force: self.force_connection.clone(),
+        };
+        for target in &targets {
+            target.swap(&mut sp, &policy)?;
         }
         if let Some(old) = restore_lock_timeout {
             restore(&mut sp, &old).map_err(on(tables[0]))?;
@@ -316,19 +375,38 @@ impl Target {
         .map_err(pg)?;
         let schema_exists = catalog::schema_exists(sp, def.schema).map_err(pg)?;
         let live = catalog::read_table(sp, def.schema, def.table).map_err(pg)?;
-        let plan = Plan::new(def, schema_exists, &live).map_err(|differences| {
-            Error::TableMismatch {
-                table: name.clone(),
-                differences,
+        let plan = match (&live, mode) {
+            (Relation::Table(table), Mode::Replace) => {
+                let dependents = catalog::read_dependents(sp, table.oid).map_err(pg)?;
+                if !dependents.is_empty() {
+                    return Err(Error::Dependents {
+                        table: name,
+                        dependents,
+                    });
+                }
+                let carried = catalog::read_carried(sp, table.oid).map_err(pg)?;
+                let intermediate = free_name(sp, def).map_err(pg)?;
+                Ok(Plan::replace(def, table.oid, intermediate, carried))
             }
+            _ => Plan::new(def, schema_exists, &live),
+        }
+        .map_err(|differences| Error::TableMismatch {
+            table: name.clone(),
+            differences,
         })?;
-        log::info!("{name}: {}", plan.to_string().lines().next().unwrap_or_default());
+        log::info!(
+            "{name}: {}",
+            plan.to_string().lines().next().unwrap_or_default()
+        );
         for sql in plan.before_load() {
             log::debug!("{sql}");
             sp.batch_execute(&sql).map_err(pg)?;
         }
         let (copy_into, staging) = match mode {
-            Mode::Insert => (name.clone(), None),
+            Mode::Insert | Mode::Replace => (
+                QualifiedName::new(def.schema, plan.load_into()).to_string(),
+                None,
+            ),
             Mode::Upsert => {
                 let staging = Ident(&crate::ident::limited(
                     &format!("pg_bulk_ingest_staging_{}", def.table),
@@ -444,7 +522,8 @@ impl Target {
                     pg(e)
                 }
             })?;
-            sp.batch_execute(&format!("DROP TABLE {staging}")).map_err(pg)?;
+            sp.batch_execute(&format!("DROP TABLE {staging}"))
+                .map_err(pg)?;
         } else {
             self.written = self.rows;
         }
@@ -452,6 +531,29 @@ impl Target {
             log::debug!("{sql}");
             sp.batch_execute(&sql).map_err(pg)?;
         }
+        Ok(())
+    }
+
+    fn swap(&self, sp: &mut Transaction<'_>, policy: &LockPolicy) -> Result<()> {
+        let swap = self.plan.swap();
+        if swap.is_empty() {
+            return Ok(());
+        }
+        log::info!("{}: taking the lock to swap the new table in", self.name);
+        let started = Instant::now();
+        lock_exclusive(sp, &self.name, policy)?;
+        for sql in &swap {
+            log::debug!("{sql}");
+            sp.batch_execute(sql).map_err(|source| Error::Postgres {
+                table: self.name.clone(),
+                source,
+            })?;
+        }
+        log::info!(
+            "{}: swapped in after {:.3} s",
+            self.name,
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
     }
 
@@ -463,6 +565,25 @@ impl Target {
             written: self.written,
         }
     }
+}
+
+/// A name for the intermediate table of `replace`, free in the table's schema.
+fn free_name(sp: &mut Transaction<'_>, def: &TableDef) -> Result<String, postgres::Error> {
+    for n in 0u32.. {
+        let suffix = if n == 0 {
+            "_pgbi_new".to_owned()
+        } else {
+            format!("_pgbi_new{n}")
+        };
+        let name = limited(def.table, &suffix);
+        // The key's index is named after the table too.
+        if !catalog::relation_exists(sp, def.schema, &name)?
+            && !catalog::relation_exists(sp, def.schema, &crate::plan::primary_key_name(&name))?
+        {
+            return Ok(name);
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
 /// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
@@ -517,7 +638,10 @@ fn merge_sql(def: &TableDef, staging: &str, on_conflict: bool) -> String {
 }
 
 /// `SET LOCAL lock_timeout`, returning the previous value to restore.
-fn set_lock_timeout(sp: &mut Transaction<'_>, timeout: Duration) -> Result<String, postgres::Error> {
+fn set_lock_timeout(
+    sp: &mut Transaction<'_>,
+    timeout: Duration,
+) -> Result<String, postgres::Error> {
     let old: String = sp
         .query_one("SELECT pg_catalog.current_setting('lock_timeout')", &[])?
         .get(0);
@@ -555,7 +679,8 @@ fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
         .iter()
         .map(|c| c.name)
         .filter(|name| {
-            named.starts_with(name) && matches!(named[name.len()..].chars().next(), None | Some(':'))
+            named.starts_with(name)
+                && matches!(named[name.len()..].chars().next(), None | Some(':'))
         })
         .max_by_key(|name| name.len())
 }

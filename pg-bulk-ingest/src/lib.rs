@@ -100,15 +100,18 @@ mod encode;
 mod error;
 mod ident;
 mod ingest;
+mod lock;
 pub mod plan;
 mod table;
 
-pub use catalog::{LiveColumn, LiveTable, Relation};
+pub use catalog::{Carried, LiveColumn, LiveTable, Relation};
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport};
-pub use table::{AsRow, BulkRows, BulkTable, ColumnDef, HasPrimaryKey, SqlType, TableDef, TypeKind};
+pub use table::{
+    AsRow, BulkRows, BulkTable, ColumnDef, HasPrimaryKey, SqlType, TableDef, TypeKind,
+};
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
 #[cfg(feature = "derive")]
@@ -170,6 +173,42 @@ where
     <I::Item as AsRow>::Row: HasPrimaryKey,
 {
     Ingest::new().upsert(tx, rows)
+}
+
+/// Replaces the table's contents with `rows`: a fresh table is created under
+/// another name, loaded (with `COPY ... FREEZE`, key built after the load),
+/// given the live table's owner, privileges and comments, and swapped in as the
+/// last step of the call (`DROP TABLE` + `RENAME`).
+///
+/// Until the caller commits, readers see the old contents; after, the new
+/// ones: never an empty or half-loaded table. The swap needs an `ACCESS
+/// EXCLUSIVE` lock, taken in attempts of at most the lock timeout so that
+/// readers are not queued behind it for long, and held until the caller
+/// commits: commit soon after. See [`Ingest::terminate_blockers_after`] and
+/// [`Ingest::force_connection`] for sessions that hold the lock for long.
+///
+/// Objects that depend on the table (views, foreign keys from other tables,
+/// triggers, other indexes) would be lost by the swap: the call then fails with
+/// [`Error::Dependents`] before doing anything. An empty `rows` is valid and
+/// leaves the table empty.
+///
+/// ```no_run
+/// # use pg_bulk_ingest::BulkTable;
+/// #[derive(BulkTable)]
+/// struct Rate { #[bulk(primary_key)] currency: String, rate: f64 }
+///
+/// # fn run(client: &mut postgres::Client, rates: Vec<Rate>) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tx = client.transaction()?;
+/// pg_bulk_ingest::replace(&mut tx, &rates)?;
+/// tx.commit()?;
+/// # Ok(()) }
+/// ```
+pub fn replace<I>(tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+where
+    I: IntoIterator,
+    I::Item: AsRow,
+{
+    Ingest::new().replace(tx, rows)
 }
 
 /// Items used by the code `#[derive(BulkTable)]` generates. Not public API.

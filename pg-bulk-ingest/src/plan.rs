@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::catalog::{LiveTable, Relation};
-use crate::ident::{limited, Ident, IdentList, QualifiedName};
+use crate::catalog::{Carried, LiveTable, Relation};
+use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
 use crate::table::TableDef;
 
 /// One way in which the live table differs from its definition.
@@ -131,6 +131,16 @@ pub enum Action {
         /// Whether the schema must be created too.
         create_schema: bool,
     },
+    /// `replace` of an existing table: load a fresh table under another name,
+    /// carry the owner, privileges and comments over, then swap it in.
+    Replace {
+        /// The live table's OID.
+        oid: u32,
+        /// Name of the intermediate table (same schema).
+        intermediate: String,
+        /// What is carried from the live table to the new one.
+        carried: Carried,
+    },
 }
 
 /// The result of comparing a definition with the database: what will be done,
@@ -171,14 +181,44 @@ impl Plan {
         Ok(Plan { table, action })
     }
 
+    /// The plan of `replace` for a table that exists (table `oid`): a fresh
+    /// table named `intermediate` is loaded and swapped in, carrying `carried`.
+    pub fn replace(
+        table: &'static TableDef,
+        oid: u32,
+        intermediate: String,
+        carried: Carried,
+    ) -> Plan {
+        Plan {
+            table,
+            action: Action::Replace {
+                oid,
+                intermediate,
+                carried,
+            },
+        }
+    }
+
+    /// The table the rows are COPYed into (not quoted).
+    pub fn load_into(&self) -> &str {
+        match &self.action {
+            Action::Replace { intermediate, .. } => intermediate,
+            _ => self.table.table,
+        }
+    }
+
     /// The statements that prepare the table, before any row is sent.
     pub fn before_load(&self) -> Vec<String> {
-        match self.action {
+        match &self.action {
             Action::Nothing { .. } => Vec::new(),
+            Action::Replace { intermediate, .. } => vec![create_table(self.table, intermediate)],
             Action::Create { create_schema } => {
                 let mut sql = Vec::new();
-                if create_schema {
-                    sql.push(format!("CREATE SCHEMA IF NOT EXISTS {}", Ident(self.table.schema)));
+                if *create_schema {
+                    sql.push(format!(
+                        "CREATE SCHEMA IF NOT EXISTS {}",
+                        Ident(self.table.schema)
+                    ));
                 }
                 sql.push(create_table(self.table, self.table.table));
                 sql
@@ -189,18 +229,107 @@ impl Plan {
     /// The statements that finish the table after the rows are in: keys and
     /// indexes are built once, over all the rows, rather than row by row.
     pub fn after_load(&self) -> Vec<String> {
-        match self.action {
+        let def = self.table;
+        match &self.action {
             Action::Nothing { .. } => Vec::new(),
-            Action::Create { .. } => add_primary_key(self.table, self.table.table)
+            Action::Create { .. } => add_primary_key(def, def.table, &primary_key_name(def.table))
                 .into_iter()
                 .collect(),
+            Action::Replace {
+                intermediate,
+                carried,
+                ..
+            } => {
+                let mut sql: Vec<String> =
+                    add_primary_key(def, intermediate, &primary_key_name(intermediate))
+                        .into_iter()
+                        .collect();
+                sql.extend(carry(def, intermediate, carried));
+                sql
+            }
         }
     }
 
-    /// Whether the table is created by this plan (so a COPY may use `FREEZE`).
-    pub fn creates_table(&self) -> bool {
-        matches!(self.action, Action::Create { .. })
+    /// The statements that swap the loaded table in, once the live table is
+    /// locked: the last thing a call does.
+    pub fn swap(&self) -> Vec<String> {
+        let def = self.table;
+        let Action::Replace { intermediate, .. } = &self.action else {
+            return Vec::new();
+        };
+        let mut sql = vec![
+            format!("DROP TABLE {}", def.name()),
+            format!(
+                "ALTER TABLE {} RENAME TO {}",
+                QualifiedName::new(def.schema, intermediate),
+                Ident(def.table)
+            ),
+        ];
+        if !def.primary_key.is_empty() {
+            // Renaming the constraint renames its index too.
+            sql.push(format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                def.name(),
+                Ident(&primary_key_name(intermediate)),
+                Ident(&primary_key_name(def.table))
+            ));
+        }
+        sql
     }
+
+    /// Whether the rows go into a table this plan creates (so the COPY may use
+    /// `FREEZE`, and keys are built after the load).
+    pub fn creates_table(&self) -> bool {
+        matches!(self.action, Action::Create { .. } | Action::Replace { .. })
+    }
+}
+
+/// Owner, privileges and comments of the live table, applied to `name`.
+fn carry(def: &TableDef, name: &str, carried: &Carried) -> Vec<String> {
+    let table = QualifiedName::new(def.schema, name);
+    let grantee = |g: &Option<String>| match g {
+        Some(role) => Ident(role).to_string(),
+        None => "PUBLIC".to_owned(),
+    };
+    // Privilege names come from the catalog; anything but a keyword is skipped.
+    let keyword = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_uppercase() || b == b' ');
+    let option = |grantable: bool| if grantable { " WITH GRANT OPTION" } else { "" };
+    let mut sql = vec![format!(
+        "ALTER TABLE {table} OWNER TO {}",
+        Ident(&carried.owner)
+    )];
+    for (role, privilege, grantable) in &carried.grants {
+        if keyword(privilege) {
+            sql.push(format!(
+                "GRANT {privilege} ON TABLE {table} TO {}{}",
+                grantee(role),
+                option(*grantable)
+            ));
+        }
+    }
+    for (column, role, privilege, grantable) in &carried.column_grants {
+        if keyword(privilege) && def.column(column).is_some() {
+            sql.push(format!(
+                "GRANT {privilege} ({}) ON TABLE {table} TO {}{}",
+                Ident(column),
+                grantee(role),
+                option(*grantable)
+            ));
+        }
+    }
+    if let Some(comment) = &carried.comment {
+        sql.push(format!("COMMENT ON TABLE {table} IS {}", Literal(comment)));
+    }
+    for (column, comment) in &carried.column_comments {
+        if def.column(column).is_some() {
+            sql.push(format!(
+                "COMMENT ON COLUMN {table}.{} IS {}",
+                Ident(column),
+                Literal(comment)
+            ));
+        }
+    }
+    sql
 }
 
 impl fmt::Display for Plan {
@@ -209,6 +338,9 @@ impl fmt::Display for Plan {
         match self.action {
             Action::Nothing { .. } => writeln!(f, "{name}: matches its definition")?,
             Action::Create { .. } => writeln!(f, "{name}: create")?,
+            Action::Replace { .. } => {
+                writeln!(f, "{name}: replace (load a new table, then swap it in)")?
+            }
         }
         for sql in self.before_load() {
             writeln!(f, "  {sql};")?;
@@ -216,6 +348,12 @@ impl fmt::Display for Plan {
         writeln!(f, "  -- COPY the rows")?;
         for sql in self.after_load() {
             writeln!(f, "  {sql};")?;
+        }
+        for sql in self.swap() {
+            writeln!(
+                f,
+                "  {sql};  -- ACCESS EXCLUSIVE lock, last step before the caller commits"
+            )?;
         }
         Ok(())
     }
@@ -253,7 +391,12 @@ pub fn differences(table: &TableDef, live: &LiveTable) -> Vec<Difference> {
             });
         }
     }
-    if live.primary_key.iter().map(String::as_str).ne(table.primary_key.iter().copied()) {
+    if live
+        .primary_key
+        .iter()
+        .map(String::as_str)
+        .ne(table.primary_key.iter().copied())
+    {
         out.push(Difference::PrimaryKey {
             live: live.primary_key.clone(),
             declared: table.primary_key.iter().map(|c| (*c).to_owned()).collect(),
@@ -284,17 +427,16 @@ pub(crate) fn primary_key_name(table: &str) -> String {
     limited(table, "_pkey")
 }
 
-/// `ALTER TABLE ... ADD CONSTRAINT <table>_pkey PRIMARY KEY (...)`, when the
-/// table has a key. The constraint is named after `table.table` even when
-/// added to a table of another name that will be renamed to it.
-pub(crate) fn add_primary_key(table: &TableDef, name: &str) -> Option<String> {
+/// `ALTER TABLE <name> ADD CONSTRAINT <constraint> PRIMARY KEY (...)`, when
+/// the table has a key.
+pub(crate) fn add_primary_key(table: &TableDef, name: &str, constraint: &str) -> Option<String> {
     if table.primary_key.is_empty() {
         return None;
     }
     Some(format!(
         "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})",
         QualifiedName::new(table.schema, name),
-        Ident(&primary_key_name(table.table)),
+        Ident(constraint),
         IdentList(table.primary_key.iter().copied())
     ))
 }

@@ -108,7 +108,11 @@ impl Cluster {
             .stdout(log("server.log")?)
             .stderr(log("server.log")?);
         if durability == Durability::Tests {
-            for setting in ["fsync=off", "synchronous_commit=off", "full_page_writes=off"] {
+            for setting in [
+                "fsync=off",
+                "synchronous_commit=off",
+                "full_page_writes=off",
+            ] {
                 postgres.args(["-c", setting]);
             }
         }
@@ -216,7 +220,10 @@ fn spawn_from_long_lived_thread(mut command: Command) -> io::Result<Child> {
         tx
     });
     let (reply_tx, reply_rx) = mpsc::channel();
-    let job = Box::new((std::mem::replace(&mut command, Command::new("true")), reply_tx));
+    let job = Box::new((
+        std::mem::replace(&mut command, Command::new("true")),
+        reply_tx,
+    ));
     spawner
         .send(job)
         .map_err(|_| io::Error::other("server-spawner thread is gone"))?;
@@ -392,7 +399,13 @@ impl Server {
     pub fn create_database(&'static self, prefix: &str) -> TestDb {
         let prefix: String = prefix
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(30)
             .collect();
         let name = format!(
@@ -460,9 +473,8 @@ impl Drop for TestDb {
 /// Prints which one it uses to standard error.
 pub fn example_database(name: &str) -> postgres::Config {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    let server = SERVER.get_or_init(|| {
-        Server::from_env(Durability::Production).unwrap_or_else(|e| panic!("{e}"))
-    });
+    let server = SERVER
+        .get_or_init(|| Server::from_env(Durability::Production).unwrap_or_else(|e| panic!("{e}")));
     match &server.cluster {
         None => eprintln!("using DATABASE_URL"),
         Some(cluster) => eprintln!(

@@ -42,8 +42,10 @@ impl Encode for NaiveDate {
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let days = i64::from(self.num_days_from_ce()) - PG_EPOCH_DAYS_FROM_CE;
         if days < MIN_DAYS {
-            return Err(EncodeError::new("date out of range: PostgreSQL's dates begin at 4714-11-24 BC")
-                .with_value(self));
+            return Err(EncodeError::new(
+                "date out of range: PostgreSQL's dates begin at 4714-11-24 BC",
+            )
+            .with_value(self));
         }
         // chrono's dates end in year 262143, well inside PostgreSQL's range.
         out.extend_from_slice(&(days as i32).to_be_bytes());
@@ -84,12 +86,13 @@ impl Encode for NaiveDateTime {
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let utc = self.and_utc();
-        let micros = timestamp_micros(utc.timestamp(), utc.timestamp_subsec_nanos()).ok_or_else(
-            || {
-                EncodeError::new("timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC")
-                    .with_value(self)
-            },
-        )?;
+        let micros =
+            timestamp_micros(utc.timestamp(), utc.timestamp_subsec_nanos()).ok_or_else(|| {
+                EncodeError::new(
+                    "timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC",
+                )
+                .with_value(self)
+            })?;
         out.extend_from_slice(&micros.to_be_bytes());
         Ok(())
     }
@@ -101,12 +104,13 @@ impl Encode for DateTime<Utc> {
 
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let micros = timestamp_micros(self.timestamp(), self.timestamp_subsec_nanos()).ok_or_else(
-            || {
-                EncodeError::new("timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC")
-                    .with_value(self)
-            },
-        )?;
+        let micros =
+            timestamp_micros(self.timestamp(), self.timestamp_subsec_nanos()).ok_or_else(|| {
+                EncodeError::new(
+                    "timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC",
+                )
+                .with_value(self)
+            })?;
         out.extend_from_slice(&micros.to_be_bytes());
         Ok(())
     }
@@ -127,7 +131,10 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
         assert_eq!(bytes(&d), [0; 4]);
         assert_eq!(bytes(&d.and_hms_opt(0, 0, 0).unwrap()), [0; 8]);
-        assert_eq!(bytes(&NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()), (-1i32).to_be_bytes());
+        assert_eq!(
+            bytes(&NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()),
+            (-1i32).to_be_bytes()
+        );
     }
 
     #[test]

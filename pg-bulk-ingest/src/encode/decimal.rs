@@ -27,9 +27,19 @@ impl Encode for Decimal {
 
 /// Whether `value`, rounded to `scale` the way PostgreSQL rounds (half away
 /// from zero), has at most `precision - scale` integer digits.
-fn check_fits(value: &Decimal, precision: u32, scale: u32, ty: &SqlType) -> Result<(), EncodeError> {
+fn check_fits(
+    value: &Decimal,
+    precision: u32,
+    scale: u32,
+    ty: &SqlType,
+) -> Result<(), EncodeError> {
     let rounded = value.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
-    let int_digits = rounded.trunc().abs().mantissa().checked_ilog10().map_or(0, |d| d + 1);
+    let int_digits = rounded
+        .trunc()
+        .abs()
+        .mantissa()
+        .checked_ilog10()
+        .map_or(0, |d| d + 1);
     if int_digits + scale > precision {
         return Err(EncodeError::new(format!(
             "numeric field overflow: {ty} holds at most {} digits before the decimal point",
@@ -62,8 +72,16 @@ fn write_numeric(value: &Decimal, out: &mut Vec<u8>) {
         low += 1;
     }
     let ndigits = (n - low) as i16;
-    let weight = if n == 0 { 0 } else { n as i32 - 1 - frac_groups } as i16;
-    let sign: u16 = if value.is_sign_negative() && n != 0 { 0x4000 } else { 0 };
+    let weight = if n == 0 {
+        0
+    } else {
+        n as i32 - 1 - frac_groups
+    } as i16;
+    let sign: u16 = if value.is_sign_negative() && n != 0 {
+        0x4000
+    } else {
+        0
+    };
 
     out.extend_from_slice(&ndigits.to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
@@ -82,7 +100,9 @@ mod tests {
     fn numeric(s: &str) -> Vec<i16> {
         let mut out = Vec::new();
         write_numeric(&Decimal::from_str(s).unwrap(), &mut out);
-        out.chunks(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect()
+        out.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
     }
 
     #[test]

@@ -371,7 +371,10 @@ mod tests {
     fn fixed_width_big_endian() {
         assert_eq!(encode(&1i16, i16::SQL_TYPE).unwrap(), [0, 1]);
         assert_eq!(encode(&-2i32, i32::SQL_TYPE).unwrap(), [255, 255, 255, 254]);
-        assert_eq!(encode(&1.0f64, f64::SQL_TYPE).unwrap(), 1.0f64.to_be_bytes());
+        assert_eq!(
+            encode(&1.0f64, f64::SQL_TYPE).unwrap(),
+            1.0f64.to_be_bytes()
+        );
         assert_eq!(encode(&true, bool::SQL_TYPE).unwrap(), [1]);
     }
 
@@ -395,7 +398,10 @@ mod tests {
         w.field(0, &i32::SQL_TYPE, &7i32).unwrap();
         w.field(1, &str::SQL_TYPE, &None::<String>).unwrap();
         w.field(2, &str::SQL_TYPE, "ab").unwrap();
-        assert_eq!(buf, [0, 0, 0, 4, 0, 0, 0, 7, 255, 255, 255, 255, 0, 0, 0, 2, b'a', b'b']);
+        assert_eq!(
+            buf,
+            [0, 0, 0, 4, 0, 0, 0, 7, 255, 255, 255, 255, 0, 0, 0, 2, b'a', b'b']
+        );
         let mut w = RowWriter::new(&mut buf);
         let err = w.field(3, &str::SQL_TYPE, "\0").unwrap_err();
         assert_eq!(err.column, 3);

@@ -1,0 +1,197 @@
+//! Taking the `ACCESS EXCLUSIVE` lock a swap needs without stalling readers
+//! for long, and terminating the backends that block it when told to.
+//!
+//! While a lock request waits, every later `SELECT` on the table queues behind
+//! it. So each attempt waits at most the lock timeout, inside a savepoint,
+//! and between attempts readers get through. Past the deadline, with a side
+//! connection configured, the backends blocking the attempt are terminated
+//! (`pg_terminate_backend` over `pg_blocking_pids`), each logged at warn.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::Transaction;
+
+use crate::error::{Error, Result};
+use crate::ident::Literal;
+
+/// How the swap lock is taken.
+#[derive(Clone, Debug)]
+pub(crate) struct LockPolicy {
+    /// The longest one attempt waits (readers queue behind it meanwhile).
+    pub attempt_timeout: Duration,
+    /// After this long, blockers are terminated (with `force`), or the call
+    /// fails.
+    pub deadline: Duration,
+    /// Side connection for terminating blockers.
+    pub force: Option<postgres::Config>,
+}
+
+/// Takes `ACCESS EXCLUSIVE` on `table` (quoted, qualified). The lock is held
+/// until the caller's transaction ends.
+pub(crate) fn lock_exclusive(
+    sp: &mut Transaction<'_>,
+    table: &str,
+    policy: &LockPolicy,
+) -> Result<()> {
+    let pg = |source| Error::Postgres {
+        table: table.to_owned(),
+        source,
+    };
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    let mut jitter = Jitter::new();
+    loop {
+        match attempt(sp, table, policy.attempt_timeout) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                if started.elapsed() >= policy.deadline {
+                    return match &policy.force {
+                        Some(config) => force(sp, table, config, policy),
+                        None => Err(Error::SwapTimeout {
+                            table: table.to_owned(),
+                            waited: started.elapsed(),
+                            reason: "other sessions hold locks on the table, and no \
+                                     force_connection is configured to terminate them"
+                                .to_owned(),
+                        }),
+                    };
+                }
+                log::info!("{table}: waiting for the swap lock (retrying in {backoff:?})");
+                std::thread::sleep(backoff + jitter.upto(backoff / 2));
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(pg(e)),
+        }
+    }
+}
+
+/// One attempt, in a savepoint so that a timeout leaves the transaction usable.
+fn attempt(
+    sp: &mut Transaction<'_>,
+    table: &str,
+    timeout: Duration,
+) -> Result<(), postgres::Error> {
+    let mut attempt = sp.transaction()?;
+    attempt.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE",
+        Literal(&format!("{}ms", timeout.as_millis().max(1)))
+    ))?;
+    attempt.commit()
+}
+
+/// Terminates the backends that block our lock request while it waits.
+fn force(
+    sp: &mut Transaction<'_>,
+    table: &str,
+    config: &postgres::Config,
+    policy: &LockPolicy,
+) -> Result<()> {
+    let pid: i32 = sp
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .map_err(|source| Error::Postgres {
+            table: table.to_owned(),
+            source,
+        })?
+        .get(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (failed_tx, failed_rx) = mpsc::channel::<String>();
+    let terminator = {
+        let (stop, config, table) = (stop.clone(), config.clone(), table.to_owned());
+        std::thread::Builder::new()
+            .name("pg-bulk-ingest-terminator".into())
+            .spawn(move || {
+                if let Err(message) = terminate_blockers(&config, pid, &table, &stop) {
+                    let _ = failed_tx.send(message);
+                }
+            })
+            .expect("spawn the terminator thread")
+    };
+    // The blockers are terminated while this waits; it is granted as soon as
+    // they are gone.
+    let wait = policy.attempt_timeout.max(Duration::from_secs(10));
+    let result = attempt(sp, table, wait);
+    stop.store(true, Ordering::Relaxed);
+    let _ = terminator.join();
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Err(Error::SwapTimeout {
+            table: table.to_owned(),
+            waited: policy.deadline + wait,
+            reason: failed_rx
+                .try_recv()
+                .unwrap_or_else(|_| "the blocking sessions could not be terminated".to_owned()),
+        }),
+        Err(source) => Err(Error::Postgres {
+            table: table.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Side connection: every 100 ms, terminate whatever blocks backend `pid`.
+fn terminate_blockers(
+    config: &postgres::Config,
+    pid: i32,
+    table: &str,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let mut client = config
+        .connect(postgres::NoTls)
+        .map_err(|e| format!("the force_connection could not connect: {e}"))?;
+    while !stop.load(Ordering::Relaxed) {
+        let blockers = client
+            .query(
+                "SELECT a.pid, a.usename::text, \
+                        EXTRACT(EPOCH FROM now() - a.query_start)::float8, \
+                        left(a.query, 200) \
+                 FROM pg_catalog.pg_stat_activity a \
+                 WHERE a.pid = ANY (pg_catalog.pg_blocking_pids($1))",
+                &[&pid],
+            )
+            .map_err(|e| format!("could not list the blocking sessions: {e}"))?;
+        for row in blockers {
+            let (blocker, user, age, query): (i32, Option<String>, Option<f64>, Option<String>) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            log::warn!(
+                "{table}: terminating backend {blocker} (user {}, query running for {:.1} s: {:?}) \
+                 that blocks the swap",
+                user.as_deref().unwrap_or("?"),
+                age.unwrap_or(0.0),
+                query.unwrap_or_default()
+            );
+            let terminated: bool = client
+                .query_one("SELECT pg_catalog.pg_terminate_backend($1)", &[&blocker])
+                .map_err(|e| format!("could not terminate backend {blocker}: {e}"))?
+                .get(0);
+            if !terminated {
+                return Err(format!("backend {blocker} could not be terminated"));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// A small xorshift generator for back-off jitter (no dependency needed).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seed = u64::from(now.subsec_nanos()) ^ u64::from(std::process::id()) << 32;
+        Jitter(seed | 1)
+    }
+
+    fn upto(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let max = max.as_micros().max(1) as u64;
+        Duration::from_micros(self.0 % max)
+    }
+}

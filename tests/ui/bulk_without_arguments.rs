@@ -1,0 +1,9 @@
+use pg_bulk_ingest::BulkTable;
+
+#[derive(BulkTable)]
+struct Order {
+    #[bulk]
+    id: i64,
+}
+
+fn main() {}

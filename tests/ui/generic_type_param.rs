@@ -1,0 +1,9 @@
+use pg_bulk_ingest::BulkTable;
+
+#[derive(BulkTable)]
+struct Wrapper<T> {
+    id: i64,
+    value: T,
+}
+
+fn main() {}

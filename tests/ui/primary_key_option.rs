@@ -1,0 +1,10 @@
+use pg_bulk_ingest::BulkTable;
+
+#[derive(BulkTable)]
+struct Order {
+    #[bulk(primary_key)]
+    id: Option<i64>,
+    customer: String,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use pg_bulk_ingest::BulkTable;
+
+#[derive(BulkTable)]
+struct Order {
+    #[bulk(primary_key)]
+    id: i64,
+    #[bulk(nullable)]
+    note: String,
+}
+
+fn main() {}

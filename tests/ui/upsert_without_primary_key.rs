@@ -1,0 +1,12 @@
+use pg_bulk_ingest::BulkTable;
+
+#[derive(BulkTable)]
+struct LogLine {
+    line: String,
+}
+
+fn load(tx: &mut postgres::Transaction<'_>, lines: Vec<LogLine>) {
+    let _ = pg_bulk_ingest::upsert(tx, lines);
+}
+
+fn main() {}
