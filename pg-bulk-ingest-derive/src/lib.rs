@@ -10,6 +10,7 @@
 mod attr;
 mod ctxt;
 mod expand;
+mod rows;
 mod sql_type;
 
 use proc_macro::TokenStream;
@@ -21,6 +22,17 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_bulk_table(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::bulk_table(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Derives `pg_bulk_ingest::BulkRows` for an enum whose variants each hold
+/// the rows of one `BulkTable` type, so that one stream of rows can feed
+/// several tables in one call.
+#[proc_macro_derive(BulkRows, attributes(bulk))]
+pub fn derive_bulk_rows(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    rows::bulk_rows(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -19,6 +19,14 @@ use crate::table::{AsRow, BulkRows, HasPrimaryKey, TableDef};
 /// the per-message overhead vanishes, small enough to stay in cache.
 const CHUNK: usize = 256 * 1024;
 
+/// Bytes of rows of a table other than the one being COPYed that wait before
+/// that table gets its turn.
+const WAITING_CHUNK: usize = 1024 * 1024;
+
+/// Runs of input positions one COPY keeps (each 16 bytes); past this, the COPY
+/// is finished and a new one started, so memory stays bounded whatever the mix.
+const MAX_RUNS: usize = 64 * 1024;
+
 /// How often the elapsed time is checked for progress reports, in rows.
 const PROGRESS_CHECK_ROWS: u64 = 4096;
 
@@ -241,63 +249,7 @@ impl<'p> Ingest<'p> {
             targets.push(Target::prepare(&mut sp, table, mode)?);
         }
 
-        if tables.len() != 1 {
-            return Err(Error::Unsupported {
-                table: first,
-                what: "rows of several tables in one call",
-            });
-        }
-        let target = &mut targets[0];
-        log::info!("{}: loading rows ({mode:?})", target.name);
-        let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
-        let mut copy = target.start_copy(&mut sp)?;
-        let mut count: u64 = 0;
-        let mut last_progress = started;
-        buf.extend_from_slice(COPY_HEADER);
-        for item in rows {
-            let row = item.as_row();
-            let ncols = target.def.columns.len() + usize::from(mode == Mode::Upsert);
-            buf.extend_from_slice(&(ncols as i16).to_be_bytes());
-            let mut w = RowWriter::new(&mut buf);
-            if mode == Mode::Upsert {
-                w.field(usize::MAX, &STAGING_POSITION_TYPE, &(count as i64))
-                    .expect("a bigint always encodes");
-            }
-            if let Err(e) = row.write_fields(&mut w) {
-                let column = target.def.columns.get(e.column).map_or("?", |c| c.name);
-                return Err(Error::InvalidValue {
-                    row: count,
-                    table: target.name.clone(),
-                    column: column.to_owned(),
-                    reason: e.error.reason().to_owned(),
-                    value: e.error.value().map(str::to_owned),
-                });
-            }
-            count += 1;
-            if buf.len() >= CHUNK {
-                if let Err(e) = copy.write_all(&buf) {
-                    return Err(target.copy_failed(copy, e, 0));
-                }
-                buf.clear();
-            }
-            if count % PROGRESS_CHECK_ROWS == 0 && self.on_progress.is_some() {
-                let now = Instant::now();
-                if now - last_progress >= self.progress_interval {
-                    last_progress = now;
-                    self.progress(count, started, Phase::Loading);
-                }
-            }
-        }
-        buf.extend_from_slice(COPY_TRAILER);
-        if let Err(e) = copy.write_all(&buf) {
-            return Err(target.copy_failed(copy, e, 0));
-        }
-        drop(buf);
-        if let Err(e) = copy.finish() {
-            return Err(target.rejected(e, 0));
-        }
-        target.rows = count;
-        log::info!("{}: {count} rows loaded", target.name);
+        let count = self.load(&mut sp, &mut targets, rows, mode, started)?;
 
         self.progress(count, started, Phase::Finishing);
         for target in &mut targets {
@@ -331,6 +283,118 @@ impl<'p> Ingest<'p> {
         Ok(report)
     }
 
+    /// Streams the rows into their tables' COPYs. One COPY is open at a time:
+    /// rows of its table go straight into it; rows of other tables wait in a
+    /// bounded buffer of their own, and when one fills, the open COPY is
+    /// finished and that table's COPY opened (starting with its buffer). With
+    /// one table, this is a single COPY of the whole input.
+    fn load<I>(
+        &mut self,
+        sp: &mut Transaction<'_>,
+        targets: &mut [Target],
+        rows: I,
+        mode: Mode,
+        started: Instant,
+    ) -> Result<u64>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        let staged = mode == Mode::Upsert;
+        let mut rows = rows.into_iter();
+        let mut waiting: Vec<Batch> = targets.iter().map(|_| Batch::default()).collect();
+        let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+        let mut position: u64 = 0;
+        let mut last_progress = started;
+        let mut current = 0;
+        loop {
+            let target = &targets[current];
+            log::debug!("{}: COPY from row {position}", target.name);
+            let mut copy = target.start_copy(sp)?;
+            // This COPY's rows, as runs of input positions, to name a row the
+            // server rejects by its COPY line.
+            let mut lines = std::mem::take(&mut waiting[current]);
+            buf.clear();
+            buf.extend_from_slice(COPY_HEADER);
+            buf.append(&mut lines.bytes);
+            let mut next = None;
+            for item in rows.by_ref() {
+                let row = item.as_row();
+                let table = row.table_index();
+                if table >= targets.len() {
+                    return Err(Error::Unsupported {
+                        table: targets[current].name.clone(),
+                        what: "a row whose table_index is out of range",
+                    });
+                }
+                let out = if table == current {
+                    &mut buf
+                } else {
+                    &mut waiting[table].bytes
+                };
+                if let Err(e) = write_row(out, row, targets[table].def, staged, position) {
+                    let def = targets[table].def;
+                    return Err(Error::InvalidValue {
+                        row: position,
+                        table: targets[table].name.clone(),
+                        column: def.columns.get(e.column).map_or("?", |c| c.name).to_owned(),
+                        reason: e.error.reason().to_owned(),
+                        value: e.error.value().map(str::to_owned),
+                    });
+                }
+                if table == current {
+                    lines.push(position);
+                } else {
+                    waiting[table].push(position);
+                }
+                targets[table].rows += 1;
+                position += 1;
+                if table == current {
+                    if buf.len() >= CHUNK {
+                        if let Err(e) = copy.write_all(&buf) {
+                            return Err(targets[current].copy_failed(copy, e, &lines));
+                        }
+                        buf.clear();
+                    }
+                    if lines.runs.len() >= MAX_RUNS {
+                        next = Some(current);
+                        break;
+                    }
+                } else if waiting[table].bytes.len() >= WAITING_CHUNK {
+                    next = Some(table);
+                    break;
+                }
+                if position % PROGRESS_CHECK_ROWS == 0 && self.on_progress.is_some() {
+                    let now = Instant::now();
+                    if now - last_progress >= self.progress_interval {
+                        last_progress = now;
+                        self.progress(position, started, Phase::Loading);
+                    }
+                }
+            }
+            buf.extend_from_slice(COPY_TRAILER);
+            let target = &targets[current];
+            if let Err(e) = copy.write_all(&buf) {
+                return Err(target.copy_failed(copy, e, &lines));
+            }
+            if let Err(e) = copy.finish() {
+                return Err(target.rejected(e, &lines));
+            }
+            current = match next {
+                Some(table) => table,
+                // The input is exhausted: what still waits gets a COPY each.
+                None => match waiting.iter().position(|w| !w.runs.is_empty()) {
+                    Some(table) => table,
+                    None => break,
+                },
+            };
+        }
+        for target in targets.iter() {
+            log::info!("{}: {} rows loaded", target.name, target.rows);
+        }
+        Ok(position)
+    }
+
     fn progress(&mut self, rows: u64, started: Instant, phase: Phase) {
         if let Some(f) = self.on_progress.as_mut() {
             f(&Progress {
@@ -340,6 +404,54 @@ impl<'p> Ingest<'p> {
             });
         }
     }
+}
+
+/// Encoded rows of one table, with their input positions as runs.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// `(first position, count)` of consecutive input positions.
+    runs: Vec<(u64, u64)>,
+}
+
+impl Batch {
+    fn push(&mut self, position: u64) {
+        match self.runs.last_mut() {
+            Some((first, count)) if *first + *count == position => *count += 1,
+            _ => self.runs.push((position, 1)),
+        }
+    }
+
+    /// The input position of the row on 1-based COPY `line`.
+    fn position(&self, line: u64) -> Option<u64> {
+        let mut skipped = 0;
+        for &(first, count) in &self.runs {
+            if line <= skipped + count {
+                return Some(first + (line - skipped - 1));
+            }
+            skipped += count;
+        }
+        None
+    }
+}
+
+/// One row in binary COPY format: field count, the staging position (upsert),
+/// the fields.
+#[inline]
+fn write_row<R: BulkRows + ?Sized>(
+    out: &mut Vec<u8>,
+    row: &R,
+    def: &TableDef,
+    staged: bool,
+    position: u64,
+) -> Result<(), crate::FieldError> {
+    let fields = def.columns.len() + usize::from(staged);
+    out.extend_from_slice(&(fields as i16).to_be_bytes());
+    let mut w = RowWriter::new(out);
+    if staged {
+        w.field(usize::MAX, &STAGING_POSITION_TYPE, &(position as i64))?;
+    }
+    row.write_fields(&mut w)
 }
 
 /// Type of the input-position column of staging tables.
@@ -457,24 +569,25 @@ impl Target {
             IdentList(self.def.columns.iter().map(|c| c.name)),
         );
         log::debug!("{sql}");
-        sp.copy_in(&sql).map_err(|e| self.rejected(e, 0))
+        sp.copy_in(&sql)
+            .map_err(|e| self.rejected(e, &Batch::default()))
     }
 
     /// The COPY failed while sending: the server's reason comes with `finish`.
-    fn copy_failed(&self, copy: CopyInWriter<'_>, e: std::io::Error, first_row: u64) -> Error {
+    fn copy_failed(&self, copy: CopyInWriter<'_>, e: std::io::Error, lines: &Batch) -> Error {
         let sent = e
             .into_inner()
             .and_then(|inner| inner.downcast::<postgres::Error>().ok());
         match (copy.finish(), sent) {
-            (Err(e), _) if e.as_db_error().is_some() => self.rejected(e, first_row),
-            (_, Some(e)) => self.rejected(*e, first_row),
-            (Err(e), None) => self.rejected(e, first_row),
+            (Err(e), _) if e.as_db_error().is_some() => self.rejected(e, lines),
+            (_, Some(e)) => self.rejected(*e, lines),
+            (Err(e), None) => self.rejected(e, lines),
             (Ok(_), None) => unreachable!("a COPY whose write failed cannot finish"),
         }
     }
 
     /// Maps a server error during the COPY to the row and column it names.
-    fn rejected(&self, source: postgres::Error, first_row: u64) -> Error {
+    fn rejected(&self, source: postgres::Error, lines: &Batch) -> Error {
         if source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
             return Error::LockTimeout {
                 table: self.name.clone(),
@@ -493,7 +606,7 @@ impl Target {
             .or_else(|| copy_column(rest, self.def))
             .map(str::to_owned);
         Error::RowRejected {
-            row: Some(first_row + line - 1),
+            row: lines.position(line),
             table: self.name.clone(),
             column,
             source,

@@ -117,6 +117,44 @@ pub use table::{
 #[cfg(feature = "derive")]
 pub use pg_bulk_ingest_derive::BulkTable;
 
+/// `#[derive(BulkRows)]`: one stream of rows for several tables.
+///
+/// On an enum whose variants each hold one [`BulkTable`] row type, it makes the
+/// enum usable wherever a single table's rows are: every table is created,
+/// checked or replaced as needed (also tables that get no rows in the call, so
+/// `replace` empties them), the rows are streamed in bounded memory, and all
+/// tables become visible together when the caller commits. `upsert` needs every
+/// table to have a primary key.
+///
+/// ```no_run
+/// use pg_bulk_ingest::{BulkRows, BulkTable};
+///
+/// #[derive(BulkTable)]
+/// #[bulk(schema = "sales")]
+/// struct Order { #[bulk(primary_key)] id: i64, customer: String }
+///
+/// #[derive(BulkTable)]
+/// #[bulk(schema = "sales")]
+/// struct OrderLine { #[bulk(primary_key)] order_id: i64, #[bulk(primary_key)] line: i32, sku: String }
+///
+/// #[derive(BulkRows)]
+/// enum SalesRow { Order(Order), Line(OrderLine) }
+///
+/// # fn run(client: &mut postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// let rows = (0..100).flat_map(|id| {
+///     [
+///         SalesRow::Order(Order { id, customer: "c".into() }),
+///         SalesRow::Line(OrderLine { order_id: id, line: 1, sku: "s".into() }),
+///     ]
+/// });
+/// let mut tx = client.transaction()?;
+/// pg_bulk_ingest::upsert(&mut tx, rows)?;
+/// tx.commit()?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "derive")]
+pub use pg_bulk_ingest_derive::BulkRows;
+
 use postgres::Transaction;
 
 /// Appends `rows` to their table, creating the schema and table first if they
