@@ -2,8 +2,8 @@
 //! them.
 //!
 //! `#[derive(BulkTable)]` turns a struct into a table definition and a binary
-//! COPY serializer generated at compile time. [`insert`] and [`upsert`] create
-//! the table if it is missing and stream the rows with
+//! COPY serializer generated at compile time. [`insert`], [`upsert`] and
+//! [`replace`] create the table if it is missing and stream the rows with
 //! `COPY ... FROM STDIN (FORMAT binary)`, inside the caller's transaction: all
 //! of a call lands when the caller commits, or none of it does. The library
 //! never commits or rolls back the caller's transaction; each call runs in a
@@ -35,6 +35,8 @@
 //! println!("{} rows", report.rows);
 //! # Ok(()) }
 //! ```
+//!
+//! Rows of several tables can come in one stream: see [`BulkRows`](derive@BulkRows).
 //!
 //! # The derive
 //!
@@ -87,7 +89,7 @@
 //!
 //! | feature | default | enables |
 //! |---|---|---|
-//! | `derive` | yes | `#[derive(BulkTable)]` |
+//! | `derive` | yes | `#[derive(BulkTable)]`, `#[derive(BulkRows)]` |
 //! | `chrono` | | `chrono` date and time types |
 //! | `rust_decimal` | | `rust_decimal::Decimal` |
 
