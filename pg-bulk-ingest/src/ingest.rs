@@ -253,7 +253,7 @@ impl<'p> Ingest<'p> {
 
         self.progress(count, started, Phase::Finishing);
         for target in &mut targets {
-            target.finish(&mut sp, mode)?;
+            target.finish(&mut sp, mode, tables.len() == 1)?;
         }
         // The swaps come last: their ACCESS EXCLUSIVE locks are held until the
         // caller commits.
@@ -464,9 +464,15 @@ struct Target {
     def: &'static TableDef,
     name: String,
     plan: Plan,
-    /// Where the COPY goes: the table itself, or a staging table.
+    /// Where the COPY goes (quoted): the table itself, an intermediate table
+    /// or a staging table.
     copy_into: String,
+    /// The same, unqualified and unquoted, as COPY errors name it.
+    copy_relname: String,
     staging: Option<String>,
+    /// Whether the COPY may use FREEZE: the table is new in this savepoint,
+    /// and the transaction has no open cursor or older snapshot.
+    freeze: bool,
     rows: u64,
     written: u64,
 }
@@ -514,18 +520,15 @@ impl Target {
             log::debug!("{sql}");
             sp.batch_execute(&sql).map_err(pg)?;
         }
-        let (copy_into, staging) = match mode {
+        let (copy_into, copy_relname, staging) = match mode {
             Mode::Insert | Mode::Replace => (
                 QualifiedName::new(def.schema, plan.load_into()).to_string(),
+                plan.load_into().to_owned(),
                 None,
             ),
             Mode::Upsert => {
-                let staging = Ident(&crate::ident::limited(
-                    &format!("pg_bulk_ingest_staging_{}", def.table),
-                    "",
-                ))
-                .to_string();
-                let qualified = format!("pg_temp.{staging}");
+                let relname = limited(&format!("pg_bulk_ingest_staging_{}", def.table), "");
+                let qualified = format!("pg_temp.{}", Ident(&relname));
                 let mut sql = format!(
                     "CREATE TEMPORARY TABLE {qualified} ({} bigint",
                     Ident(STAGING_POSITION)
@@ -536,15 +539,29 @@ impl Target {
                 sql.push_str(") ON COMMIT DROP");
                 log::debug!("{sql}");
                 sp.batch_execute(&sql).map_err(pg)?;
-                (qualified.clone(), Some(qualified))
+                (qualified.clone(), relname, Some(qualified))
             }
         };
+        // PostgreSQL refuses COPY FREEZE in a transaction with open cursors or
+        // (in REPEATABLE READ and SERIALIZABLE) an older snapshot.
+        let freeze = plan.creates_table()
+            && staging.is_none()
+            && sp
+                .query_one(
+                    "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed' \
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cursors)",
+                    &[],
+                )
+                .map_err(pg)?
+                .get::<_, bool>(0);
         Ok(Target {
             def,
             name,
             plan,
             copy_into,
+            copy_relname,
             staging,
+            freeze,
             rows: 0,
             written: 0,
         })
@@ -558,11 +575,7 @@ impl Target {
         };
         // A table created in this savepoint can be loaded frozen: no later
         // VACUUM has to visit every page to freeze it.
-        let freeze = if self.plan.creates_table() && self.staging.is_none() {
-            ", FREEZE"
-        } else {
-            ""
-        };
+        let freeze = if self.freeze { ", FREEZE" } else { "" };
         let sql = format!(
             "COPY {} ({position}{}) FROM STDIN (FORMAT binary{freeze})",
             self.copy_into,
@@ -594,7 +607,10 @@ impl Target {
                 source,
             };
         }
-        let Some((line, rest)) = source.as_db_error().and_then(|db| copy_line(db.where_()?)) else {
+        let Some((line, rest)) = source
+            .as_db_error()
+            .and_then(|db| copy_line(db.where_()?, &self.copy_relname))
+        else {
             return Error::Postgres {
                 table: self.name.clone(),
                 source,
@@ -613,7 +629,7 @@ impl Target {
         }
     }
 
-    fn finish(&mut self, sp: &mut Transaction<'_>, mode: Mode) -> Result<()> {
+    fn finish(&mut self, sp: &mut Transaction<'_>, mode: Mode, single_table: bool) -> Result<()> {
         let pg = |source| Error::Postgres {
             table: self.name.clone(),
             source,
@@ -642,9 +658,46 @@ impl Target {
         }
         for sql in self.plan.after_load() {
             log::debug!("{sql}");
-            sp.batch_execute(&sql).map_err(pg)?;
+            // Each step in a savepoint, so that a failure can be explained
+            // from the loaded rows before the call's savepoint goes.
+            let mut step = sp.transaction().map_err(pg)?;
+            match step.batch_execute(&sql) {
+                Ok(()) => step.commit().map_err(pg)?,
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    drop(step);
+                    let row = if single_table {
+                        self.first_duplicate(sp).unwrap_or(None)
+                    } else {
+                        None
+                    };
+                    return Err(Error::RowRejected {
+                        row,
+                        table: self.name.clone(),
+                        column: None,
+                        source: e,
+                    });
+                }
+                Err(e) => return Err(pg(e)),
+            }
         }
         Ok(())
+    }
+
+    /// In a table this call created and loaded, the position of the first row
+    /// whose key an earlier row already had: rows of a new table are stored in
+    /// the order they were loaded, so `ctid` order is input order.
+    fn first_duplicate(&self, sp: &mut Transaction<'_>) -> Result<Option<u64>, postgres::Error> {
+        let key = IdentList(self.def.primary_key.iter().copied());
+        let row = sp.query_one(
+            &format!(
+                "SELECT min(n) FROM (SELECT row_number() OVER (ORDER BY ctid) - 1 AS n, \
+                 row_number() OVER (PARTITION BY {key} ORDER BY ctid) AS occurrence \
+                 FROM {}) AS rows WHERE occurrence = 2",
+                self.copy_into
+            ),
+            &[],
+        )?;
+        Ok(row.get::<_, Option<i64>>(0).map(|n| n as u64))
     }
 
     fn swap(&self, sp: &mut Transaction<'_>, policy: &LockPolicy) -> Result<()> {
@@ -774,12 +827,13 @@ fn restore(sp: &mut Transaction<'_>, old: &str) -> Result<(), postgres::Error> {
 }
 
 /// From a COPY error's context (`COPY orders, line 7, column amount: "…"`), the
-/// 1-based line and the text after `line N`.
-fn copy_line(context: &str) -> Option<(u64, &str)> {
+/// 1-based line and the text after `line N`. `relname` is the table's name as
+/// the context gives it (it may itself hold ", line ").
+fn copy_line<'c>(context: &'c str, relname: &str) -> Option<(u64, &'c str)> {
     // The context may hold several lines; the COPY one starts with "COPY ".
-    let line = context.lines().find(|l| l.starts_with("COPY "))?;
-    let at = line.find(", line ")? + ", line ".len();
-    let rest = &line[at..];
+    let prefix = format!("COPY {relname}, line ");
+    let line = context.lines().find(|l| l.starts_with(&prefix))?;
+    let rest = &line[prefix.len()..];
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     Some((rest[..digits].parse().ok()?, &rest[digits..]))
 }
@@ -816,14 +870,17 @@ mod tests {
 
     #[test]
     fn parses_copy_context() {
-        let (line, rest) = copy_line("COPY t, line 7, column a: \"x\"").unwrap();
+        let (line, rest) = copy_line("COPY t, line 7, column a: \"x\"", "t").unwrap();
         assert_eq!(line, 7);
         assert_eq!(copy_column(rest, &DEF), Some("a"));
-        let (_, rest) = copy_line("COPY t, line 3, column a: b: \"x\"").unwrap();
+        let (_, rest) = copy_line("COPY t, line 3, column a: b: \"x\"", "t").unwrap();
         assert_eq!(copy_column(rest, &DEF), Some("a: b"));
-        let (line, rest) = copy_line("some function\nCOPY t, line 12").unwrap();
+        let (line, rest) = copy_line("some function\nCOPY t, line 12", "t").unwrap();
         assert_eq!((line, copy_column(rest, &DEF)), (12, None));
-        assert!(copy_line("SQL statement").is_none());
+        assert!(copy_line("SQL statement", "t").is_none());
+        // A table name holding ", line ".
+        let (line, _) = copy_line("COPY ledger, line 7, line 3", "ledger, line 7").unwrap();
+        assert_eq!(line, 3);
     }
 
     #[test]

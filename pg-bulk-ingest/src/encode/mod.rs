@@ -292,11 +292,15 @@ impl Encode for str {
     #[inline]
     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let bytes = checked_text(self)?;
-        match ty.precision() {
-            Some(max) if matches!(ty.kind(), TypeKind::Varchar | TypeKind::Char) => {
-                out.extend_from_slice(fit_length(self, bytes, max, ty)?)
-            }
-            _ => out.extend_from_slice(bytes),
+        // `char` without a length is `char(1)`.
+        let max = match ty.kind() {
+            TypeKind::Char => Some(ty.precision().unwrap_or(1)),
+            TypeKind::Varchar => ty.precision(),
+            _ => None,
+        };
+        match max {
+            Some(max) => out.extend_from_slice(fit_length(self, bytes, max, ty)?),
+            None => out.extend_from_slice(bytes),
         }
         Ok(())
     }
