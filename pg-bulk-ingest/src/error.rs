@@ -117,6 +117,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// A server or connection error about `table`: a lock timeout (55P03)
+    /// becomes [`Error::LockTimeout`], anything else [`Error::Postgres`].
+    pub(crate) fn server(table: impl Into<String>, source: postgres::Error) -> Error {
+        let table = table.into();
+        if source.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            Error::LockTimeout { table, source }
+        } else {
+            Error::Postgres { table, source }
+        }
+    }
+
     /// The underlying `postgres::Error`, for errors that came from the server
     /// or the connection.
     pub fn as_postgres(&self) -> Option<&postgres::Error> {

@@ -227,17 +227,13 @@ impl<'p> Ingest<'p> {
             .map_or_else(String::new, |t| t.name().to_string());
         let on = |table: &TableDef| {
             let name = table.name().to_string();
-            move |source| Error::Postgres {
-                table: name.clone(),
-                source,
-            }
+            move |source| Error::server(name.clone(), source)
         };
         // Everything happens in a savepoint: on error it is rolled back (when
         // `sp` is dropped) and the caller's transaction goes on as before.
-        let mut sp = tx.transaction().map_err(|source| Error::Postgres {
-            table: first.clone(),
-            source,
-        })?;
+        let mut sp = tx
+            .transaction()
+            .map_err(|source| Error::server(first.clone(), source))?;
         let restore_lock_timeout = match self.lock_timeout {
             Some(timeout) => Some(set_lock_timeout(&mut sp, timeout).map_err(on(tables[0]))?),
             None => None,
@@ -456,7 +452,8 @@ fn write_row<R: BulkRows + ?Sized>(
 
 /// Type of the input-position column of staging tables.
 const STAGING_POSITION_TYPE: crate::SqlType = crate::SqlType::new(crate::TypeKind::Int8);
-/// Name of the input-position column of staging tables.
+/// Name of the input-position column of staging tables (`_` is appended while
+/// a column of the table has the name).
 const STAGING_POSITION: &str = "pg_bulk_ingest_position";
 
 /// One table of a call: where its rows go and what finishes it.
@@ -470,6 +467,9 @@ struct Target {
     /// The same, unqualified and unquoted, as COPY errors name it.
     copy_relname: String,
     staging: Option<String>,
+    /// Name of the staging table's input-position column (one no column of
+    /// the table has).
+    position_column: String,
     /// Whether the COPY may use FREEZE: the table is new in this savepoint,
     /// and the transaction has no open cursor or older snapshot.
     freeze: bool,
@@ -480,10 +480,7 @@ struct Target {
 impl Target {
     fn prepare(sp: &mut Transaction<'_>, def: &'static TableDef, mode: Mode) -> Result<Target> {
         let name = def.name().to_string();
-        let pg = |source| Error::Postgres {
-            table: name.clone(),
-            source,
-        };
+        let pg = |source| Error::server(name.clone(), source);
         // Serialise calls on the same table: a second one waits here until the
         // first one's transaction ends.
         sp.execute(
@@ -520,6 +517,17 @@ impl Target {
             log::debug!("{sql}");
             sp.batch_execute(&sql).map_err(pg)?;
         }
+        if mode == Mode::Insert && !plan.creates_table() {
+            // The lock the COPY takes, taken first by a plain statement: a lock
+            // timeout (or missing privilege) is then an ordinary error, where at
+            // the start of a COPY it would leave the connection unusable.
+            sp.batch_execute(&format!("LOCK TABLE {name} IN ROW EXCLUSIVE MODE"))
+                .map_err(pg)?;
+        }
+        let mut position_column = STAGING_POSITION.to_owned();
+        while def.column(&position_column).is_some() {
+            position_column.push('_');
+        }
         let (copy_into, copy_relname, staging) = match mode {
             Mode::Insert | Mode::Replace => (
                 QualifiedName::new(def.schema, plan.load_into()).to_string(),
@@ -531,7 +539,7 @@ impl Target {
                 let qualified = format!("pg_temp.{}", Ident(&relname));
                 let mut sql = format!(
                     "CREATE TEMPORARY TABLE {qualified} ({} bigint",
-                    Ident(STAGING_POSITION)
+                    Ident(&position_column)
                 );
                 for column in def.columns {
                     sql.push_str(&format!(", {} {}", Ident(column.name), column.sql_type));
@@ -561,6 +569,7 @@ impl Target {
             copy_into,
             copy_relname,
             staging,
+            position_column,
             freeze,
             rows: 0,
             written: 0,
@@ -569,7 +578,7 @@ impl Target {
 
     fn start_copy<'a>(&self, sp: &'a mut Transaction<'_>) -> Result<CopyInWriter<'a>> {
         let position = if self.staging.is_some() {
-            format!("{}, ", Ident(STAGING_POSITION))
+            format!("{}, ", Ident(&self.position_column))
         } else {
             String::new()
         };
@@ -611,10 +620,7 @@ impl Target {
             .as_db_error()
             .and_then(|db| copy_line(db.where_()?, &self.copy_relname))
         else {
-            return Error::Postgres {
-                table: self.name.clone(),
-                source,
-            };
+            return Error::server(self.name.clone(), source);
         };
         let column = source
             .as_db_error()
@@ -630,15 +636,17 @@ impl Target {
     }
 
     fn finish(&mut self, sp: &mut Transaction<'_>, mode: Mode, single_table: bool) -> Result<()> {
-        let pg = |source| Error::Postgres {
-            table: self.name.clone(),
-            source,
-        };
+        let pg = |source| Error::server(self.name.clone(), source);
         if mode == Mode::Upsert {
             let staging = self.staging.as_deref().expect("upsert stages");
             // Into a table this call created (so empty), the de-duplicated rows
             // go in as they are and the key is built after them.
-            let sql = merge_sql(self.def, staging, !self.plan.creates_table());
+            let sql = merge_sql(
+                self.def,
+                staging,
+                &self.position_column,
+                !self.plan.creates_table(),
+            );
             log::info!("{}: merging {} staged rows", self.name, self.rows);
             log::debug!("{sql}");
             self.written = sp.execute(&sql, &[]).map_err(|e| {
@@ -710,10 +718,8 @@ impl Target {
         lock_exclusive(sp, &self.name, policy)?;
         for sql in &swap {
             log::debug!("{sql}");
-            sp.batch_execute(sql).map_err(|source| Error::Postgres {
-                table: self.name.clone(),
-                source,
-            })?;
+            sp.batch_execute(sql)
+                .map_err(|source| Error::server(self.name.clone(), source))?;
         }
         log::info!(
             "{}: swapped in after {:.3} s",
@@ -753,10 +759,13 @@ fn free_name(sp: &mut Transaction<'_>, def: &TableDef) -> Result<String, postgre
 }
 
 /// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
-/// key in input order wins; rows in key order; unchanged rows are not
-/// rewritten. Without `on_conflict`, for an empty table without its key yet,
+/// key in input order wins; rows in key order; rows whose stored values are
+/// already the same, byte for byte (`*<>` on records, which compares binary
+/// images: `1.0` → `1.00` or `0` → `-0` is a change), are not rewritten. (The
+/// `::record` casts keep PostgreSQL from comparing the rows column by column,
+/// where `*<>` does not exist.) Without `on_conflict`, for an empty table without its key yet,
 /// only the de-duplication.
-fn merge_sql(def: &TableDef, staging: &str, on_conflict: bool) -> String {
+fn merge_sql(def: &TableDef, staging: &str, position: &str, on_conflict: bool) -> String {
     let columns = IdentList(def.columns.iter().map(|c| c.name));
     let key = IdentList(def.primary_key.iter().copied());
     let others: Vec<&str> = def
@@ -771,7 +780,7 @@ fn merge_sql(def: &TableDef, staging: &str, on_conflict: bool) -> String {
          SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
          ) AS s",
         table = def.name(),
-        pos = Ident(STAGING_POSITION),
+        pos = Ident(position),
     );
     if !on_conflict {
         return sql;
@@ -796,7 +805,7 @@ fn merge_sql(def: &TableDef, staging: &str, on_conflict: bool) -> String {
             .join(", ")
     };
     sql.push_str(&format!(
-        " WHERE ({}) IS DISTINCT FROM ({})",
+        " WHERE ROW({})::record *<> ROW({})::record",
         prefixed("t"),
         prefixed("EXCLUDED")
     ));
@@ -886,13 +895,13 @@ mod tests {
     #[test]
     fn merge_keeps_last_row_and_skips_unchanged() {
         assert_eq!(
-            merge_sql(&DEF, "pg_temp.\"st\"", true),
+            merge_sql(&DEF, "pg_temp.\"st\"", STAGING_POSITION, true),
             "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
              SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
              ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
-             WHERE (t.\"a\", t.\"a: b\") IS DISTINCT FROM (EXCLUDED.\"a\", EXCLUDED.\"a: b\")"
+             WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record"
         );
         // Into a table created by the call: de-duplicate only.
-        assert!(merge_sql(&DEF, "pg_temp.\"st\"", false).ends_with("DESC) AS s"));
+        assert!(merge_sql(&DEF, "pg_temp.\"st\"", STAGING_POSITION, false).ends_with("DESC) AS s"));
     }
 }

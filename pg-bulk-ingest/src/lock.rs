@@ -36,10 +36,7 @@ pub(crate) fn lock_exclusive(
     table: &str,
     policy: &LockPolicy,
 ) -> Result<()> {
-    let pg = |source| Error::Postgres {
-        table: table.to_owned(),
-        source,
-    };
+    let pg = |source| Error::server(table.to_owned(), source);
     let started = Instant::now();
     let mut backoff = Duration::from_millis(50);
     let mut jitter = Jitter::new();
@@ -91,10 +88,7 @@ fn force(
 ) -> Result<()> {
     let pid: i32 = sp
         .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
-        .map_err(|source| Error::Postgres {
-            table: table.to_owned(),
-            source,
-        })?
+        .map_err(|source| Error::server(table.to_owned(), source))?
         .get(0);
     let stop = Arc::new(AtomicBool::new(false));
     let (failed_tx, failed_rx) = mpsc::channel::<String>();
@@ -124,10 +118,7 @@ fn force(
                 .try_recv()
                 .unwrap_or_else(|_| "the blocking sessions could not be terminated".to_owned()),
         }),
-        Err(source) => Err(Error::Postgres {
-            table: table.to_owned(),
-            source,
-        }),
+        Err(source) => Err(Error::server(table.to_owned(), source)),
     }
 }
 
