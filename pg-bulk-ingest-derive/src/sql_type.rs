@@ -1,6 +1,6 @@
 //! Parsing `sql_type = "..."` into a type kind and its modifiers, accepting
 //! PostgreSQL's spellings (`varchar(32)`, `character varying(32)`, `int8`,
-//! `timestamp(3) with time zone`, `timestamptz(3)`, ...).
+//! `timestamp(3) with time zone`, `timestamptz(3)`, `text[]`, ...).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
@@ -11,6 +11,8 @@ pub struct SqlType {
     /// Name of the `pg_bulk_ingest::TypeKind` variant.
     pub kind: &'static str,
     pub modifiers: Modifiers,
+    /// A one-dimensional array of the type (`T[]`).
+    pub array: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -25,12 +27,13 @@ impl ToTokens for SqlType {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let kind = format_ident!("{}", self.kind);
         let base = quote!(::pg_bulk_ingest::SqlType::new(::pg_bulk_ingest::TypeKind::#kind));
-        tokens.extend(match self.modifiers {
+        let ty = match self.modifiers {
             Modifiers::None => base,
             Modifiers::Length(n) => quote!(#base.with_length(#n)),
             Modifiers::Precision(p) => quote!(#base.with_precision(#p)),
             Modifiers::PrecisionScale(p, s) => quote!(#base.with_precision_scale(#p, #s)),
-        });
+        };
+        tokens.extend(if self.array { quote!(#ty.array()) } else { ty });
     }
 }
 
@@ -41,8 +44,18 @@ pub fn parse(text: &str) -> Result<SqlType, String> {
         .collect::<Vec<_>>()
         .join(" ")
         .to_ascii_lowercase();
-    if norm.ends_with("[]") || norm.starts_with('_') {
-        return Err("array columns are not supported yet".into());
+    if let Some(element) = norm.strip_prefix('_') {
+        return Err(format!("`{text}`: write an array type as `{element}[]`"));
+    }
+    // `T[]`, also spelled `T []`.
+    let (norm, array) = match norm.strip_suffix("[]").or_else(|| norm.strip_suffix("[ ]")) {
+        Some(element) => (element.trim_end().to_owned(), true),
+        None => (norm, false),
+    };
+    if norm.contains('[') || norm.contains(']') {
+        return Err(format!(
+            "`{text}`: only one-dimensional arrays without a size are supported, as `type[]`"
+        ));
     }
     // Split "name (args) suffix".
     let (name, args, suffix) = match norm.find('(') {
@@ -87,6 +100,11 @@ pub fn parse(text: &str) -> Result<SqlType, String> {
         "time" => "Time",
         "timestamp" => "Timestamp",
         "timestamptz" => "Timestamptz",
+        "interval" => "Interval",
+        "uuid" => "Uuid",
+        "json" => "Json",
+        "jsonb" => "Jsonb",
+        "inet" => "Inet",
         _ => return Err(format!("unsupported SQL type `{text}`")),
     };
     let kind = match (kind, zone) {
@@ -118,7 +136,11 @@ pub fn parse(text: &str) -> Result<SqlType, String> {
         }
         _ => return Err(format!("`{text}`: wrong number of type modifiers")),
     };
-    Ok(SqlType { kind, modifiers })
+    Ok(SqlType {
+        kind,
+        modifiers,
+        array,
+    })
 }
 
 /// Separates `with time zone` / `without time zone` from the name or suffix.
@@ -155,6 +177,13 @@ mod tests {
 
     fn ok(text: &str) -> (&'static str, Modifiers) {
         let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(!t.array, "{text}");
+        (t.kind, t.modifiers)
+    }
+
+    fn array(text: &str) -> (&'static str, Modifiers) {
+        let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(t.array, "{text}");
         (t.kind, t.modifiers)
     }
 
@@ -185,6 +214,30 @@ mod tests {
         assert_eq!(ok("timestamptz"), ("Timestamptz", Modifiers::None));
         assert_eq!(ok("double precision"), ("Float8", Modifiers::None));
         assert_eq!(ok("int"), ("Int4", Modifiers::None));
+        assert_eq!(ok("uuid"), ("Uuid", Modifiers::None));
+        assert_eq!(ok("JSON"), ("Json", Modifiers::None));
+        assert_eq!(ok("jsonb"), ("Jsonb", Modifiers::None));
+        assert_eq!(ok("inet"), ("Inet", Modifiers::None));
+        assert_eq!(ok("interval"), ("Interval", Modifiers::None));
+    }
+
+    #[test]
+    fn arrays() {
+        assert_eq!(array("int[]"), ("Int4", Modifiers::None));
+        assert_eq!(array("text []"), ("Text", Modifiers::None));
+        assert_eq!(array("varchar(32)[]"), ("Varchar", Modifiers::Length(32)));
+        assert_eq!(
+            array("timestamp(3) without time zone[]"),
+            ("Timestamp", Modifiers::Precision(3))
+        );
+        assert_eq!(
+            array("numeric(20, 0)[]"),
+            ("Numeric", Modifiers::PrecisionScale(20, 0))
+        );
+        assert!(parse("int[][]").is_err());
+        assert!(parse("int[3]").is_err());
+        assert!(parse("_int4").is_err());
+        assert!(parse("[]").is_err());
     }
 
     #[test]
@@ -193,7 +246,6 @@ mod tests {
         assert!(parse("numeric(5,6)").is_err());
         assert!(parse("timestamp(7)").is_err());
         assert!(parse("integer(3)").is_err());
-        assert!(parse("int[]").is_err());
         assert!(parse("geometry").is_err());
         assert!(parse("time with time zone").is_err());
         assert!(parse("varchar(3").is_err());

@@ -7,4 +7,17 @@ struct Tagged {
     tags: String,
 }
 
+#[derive(BulkTable)]
+struct Scores {
+    id: i64,
+    #[bulk(sql_type = "integer")]
+    scores: Vec<i32>,
+}
+
+#[derive(BulkTable)]
+struct Grid {
+    id: i64,
+    cells: Vec<Vec<i32>>,
+}
+
 fn main() {}

@@ -5,8 +5,11 @@
 //! fractional seconds of text input. Values outside PostgreSQL's range (before
 //! 4714-11-24 BC) are rejected, never wrapped.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Timelike,
+};
 
+use super::interval::write_interval;
 use super::{Encode, EncodeError};
 use crate::table::{SqlType, TypeKind};
 
@@ -98,7 +101,9 @@ impl Encode for NaiveDateTime {
     }
 }
 
-impl Encode for DateTime<Utc> {
+/// Any time zone (`Utc`, `FixedOffset`, `Local`, `chrono_tz::Tz`, ...): the
+/// instant is written; PostgreSQL keeps no zone or offset.
+impl<Tz: TimeZone> Encode for DateTime<Tz> {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Timestamptz);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Timestamptz];
 
@@ -113,6 +118,19 @@ impl Encode for DateTime<Utc> {
             })?;
         out.extend_from_slice(&micros.to_be_bytes());
         Ok(())
+    }
+}
+
+/// `chrono::Duration` as an `interval` of microseconds (days and months 0).
+impl Encode for TimeDelta {
+    const SQL_TYPE: SqlType = SqlType::new(TypeKind::Interval);
+    const ACCEPTS: &'static [TypeKind] = &[TypeKind::Interval];
+
+    #[inline]
+    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let nanos =
+            i128::from(self.num_seconds()) * 1_000_000_000 + i128::from(self.subsec_nanos());
+        write_interval(nanos, self, out)
     }
 }
 
