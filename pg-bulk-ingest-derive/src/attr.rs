@@ -15,6 +15,26 @@ pub struct Container<'a> {
     pub schema: String,
     pub table: String,
     pub fields: Vec<Field<'a>>,
+    /// Indexes: from struct attributes `index(...)`/`unique(...)` and field
+    /// attributes `index`/`unique`, in that order.
+    pub indexes: Vec<Index>,
+}
+
+/// An index the definition declares.
+pub struct Index {
+    /// Column names.
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// `using = "gin"`, checked to be a plain name.
+    pub method: Option<String>,
+}
+
+/// A struct-level `index(a, b, using = "gin")` before its field names are
+/// resolved to columns.
+struct IndexAttr {
+    fields: Vec<syn::Ident>,
+    unique: bool,
+    method: Option<LitStr>,
 }
 
 pub struct Field<'a> {
@@ -25,6 +45,13 @@ pub struct Field<'a> {
     pub sql_type: Option<(SqlType, LitStr)>,
     /// The `primary_key` path, for spans.
     pub primary_key: Option<syn::Path>,
+    /// `index` / `unique` on the field.
+    pub index: Option<syn::Path>,
+    pub unique: Option<syn::Path>,
+    /// `default = "<sql expression>"`.
+    pub default: Option<LitStr>,
+    /// `rename_from = "old"`.
+    pub rename_from: Option<LitStr>,
 }
 
 /// Sets `slot` once; a second value is a "duplicate attribute" error.
@@ -40,6 +67,7 @@ impl<'a> Container<'a> {
     pub fn from_ast(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
         let mut schema: Option<LitStr> = None;
         let mut table: Option<LitStr> = None;
+        let mut index_attrs: Vec<IndexAttr> = Vec::new();
         for attr in input.attrs.iter().filter(|a| a.path().is_ident("bulk")) {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("schema") {
@@ -48,13 +76,36 @@ impl<'a> Container<'a> {
                 } else if meta.path.is_ident("table") {
                     let lit: LitStr = meta.value()?.parse()?;
                     set_once(cx, &mut table, lit, &meta.path, "table");
+                } else if meta.path.is_ident("index") || meta.path.is_ident("unique") {
+                    let mut index = IndexAttr {
+                        fields: Vec::new(),
+                        unique: meta.path.is_ident("unique"),
+                        method: None,
+                    };
+                    meta.parse_nested_meta(|inner| {
+                        if inner.path.is_ident("using") {
+                            let lit: LitStr = inner.value()?.parse()?;
+                            if index.method.replace(lit).is_some() {
+                                return Err(inner.error("duplicate `using`"));
+                            }
+                        } else if let Some(ident) = inner.path.get_ident() {
+                            index.fields.push(ident.clone());
+                        } else {
+                            return Err(inner.error("expected a field name or `using = \"...\"`"));
+                        }
+                        Ok(())
+                    })?;
+                    if index.fields.is_empty() {
+                        return Err(meta.error("an index needs at least one field: `index(a, b)`"));
+                    }
+                    index_attrs.push(index);
                 } else {
                     let name = meta
                         .path
                         .get_ident()
                         .map_or_else(String::new, |i| i.to_string());
                     return Err(meta.error(format!(
-                        "unknown bulk struct attribute `{name}` (expected `schema` or `table`)"
+                        "unknown bulk struct attribute `{name}` (expected `schema`, `table`, `index(...)` or `unique(...)`)"
                     )));
                 }
                 Ok(())
@@ -130,11 +181,52 @@ impl<'a> Container<'a> {
                 );
             }
         }
+        let mut indexes = Vec::new();
+        for attr in &index_attrs {
+            let mut columns = Vec::new();
+            for name in &attr.fields {
+                match fields.iter().find(|f| f.member.unraw() == name.unraw()) {
+                    Some(f) => columns.push(f.column.clone()),
+                    None => cx.error(name, format!("no field `{name}` to index")),
+                }
+            }
+            let method = attr.method.as_ref().map(|lit| {
+                let m = lit.value();
+                if m.is_empty()
+                    || !m
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    cx.error(
+                        lit,
+                        "an index method is a plain name such as \"btree\", \"gin\" or \"gist\"",
+                    );
+                }
+                m
+            });
+            indexes.push(Index {
+                columns,
+                unique: attr.unique,
+                method,
+            });
+        }
+        for f in &fields {
+            for (flag, unique) in [(&f.index, false), (&f.unique, true)] {
+                if flag.is_some() {
+                    indexes.push(Index {
+                        columns: vec![f.column.clone()],
+                        unique,
+                        method: None,
+                    });
+                }
+            }
+        }
         Some(Container {
             input,
             schema: schema_name,
             table: table_name,
             fields,
+            indexes,
         })
     }
 
@@ -149,13 +241,34 @@ impl<'a> Field<'a> {
         let mut rename: Option<LitStr> = None;
         let mut sql_type: Option<LitStr> = None;
         let mut primary_key: Option<syn::Path> = None;
+        let mut index: Option<syn::Path> = None;
+        let mut unique: Option<syn::Path> = None;
+        let mut default: Option<LitStr> = None;
+        let mut rename_from: Option<LitStr> = None;
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("bulk")) {
             let result = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("primary_key") {
-                    if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-                        return Err(meta.error("`primary_key` takes no value: write `#[bulk(primary_key)]`"));
+                let flags: [(&str, &mut Option<syn::Path>); 3] = [
+                    ("primary_key", &mut primary_key),
+                    ("index", &mut index),
+                    ("unique", &mut unique),
+                ];
+                for (name, slot) in flags {
+                    if meta.path.is_ident(name) {
+                        if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                            return Err(meta.error(format!(
+                                "`{name}` takes no value: write `#[bulk({name})]`"
+                            )));
+                        }
+                        set_once(cx, slot, meta.path.clone(), &meta.path, name);
+                        return Ok(());
                     }
-                    set_once(cx, &mut primary_key, meta.path.clone(), &meta.path, "primary_key");
+                }
+                if meta.path.is_ident("default") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut default, lit, &meta.path, "default");
+                } else if meta.path.is_ident("rename_from") {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut rename_from, lit, &meta.path, "rename_from");
                 } else if meta.path.is_ident("rename") {
                     let lit: LitStr = meta.value()?.parse()?;
                     set_once(cx, &mut rename, lit, &meta.path, "rename");
@@ -165,7 +278,7 @@ impl<'a> Field<'a> {
                 } else {
                     let name = meta.path.get_ident().map_or_else(String::new, |i| i.to_string());
                     return Err(meta.error(format!(
-                        "unknown bulk field attribute `{name}` (expected `primary_key`, `rename` or `sql_type`)"
+                        "unknown bulk field attribute `{name}` (expected `primary_key`, `rename`, `sql_type`, `index`, `unique`, `default` or `rename_from`)"
                     )));
                 }
                 Ok(())
@@ -188,12 +301,32 @@ impl<'a> Field<'a> {
                 None
             }
         });
+        if let Some(lit) = &rename_from {
+            check_name(cx, lit, &lit.value(), "rename_from column");
+        }
+        if let Some(lit) = &default {
+            let expr = lit.value();
+            if expr.trim().is_empty()
+                || expr.contains(';')
+                || expr.contains("--")
+                || expr.contains("/*")
+            {
+                cx.error(
+                    lit,
+                    "`default` is one SQL expression, e.g. \"0\" or \"now()\"",
+                );
+            }
+        }
         Field {
             member,
             ty: &field.ty,
             column,
             sql_type,
             primary_key,
+            index,
+            unique,
+            default,
+            rename_from,
         }
     }
 }

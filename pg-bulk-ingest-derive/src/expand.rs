@@ -32,15 +32,28 @@ fn generate(cont: &Container<'_>) -> TokenStream {
             Some((parsed, _)) => quote!(#parsed),
             None => quote!(<#ty as ::pg_bulk_ingest::Encode>::SQL_TYPE),
         };
+        let default = f.default.as_ref().map(|lit| quote!(.with_default(#lit)));
+        let rename_from = f
+            .rename_from
+            .as_ref()
+            .map(|lit| quote!(.renamed_from(#lit)));
         quote! {
             ::pg_bulk_ingest::ColumnDef::new(
                 #name,
                 #sql_type,
                 <#ty as ::pg_bulk_ingest::Encode>::NULLABLE,
             )
+            #default
+            #rename_from
         }
     });
     let key = cont.primary_key().map(|f| &f.column);
+    let indexes = cont.indexes.iter().map(|index| {
+        let columns = &index.columns;
+        let unique = index.unique;
+        let method = index.method.as_ref().map(|m| quote!(.using(#m)));
+        quote!(::pg_bulk_ingest::IndexDef::new(&[#(#columns),*], #unique) #method)
+    });
 
     let writes = cont.fields.iter().enumerate().map(|(i, f)| {
         let member = f.member;
@@ -75,6 +88,35 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                     "{}",
                     #message,
                 );
+            });
+            let array = parsed.array;
+            let message = if array {
+                format!(
+                    "column `{}`: sql_type \"{}\" is an array type, but `{}` is not an array (use a `Vec<T>`)",
+                    f.column,
+                    lit.value(),
+                    display_type(f.ty)
+                )
+            } else {
+                format!(
+                    "column `{}`: sql_type \"{}\" is not an array type, but `{}` is written as an array (add `[]`)",
+                    f.column,
+                    lit.value(),
+                    display_type(f.ty)
+                )
+            };
+            out.extend(quote_spanned! {lit.span()=>
+                const _: () = ::core::assert!(
+                    <#ty as ::pg_bulk_ingest::Encode>::ARRAY == #array,
+                    "{}",
+                    #message,
+                );
+            });
+        } else {
+            // Evaluated for its own check: an array of arrays is an error.
+            let span = syn::spanned::Spanned::span(f.ty);
+            out.extend(quote_spanned! {span=>
+                const _: bool = <#ty as ::pg_bulk_ingest::Encode>::ARRAY;
             });
         }
         if let Some(path) = &f.primary_key {
@@ -115,7 +157,8 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                     #table,
                     &[#(#columns),*],
                     &[#(#key),*],
-                );
+                )
+                .with_indexes(&[#(#indexes),*]);
 
                 #[inline]
                 fn write_fields(

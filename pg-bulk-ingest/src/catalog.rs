@@ -2,6 +2,10 @@
 
 use postgres::GenericClient;
 
+use crate::ident::Ident;
+use crate::plan::Facts;
+use crate::table::{ColumnDef, TableDef};
+
 /// A table as it is in the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveTable {
@@ -11,7 +15,40 @@ pub struct LiveTable {
     pub columns: Vec<LiveColumn>,
     /// Primary-key column names in key order; empty without a key.
     pub primary_key: Vec<String>,
+    /// Indexes other than the primary key's.
+    pub indexes: Vec<LiveIndex>,
 }
+
+impl LiveTable {
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&LiveColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// An index of a live table (other than the primary key's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveIndex {
+    /// Index name.
+    pub name: String,
+    /// Key column names, in order.
+    pub columns: Vec<String>,
+    /// `indisunique`.
+    pub unique: bool,
+    /// Access method (`btree`, `gin`, ...).
+    pub method: String,
+    /// No expressions, predicate or included columns: the kind of index a
+    /// definition can declare.
+    pub plain: bool,
+    /// `pg_get_indexdef`.
+    pub definition: String,
+    /// Created by this library (its comment says so): dropped when the
+    /// definition no longer declares it. Other indexes are left alone.
+    pub ours: bool,
+}
+
+/// The comment the library puts on the indexes it creates.
+pub(crate) const INDEX_COMMENT: &str = "pg-bulk-ingest";
 
 /// A column as it is in the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,10 +138,41 @@ pub(crate) fn read_table(
         .into_iter()
         .map(|r| r.get(0))
         .collect();
+    let indexes = client
+        .query(
+            "SELECT c.relname::text, i.indisunique, am.amname::text, \
+                    i.indexprs IS NULL AND i.indpred IS NULL AND i.indnatts = i.indnkeyatts \
+                      AND NOT (0 = ANY (i.indkey::int2[])), \
+                    ARRAY(SELECT a.attname::text \
+                          FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                          JOIN pg_catalog.pg_attribute a \
+                            ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                          ORDER BY k.ord), \
+                    pg_catalog.pg_get_indexdef(i.indexrelid), \
+                    pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT DISTINCT FROM $2 \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_catalog.pg_am am ON am.oid = c.relam \
+             WHERE i.indrelid = $1 AND NOT i.indisprimary \
+             ORDER BY 1",
+            &[&oid, &INDEX_COMMENT],
+        )?
+        .into_iter()
+        .map(|r| LiveIndex {
+            name: r.get(0),
+            unique: r.get(1),
+            method: r.get(2),
+            plain: r.get(3),
+            columns: r.get(4),
+            definition: r.get(5),
+            ours: r.get(6),
+        })
+        .collect();
     Ok(Relation::Table(LiveTable {
         oid,
         columns,
         primary_key,
+        indexes,
     }))
 }
 
@@ -192,9 +260,11 @@ pub(crate) fn read_carried(
 pub(crate) fn read_dependents(
     client: &mut impl GenericClient,
     oid: u32,
-) -> Result<Vec<String>, postgres::Error> {
+) -> Result<Vec<Dependent>, postgres::Error> {
     let rows = client.query(
-        "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0) \
+        "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0), \
+                (SELECT c.relname::text FROM pg_catalog.pg_class c \
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid AND c.relkind = 'i') \
          FROM pg_catalog.pg_depend d \
          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
            AND d.deptype IN ('n', 'a') \
@@ -210,7 +280,22 @@ pub(crate) fn read_dependents(
          ORDER BY 1",
         &[&oid],
     )?;
-    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| Dependent {
+            description: r.get(0),
+            index: r.get(1),
+        })
+        .collect())
+}
+
+/// Something that depends on a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dependent {
+    /// As `pg_describe_object` describes it.
+    pub description: String,
+    /// The index's name, when it is an index of the table.
+    pub index: Option<String>,
 }
 
 /// Whether a relation named `name` exists in `schema`.
@@ -226,4 +311,82 @@ pub(crate) fn relation_exists(
         &[&schema, &name],
     )?;
     Ok(row.get(0))
+}
+
+/// Reads what planning needs to know about the live table's data: whether it
+/// has rows, which of the columns the definition drops hold data, which
+/// columns it makes NOT NULL hold NULLs, and the declared defaults as
+/// PostgreSQL normalizes them (from a probe table rolled back at once).
+pub(crate) fn read_facts(
+    tx: &mut postgres::Transaction<'_>,
+    def: &TableDef,
+    live: &LiveTable,
+) -> Result<Facts, postgres::Error> {
+    let table = def.name();
+    let exists =
+        |tx: &mut postgres::Transaction<'_>, condition: String| -> Result<bool, postgres::Error> {
+            let row = tx.query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {condition})"),
+                &[],
+            )?;
+            Ok(row.get(0))
+        };
+    let mut facts = Facts {
+        has_rows: exists(tx, "true".to_owned())?,
+        ..Facts::default()
+    };
+    if facts.has_rows {
+        for column in &live.columns {
+            let declared = def.columns.iter().find(|c| {
+                c.name == column.name
+                    || (c.rename_from == Some(&column.name) && live.column(c.name).is_none())
+            });
+            match declared {
+                None => {
+                    if exists(tx, format!("{} IS NOT NULL", Ident(&column.name)))? {
+                        facts.columns_with_data.push(column.name.clone());
+                    }
+                }
+                Some(c) if !c.nullable && column.nullable => {
+                    if exists(tx, format!("{} IS NULL", Ident(&column.name)))? {
+                        facts.columns_with_nulls.push(column.name.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let with_default: Vec<&ColumnDef> =
+        def.columns.iter().filter(|c| c.default.is_some()).collect();
+    if !with_default.is_empty() {
+        let mut probe = tx.transaction()?;
+        let columns: Vec<String> = with_default
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} DEFAULT {}",
+                    Ident(c.name),
+                    c.sql_type,
+                    c.default.unwrap_or_default()
+                )
+            })
+            .collect();
+        probe.batch_execute(&format!(
+            "CREATE TEMPORARY TABLE pg_bulk_ingest_default_probe ({})",
+            columns.join(", ")
+        ))?;
+        facts.normalized_defaults = probe
+            .query(
+                "SELECT a.attname::text, pg_catalog.pg_get_expr(d.adbin, d.adrelid) \
+                 FROM pg_catalog.pg_attrdef d \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+                 WHERE d.adrelid = 'pg_temp.pg_bulk_ingest_default_probe'::regclass",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        probe.rollback()?;
+    }
+    Ok(facts)
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::plan::Difference;
+use crate::plan::Refusal;
 
 /// What went wrong in a call. Whatever the variant, the call has changed
 /// nothing: its savepoint was rolled back, and the caller's transaction is
@@ -52,19 +52,24 @@ pub enum Error {
         source: postgres::Error,
     },
 
-    /// The live table differs from its definition in ways this call does not
-    /// change.
-    #[error("{table} does not match its definition: {}", DiffList(differences))]
-    TableMismatch {
+    /// The live table can't be made to match its definition, or not without
+    /// losing data (see [`Ingest::allow_data_loss`](crate::Ingest::allow_data_loss)).
+    /// Nothing was done.
+    #[error(
+        "{table} can't be changed to match its definition: {}",
+        RefusalList(refusals)
+    )]
+    Refused {
         /// Schema-qualified, quoted table name.
         table: String,
-        /// What differs.
-        differences: Vec<Difference>,
+        /// Why.
+        refusals: Vec<Refusal>,
     },
 
-    /// `replace` would drop objects that depend on the table (views, foreign
-    /// keys from other tables, triggers, ...); nothing was done.
-    #[error("{table}: replacing it would lose what depends on it: {}", dependents.join("; "))]
+    /// Swapping a new table in (`replace`, or a migration that rebuilds the
+    /// table) would drop objects that depend on the table (views, foreign keys
+    /// from other tables, triggers, ...); nothing was done.
+    #[error("{table}: swapping in a new table would lose what depends on the old one: {}", dependents.join("; "))]
     Dependents {
         /// Schema-qualified, quoted table name.
         table: String,
@@ -136,7 +141,7 @@ impl Error {
             | Error::LockTimeout { source, .. }
             | Error::Postgres { source, .. } => Some(source),
             Error::InvalidValue { .. }
-            | Error::TableMismatch { .. }
+            | Error::Refused { .. }
             | Error::Dependents { .. }
             | Error::SwapTimeout { .. }
             | Error::Unsupported { .. } => None,
@@ -233,8 +238,8 @@ impl fmt::Display for Sqlstate<'_> {
     }
 }
 
-struct DiffList<'a>(&'a [Difference]);
-impl fmt::Display for DiffList<'_> {
+struct RefusalList<'a>(&'a [Refusal]);
+impl fmt::Display for RefusalList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, d) in self.0.iter().enumerate() {
             if i > 0 {

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use postgres::error::SqlState;
 use postgres::{CopyInWriter, Transaction};
 
-use crate::catalog::{self, Relation};
+use crate::catalog::{self, Carried, Relation};
 use crate::encode::{RowWriter, COPY_HEADER, COPY_TRAILER};
 use crate::error::{Error, Result};
 use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
 use crate::lock::{lock_exclusive, LockPolicy};
-use crate::plan::Plan;
+use crate::plan::{Action, Plan, PlanOptions};
 use crate::table::{AsRow, BulkRows, HasPrimaryKey, TableDef};
 
 /// Bytes encoded before they are handed to the connection. Large enough that
@@ -115,6 +115,7 @@ pub struct Ingest<'p> {
     lock_timeout: Option<Duration>,
     terminate_blockers_after: Duration,
     force_connection: Option<postgres::Config>,
+    plan_options: PlanOptions,
 }
 
 type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
@@ -137,6 +138,7 @@ impl<'p> Ingest<'p> {
             lock_timeout: None,
             terminate_blockers_after: Duration::from_secs(300),
             force_connection: None,
+            plan_options: PlanOptions::default(),
         }
     }
 
@@ -186,6 +188,32 @@ impl<'p> Ingest<'p> {
         self
     }
 
+    /// Makes catalog-only changes (adding a nullable column or one with a
+    /// default, dropping or renaming a column, widening a `varchar`, dropping
+    /// `NOT NULL`, a default or an index) with `ALTER TABLE` in place, instead
+    /// of rebuilding the table. Default: off.
+    ///
+    /// The trade-off: a rebuild copies the whole table, but readers wait only
+    /// for the swap at the end. In place copies nothing, but the rows are then
+    /// staged and go in after the `ALTER`s, under the table's `ACCESS
+    /// EXCLUSIVE` lock, which is held until the caller commits: readers pause
+    /// for about as long as the batch takes to insert. Changes that are not
+    /// catalog-only always rebuild.
+    pub fn in_place(mut self, on: bool) -> Self {
+        self.plan_options.in_place = on;
+        self
+    }
+
+    /// Allows migrations that lose data: dropping a column that holds data,
+    /// narrowing a type or changing it without an exact conversion. Without
+    /// it such a call fails before doing anything, with [`Error::Refused`]
+    /// listing what would be lost. With it, a value that doesn't convert still
+    /// fails the call, and the table is left as it was.
+    pub fn allow_data_loss(mut self, on: bool) -> Self {
+        self.plan_options.allow_data_loss = on;
+        self
+    }
+
     /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
     pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
@@ -193,6 +221,22 @@ impl<'p> Ingest<'p> {
         I::Item: AsRow,
     {
         self.run(tx, rows, Mode::Replace)
+    }
+
+    /// What a call with these options would do to `T`'s table(s), without
+    /// changing anything (the catalog is read in a transaction that is rolled
+    /// back). Every call executes exactly this plan, unless the table changes
+    /// in between.
+    pub fn plan<T: BulkRows>(&self, client: &mut postgres::Client) -> Result<Vec<Plan>> {
+        let mut tx = client
+            .transaction()
+            .map_err(|e| Error::server(String::new(), e))?;
+        let mut plans = Vec::new();
+        for &def in T::TABLES {
+            plans.push(plan_table(&mut tx, def, Mode::Insert, self.plan_options)?);
+        }
+        tx.rollback().map_err(|e| Error::server(String::new(), e))?;
+        Ok(plans)
     }
 
     /// Appends the rows; see [`insert`](crate::insert).
@@ -242,7 +286,7 @@ impl<'p> Ingest<'p> {
         self.progress(0, started, Phase::Preparing);
         let mut targets = Vec::with_capacity(tables.len());
         for &table in tables {
-            targets.push(Target::prepare(&mut sp, table, mode)?);
+            targets.push(Target::prepare(&mut sp, table, mode, self.plan_options)?);
         }
 
         let count = self.load(&mut sp, &mut targets, rows, mode, started)?;
@@ -258,8 +302,8 @@ impl<'p> Ingest<'p> {
             deadline: self.terminate_blockers_after,
             force: self.force_connection.clone(),
         };
-        for target in &targets {
-            target.swap(&mut sp, &policy)?;
+        for target in &mut targets {
+            target.swap(&mut sp, &policy, mode)?;
         }
         if let Some(old) = restore_lock_timeout {
             restore(&mut sp, &old).map_err(on(tables[0]))?;
@@ -360,7 +404,7 @@ impl<'p> Ingest<'p> {
                     next = Some(table);
                     break;
                 }
-                if position % PROGRESS_CHECK_ROWS == 0 && self.on_progress.is_some() {
+                if position.is_multiple_of(PROGRESS_CHECK_ROWS) && self.on_progress.is_some() {
                     let now = Instant::now();
                     if now - last_progress >= self.progress_interval {
                         last_progress = now;
@@ -473,12 +517,19 @@ struct Target {
     /// Whether the COPY may use FREEZE: the table is new in this savepoint,
     /// and the transaction has no open cursor or older snapshot.
     freeze: bool,
+    /// Rows copied from the live table into a rebuilt one before the load.
+    preloaded: u64,
     rows: u64,
     written: u64,
 }
 
 impl Target {
-    fn prepare(sp: &mut Transaction<'_>, def: &'static TableDef, mode: Mode) -> Result<Target> {
+    fn prepare(
+        sp: &mut Transaction<'_>,
+        def: &'static TableDef,
+        mode: Mode,
+        options: PlanOptions,
+    ) -> Result<Target> {
         let name = def.name().to_string();
         let pg = |source| Error::server(name.clone(), source);
         // Serialise calls on the same table: a second one waits here until the
@@ -488,27 +539,7 @@ impl Target {
             &[&ADVISORY_LOCK_SPACE, &name],
         )
         .map_err(pg)?;
-        let schema_exists = catalog::schema_exists(sp, def.schema).map_err(pg)?;
-        let live = catalog::read_table(sp, def.schema, def.table).map_err(pg)?;
-        let plan = match (&live, mode) {
-            (Relation::Table(table), Mode::Replace) => {
-                let dependents = catalog::read_dependents(sp, table.oid).map_err(pg)?;
-                if !dependents.is_empty() {
-                    return Err(Error::Dependents {
-                        table: name,
-                        dependents,
-                    });
-                }
-                let carried = catalog::read_carried(sp, table.oid).map_err(pg)?;
-                let intermediate = free_name(sp, def).map_err(pg)?;
-                Ok(Plan::replace(def, table.oid, intermediate, carried))
-            }
-            _ => Plan::new(def, schema_exists, &live),
-        }
-        .map_err(|differences| Error::TableMismatch {
-            table: name.clone(),
-            differences,
-        })?;
+        let plan = plan_table(sp, def, mode, options)?;
         log::info!(
             "{name}: {}",
             plan.to_string().lines().next().unwrap_or_default()
@@ -517,7 +548,22 @@ impl Target {
             log::debug!("{sql}");
             sp.batch_execute(&sql).map_err(pg)?;
         }
-        if mode == Mode::Insert && !plan.creates_table() {
+        let mut preloaded = 0;
+        if let (Some(lock), Some(copy)) = (plan.lock_for_copy(), plan.copy_rows()) {
+            // Writers wait from here until the caller commits, so that none of
+            // their rows is left behind in the old table; readers go on.
+            log::info!("{name}: copying the rows into the new table");
+            log::debug!("{lock}; {copy}");
+            sp.batch_execute(&lock).map_err(pg)?;
+            preloaded = sp.execute(&copy, &[]).map_err(pg)?;
+            if mode == Mode::Upsert {
+                // The merge needs the key.
+                for sql in plan.keys() {
+                    sp.batch_execute(&sql).map_err(pg)?;
+                }
+            }
+        }
+        if mode == Mode::Insert && matches!(plan.action, Action::Nothing { .. }) {
             // The lock the COPY takes, taken first by a plain statement: a lock
             // timeout (or missing privilege) is then an ordinary error, where at
             // the start of a COPY it would leave the connection unusable.
@@ -528,13 +574,15 @@ impl Target {
         while def.column(&position_column).is_some() {
             position_column.push('_');
         }
-        let (copy_into, copy_relname, staging) = match mode {
-            Mode::Insert | Mode::Replace => (
+        // In place, the rows wait in a staging table until the table is altered.
+        let stage = mode == Mode::Upsert || matches!(plan.action, Action::InPlace { .. });
+        let (copy_into, copy_relname, staging) = match stage {
+            false => (
                 QualifiedName::new(def.schema, plan.load_into()).to_string(),
                 plan.load_into().to_owned(),
                 None,
             ),
-            Mode::Upsert => {
+            true => {
                 let relname = limited(&format!("pg_bulk_ingest_staging_{}", def.table), "");
                 let qualified = format!("pg_temp.{}", Ident(&relname));
                 let mut sql = format!(
@@ -571,6 +619,7 @@ impl Target {
             staging,
             position_column,
             freeze,
+            preloaded,
             rows: 0,
             written: 0,
         })
@@ -636,44 +685,58 @@ impl Target {
     }
 
     fn finish(&mut self, sp: &mut Transaction<'_>, mode: Mode, single_table: bool) -> Result<()> {
-        let pg = |source| Error::server(self.name.clone(), source);
-        if mode == Mode::Upsert {
-            let staging = self.staging.as_deref().expect("upsert stages");
-            // Into a table this call created (so empty), the de-duplicated rows
-            // go in as they are and the key is built after them.
-            let sql = merge_sql(
-                self.def,
-                staging,
-                &self.position_column,
-                !self.plan.creates_table(),
-            );
-            log::info!("{}: merging {} staged rows", self.name, self.rows);
-            log::debug!("{sql}");
-            self.written = sp.execute(&sql, &[]).map_err(|e| {
-                if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-                    Error::LockTimeout {
-                        table: self.name.clone(),
-                        source: e,
-                    }
-                } else {
-                    pg(e)
+        let rebuilt = self.plan.copies_rows();
+        match (&self.plan.action, mode) {
+            // In place: merged after the table is altered, at the end.
+            (Action::InPlace { .. }, _) => return Ok(()),
+            (_, Mode::Upsert) => {
+                // Into a table this call created empty, the de-duplicated rows
+                // go in as they are and the key is built after them.
+                let fresh = self.plan.creates_table() && !rebuilt;
+                self.merge(sp, !fresh)?;
+                if !fresh {
+                    return self.run_steps(sp, self.plan.indexes_and_carry(), single_table);
                 }
-            })?;
-            sp.batch_execute(&format!("DROP TABLE {staging}"))
-                .map_err(pg)?;
-        } else {
-            self.written = self.rows;
+            }
+            _ => self.written = self.rows,
         }
-        for sql in self.plan.after_load() {
+        let mut steps = self.plan.keys();
+        steps.extend(self.plan.indexes_and_carry());
+        self.run_steps(sp, steps, single_table)
+    }
+
+    /// Merges the staging table into the table loaded (`INSERT ... SELECT`,
+    /// `ON CONFLICT DO UPDATE` when `on_conflict`), then drops it.
+    fn merge(&mut self, sp: &mut Transaction<'_>, on_conflict: bool) -> Result<()> {
+        let staging = self.staging.as_deref().expect("merging stages");
+        let into = QualifiedName::new(self.def.schema, self.plan.load_into()).to_string();
+        let sql = merge_sql(self.def, &into, staging, &self.position_column, on_conflict);
+        log::info!("{}: merging {} staged rows", self.name, self.rows);
+        log::debug!("{sql}");
+        self.written = sp
+            .execute(&sql, &[])
+            .map_err(|e| Error::server(self.name.clone(), e))?;
+        sp.batch_execute(&format!("DROP TABLE {staging}"))
+            .map_err(|e| Error::server(self.name.clone(), e))
+    }
+
+    /// Runs `steps`, each in a savepoint, so that a key violation can be
+    /// explained from the loaded rows before the call's savepoint goes.
+    fn run_steps(
+        &self,
+        sp: &mut Transaction<'_>,
+        steps: Vec<String>,
+        single_table: bool,
+    ) -> Result<()> {
+        let pg = |source| Error::server(self.name.clone(), source);
+        for sql in steps {
             log::debug!("{sql}");
-            // Each step in a savepoint, so that a failure can be explained
-            // from the loaded rows before the call's savepoint goes.
             let mut step = sp.transaction().map_err(pg)?;
             match step.batch_execute(&sql) {
                 Ok(()) => step.commit().map_err(pg)?,
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                     drop(step);
-                    let row = if single_table {
+                    let row = if single_table && self.staging.is_none() {
                         self.first_duplicate(sp).unwrap_or(None)
                     } else {
                         None
@@ -705,21 +768,30 @@ impl Target {
             ),
             &[],
         )?;
-        Ok(row.get::<_, Option<i64>>(0).map(|n| n as u64))
+        // Rows copied from the old table come first.
+        Ok(row
+            .get::<_, Option<i64>>(0)
+            .and_then(|n| (n as u64).checked_sub(self.preloaded)))
     }
 
-    fn swap(&self, sp: &mut Transaction<'_>, policy: &LockPolicy) -> Result<()> {
-        let swap = self.plan.swap();
-        if swap.is_empty() {
+    fn swap(&mut self, sp: &mut Transaction<'_>, policy: &LockPolicy, mode: Mode) -> Result<()> {
+        if !self.plan.needs_exclusive_lock() {
             return Ok(());
         }
-        log::info!("{}: taking the lock to swap the new table in", self.name);
+        log::info!(
+            "{}: taking the lock to swap the new table in or alter it",
+            self.name
+        );
         let started = Instant::now();
         lock_exclusive(sp, &self.name, policy)?;
-        for sql in &swap {
+        for sql in self.plan.alterations().iter().chain(&self.plan.swap()) {
             log::debug!("{sql}");
             sp.batch_execute(sql)
                 .map_err(|source| Error::server(self.name.clone(), source))?;
+        }
+        if matches!(self.plan.action, Action::InPlace { .. }) {
+            // The staged rows go in now, under the lock.
+            self.merge(sp, mode == Mode::Upsert)?;
         }
         log::info!(
             "{}: swapped in after {:.3} s",
@@ -737,6 +809,92 @@ impl Target {
             written: self.written,
         }
     }
+}
+
+/// Reads the catalog (and what planning needs of the data) and plans the call
+/// for one table.
+fn plan_table(
+    sp: &mut Transaction<'_>,
+    def: &'static TableDef,
+    mode: Mode,
+    options: PlanOptions,
+) -> Result<Plan> {
+    let name = def.name().to_string();
+    let pg = |source| Error::server(name.clone(), source);
+    let schema_exists = catalog::schema_exists(sp, def.schema).map_err(pg)?;
+    let live = catalog::read_table(sp, def.schema, def.table).map_err(pg)?;
+    let plan = match &live {
+        Relation::Table(table) if mode == Mode::Replace => {
+            let carried = catalog::read_carried(sp, table.oid).map_err(pg)?;
+            let intermediate = free_name(sp, def).map_err(pg)?;
+            Plan::replace(def, table, intermediate, carried)
+        }
+        Relation::Table(table) => {
+            let facts = catalog::read_facts(sp, def, table).map_err(pg)?;
+            let rebuild = if crate::plan::changes(def, table, &facts).is_empty() {
+                (String::new(), Carried::default())
+            } else {
+                let carried = catalog::read_carried(sp, table.oid).map_err(pg)?;
+                (free_name(sp, def).map_err(pg)?, carried)
+            };
+            Plan::new(def, true, &live, &facts, options, || rebuild).map_err(|refusals| {
+                Error::Refused {
+                    table: name.clone(),
+                    refusals,
+                }
+            })?
+        }
+        _ => Plan::new(
+            def,
+            schema_exists,
+            &live,
+            &Default::default(),
+            options,
+            Default::default,
+        )
+        .map_err(|refusals| Error::Refused {
+            table: name.clone(),
+            refusals,
+        })?,
+    };
+    if let Relation::Table(table) = &live {
+        if plan.swap().is_empty() {
+            return Ok(plan);
+        }
+        // A swap drops the old table: whatever depends on it would go too.
+        let dependents = catalog::read_dependents(sp, table.oid).map_err(pg)?;
+        // Indexes the definition declares or the library made are rebuilt
+        // (or dropped on purpose); others would be lost.
+        let declared = |i: &crate::catalog::LiveIndex| {
+            def.indexes.iter().any(|d| {
+                i.plain
+                    && i.unique == d.unique
+                    && i.method == d.method
+                    && i.columns
+                        .iter()
+                        .map(String::as_str)
+                        .eq(d.columns.iter().copied())
+            })
+        };
+        let own_indexes: Vec<&str> = table
+            .indexes
+            .iter()
+            .filter(|i| i.ours || declared(i))
+            .map(|i| i.name.as_str())
+            .collect();
+        let dependents: Vec<String> = dependents
+            .into_iter()
+            .filter(|d| !d.index.as_deref().is_some_and(|i| own_indexes.contains(&i)))
+            .map(|d| d.description)
+            .collect();
+        if !dependents.is_empty() {
+            return Err(Error::Dependents {
+                table: name,
+                dependents,
+            });
+        }
+    }
+    Ok(plan)
 }
 
 /// A name for the intermediate table of `replace`, free in the table's schema.
@@ -765,7 +923,13 @@ fn free_name(sp: &mut Transaction<'_>, def: &TableDef) -> Result<String, postgre
 /// `::record` casts keep PostgreSQL from comparing the rows column by column,
 /// where `*<>` does not exist.) Without `on_conflict`, for an empty table without its key yet,
 /// only the de-duplication.
-fn merge_sql(def: &TableDef, staging: &str, position: &str, on_conflict: bool) -> String {
+fn merge_sql(
+    def: &TableDef,
+    into: &str,
+    staging: &str,
+    position: &str,
+    on_conflict: bool,
+) -> String {
     let columns = IdentList(def.columns.iter().map(|c| c.name));
     let key = IdentList(def.primary_key.iter().copied());
     let others: Vec<&str> = def
@@ -775,11 +939,10 @@ fn merge_sql(def: &TableDef, staging: &str, position: &str, on_conflict: bool) -
         .filter(|c| !def.primary_key.contains(c))
         .collect();
     let mut sql = format!(
-        "INSERT INTO {table} AS t ({columns}) \
+        "INSERT INTO {into} AS t ({columns}) \
          SELECT {columns} FROM (\
          SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
          ) AS s",
-        table = def.name(),
         pos = Ident(position),
     );
     if !on_conflict {
@@ -895,13 +1058,20 @@ mod tests {
     #[test]
     fn merge_keeps_last_row_and_skips_unchanged() {
         assert_eq!(
-            merge_sql(&DEF, "pg_temp.\"st\"", STAGING_POSITION, true),
+            merge_sql(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", STAGING_POSITION, true),
             "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
              SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
              ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
              WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record"
         );
         // Into a table created by the call: de-duplicate only.
-        assert!(merge_sql(&DEF, "pg_temp.\"st\"", STAGING_POSITION, false).ends_with("DESC) AS s"));
+        assert!(merge_sql(
+            &DEF,
+            "\"s\".\"t\"",
+            "pg_temp.\"st\"",
+            STAGING_POSITION,
+            false
+        )
+        .ends_with("DESC) AS s"));
     }
 }

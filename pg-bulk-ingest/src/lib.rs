@@ -38,6 +38,47 @@
 //!
 //! Rows of several tables can come in one stream: see [`BulkRows`](derive@BulkRows).
 //!
+//! # Migrations
+//!
+//! Each call first makes the live table match the struct. The comparison is
+//! semantic (columns by name, types as `format_type` spells them, defaults as
+//! PostgreSQL normalizes them, indexes by columns, uniqueness and method), so an
+//! unchanged definition changes nothing and never rebuilds the table.
+//! [`plan`](crate::plan()) shows what a call would do without doing it.
+//!
+//! By default a changed table is **rebuilt**: an intermediate table with the new
+//! definition is created, the live rows are copied into it (with casts;
+//! `rename_from` columns carried; new columns get their default) while writers
+//! wait and readers go on, the batch is loaded, keys and indexes are built, the
+//! owner, privileges and comments are carried over, and the new table is swapped
+//! in as the call's last step. With [`Ingest::in_place`], catalog-only changes
+//! are made with `ALTER TABLE` instead.
+//!
+//! Changes that would lose data (dropping a column that holds data, narrowing a
+//! type, a type change without an exact conversion) are refused with
+//! [`Error::Refused`] unless [`Ingest::allow_data_loss`] is set; a new `NOT NULL`
+//! column without a default on a table with rows, and `NOT NULL` on a column
+//! holding NULLs, are always refused. Objects a swap would lose (views, foreign
+//! keys into the table, triggers, indexes someone else made) make the call fail
+//! with [`Error::Dependents`] before it does anything.
+//!
+//! # Locks
+//!
+//! `insert` and `upsert` into a table that needs no change take `ROW EXCLUSIVE`
+//! (as any `INSERT`), which blocks no reader. A rebuild holds `EXCLUSIVE` on the
+//! live table from the copy of its rows until commit (writers wait, readers
+//! don't). Swaps and in-place changes take `ACCESS EXCLUSIVE` as the call's
+//! last step, in attempts of at most the lock timeout (1 s by default) with
+//! back-off between them, so that readers never queue behind a waiting swap for
+//! longer than that; the lock is held until the caller commits, so commit soon.
+//! After [`Ingest::terminate_blockers_after`] (5 minutes by default), the
+//! sessions that block the swap are terminated with `pg_terminate_backend` from
+//! the [`Ingest::force_connection`] (which needs superuser or
+//! `pg_signal_backend`), each logged at warn with its pid, user and query age;
+//! without a force connection the call fails with [`Error::SwapTimeout`] and
+//! changes nothing. Calls on the same table are serialised by a
+//! transaction-level advisory lock.
+//!
 //! # The derive
 //!
 //! Struct attributes, in `#[bulk(...)]`:
@@ -46,6 +87,9 @@
 //! |---|---|---|
 //! | `schema = "name"` | schema of the table | `public` |
 //! | `table = "name"` | table name | the struct's name in snake_case |
+//! | `index(a, b)` | an index on fields `a`, `b` (several allowed) | |
+//! | `index(tags, using = "gin")` | with another access method | `btree` |
+//! | `unique(a, b)` | a unique index | |
 //!
 //! Field attributes:
 //!
@@ -53,7 +97,15 @@
 //! |---|---|
 //! | `primary_key` | the column is (part of) the primary key; several fields make a composite key, in field order |
 //! | `rename = "col"` | column name (default: the field's name) |
-//! | `sql_type = "..."` | column type instead of the Rust type's default, e.g. `varchar(32)`, `numeric(12,2)`, `timestamp(3)`; a type the field can't be written as is a compile error |
+//! | `sql_type = "..."` | column type instead of the Rust type's default, e.g. `varchar(32)`, `numeric(12,2)`, `timestamp(3)`, `json`, `varchar(8)[]`; a type the field can't be written as is a compile error |
+//! | `index` / `unique` | an index / a unique index on the column |
+//! | `default = "<sql expression>"` | the column's `DEFAULT`: what rows already in the table get when the column is added (needed for a new `NOT NULL` column on a table with rows). It is SQL from your source code, used as written |
+//! | `rename_from = "old"` | the column used to be called `old`: a migration carries its data over |
+//!
+//! Indexes are named deterministically (`<table>_<columns>_idx`, unique ones
+//! `_key`, as PostgreSQL names them, shortened with a hash past 63 bytes) and
+//! marked with the comment `pg-bulk-ingest`; indexes the library did not make
+//! are never dropped.
 //!
 //! `Option<T>` fields make nullable columns; every other column is `NOT NULL`.
 //! Names are used exactly as written (PostgreSQL's 63-byte limit applies) and
@@ -65,14 +117,31 @@
 //! |---|---|---|---|
 //! | `bool` | | `boolean` | |
 //! | `i16` / `i32` / `i64` | | `smallint` / `integer` / `bigint` | |
+//! | `i8` | | `smallint`, `integer`, `bigint`, `numeric` | |
+//! | `u16` | | `integer`, `bigint`, `smallint`, `numeric` | a value a narrower column can't hold is rejected, never wrapped |
+//! | `u32` | | `bigint`, `integer`, `numeric` | as above |
+//! | `u64` | | `numeric(20,0)`, `bigint` | `numeric(20,0)` holds every `u64`; in `bigint`, values above `i64::MAX` are rejected |
+//! | `u8` | | — | not a column type: `Vec<u8>` is `bytea`, which leaves no `u8[]`; store a byte as `i16` |
 //! | `f32` / `f64` | | `real` / `double precision` | NaN and ±infinity allowed |
 //! | `String`, `&str`, `Box<str>`, `Cow<str>` | | `text`, `varchar(n)`, `char(n)` | NUL rejected; longer than `n` characters rejected unless the excess is spaces (cut, as PostgreSQL does) |
+//! | `char` | | `char(1)`, `text`, `varchar(n)` | NUL rejected |
 //! | `Vec<u8>`, `&[u8]` | | `bytea` | |
+//! | `Vec<T>`, `&[T]`, `Box<[T]>` (`T` any type here but `u8`) | | `T[]`, e.g. `integer[]`, `varchar(8)[]` | one dimension, lower bound 1; an empty `Vec` is `'{}'`; `Vec<Option<T>>` for NULL elements; the element type (and its modifiers) is the column's, e.g. `sql_type = "varchar(8)[]"`; an array `sql_type` for a non-array field, or the reverse, is a compile error; no arrays of arrays (`Vec<Vec<u8>>` is `bytea[]`) |
+//! | `std::net::IpAddr`, `Ipv4Addr`, `Ipv6Addr` | | `inet` | a host address (`/32`, `/128`); `::ffff:1.2.3.4` stays IPv6 |
+//! | `std::time::Duration` | | `interval` | microseconds only (days and months 0: 90000 s is `25:00:00`); nanoseconds rounded half-to-even; over 2⁶³−1 µs rejected |
 //! | `rust_decimal::Decimal` | `rust_decimal` | `numeric`, `numeric(p,s)` | values that overflow `numeric(p,s)` after rounding to `s` are rejected |
 //! | `chrono::NaiveDate` | `chrono` | `date` | before 4714-11-24 BC rejected |
 //! | `chrono::NaiveTime` | `chrono` | `time`, `time(p)` | nanoseconds rounded half-to-even to µs |
 //! | `chrono::NaiveDateTime` | `chrono` | `timestamp`, `timestamp(p)` | as above; PostgreSQL rounds to `p` |
-//! | `chrono::DateTime<Utc>` | `chrono` | `timestamptz`, `timestamptz(p)` | as above |
+//! | `chrono::DateTime<Tz>` (`Utc`, `FixedOffset`, `Local`, ...) | `chrono` | `timestamptz`, `timestamptz(p)` | as above; the instant is stored, not the offset |
+//! | `chrono::Duration` (`TimeDelta`) | `chrono` | `interval` | as `std::time::Duration`, negative allowed |
+//! | `time::Date` | `time` | `date` | outside 4714-11-24 BC to 5874897 AD rejected |
+//! | `time::Time` | `time` | `time`, `time(p)` | nanoseconds rounded half-to-even to µs (23:59:59.9999995 is `24:00:00`) |
+//! | `time::PrimitiveDateTime` | `time` | `timestamp`, `timestamp(p)` | outside 4714-11-24 BC to 294276 AD rejected |
+//! | `time::OffsetDateTime` | `time` | `timestamptz`, `timestamptz(p)` | the instant is stored, not the offset |
+//! | `time::Duration` | `time` | `interval` | as `chrono::Duration` |
+//! | `uuid::Uuid` | `uuid` | `uuid` | |
+//! | `serde_json::Value` | `serde_json` | `jsonb`, `json` | `jsonb` rejects the character U+0000 in strings and keys (as PostgreSQL does); `json` keeps the text as sent, `\u0000` included; a `json` column can't be a primary key (no equality) |
 //! | `Option<T>` | | as `T`, nullable | |
 //!
 //! A type of your own: implement [`Encode`].
@@ -92,6 +161,12 @@
 //! | `derive` | yes | `#[derive(BulkTable)]`, `#[derive(BulkRows)]` |
 //! | `chrono` | | `chrono` date and time types |
 //! | `rust_decimal` | | `rust_decimal::Decimal` |
+//! | `uuid` | | `uuid::Uuid` |
+//! | `serde_json` | | `serde_json::Value` |
+//! | `time` | | `time` date and time types |
+//!
+//! A type of a crate whose feature is off doesn't compile: "`Uuid` cannot be
+//! written to a PostgreSQL column", with a note naming the features.
 
 #![warn(missing_docs)]
 
@@ -112,7 +187,7 @@ pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport};
 pub use table::{
-    AsRow, BulkRows, BulkTable, ColumnDef, HasPrimaryKey, SqlType, TableDef, TypeKind,
+    AsRow, BulkRows, BulkTable, ColumnDef, HasPrimaryKey, IndexDef, SqlType, TableDef, TypeKind,
 };
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
@@ -249,6 +324,25 @@ where
     I::Item: AsRow,
 {
     Ingest::new().replace(tx, rows)
+}
+
+/// What `insert` or `upsert` would do to `T`'s table, without changing
+/// anything: nothing, create, in place or rebuild, with every statement, the
+/// lock it takes, and what data would be lost. `Display` lists it all.
+///
+/// ```no_run
+/// # use pg_bulk_ingest::BulkTable;
+/// #[derive(BulkTable)]
+/// struct Rate { #[bulk(primary_key)] currency: String, rate: f64 }
+///
+/// # fn run(client: &mut postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// let plan = pg_bulk_ingest::plan::<Rate>(client)?;
+/// println!("{plan}");
+/// # Ok(()) }
+/// ```
+pub fn plan<T: BulkTable>(client: &mut postgres::Client) -> Result<plan::Plan> {
+    let mut plans = Ingest::new().plan::<T>(client)?;
+    Ok(plans.remove(0))
 }
 
 /// Items used by the code `#[derive(BulkTable)]` generates. Not public API.

@@ -1,67 +1,247 @@
 //! Planning: comparing a [`TableDef`] with the live table and deciding what to
 //! do. Pure code: data in, data out, no I/O.
+//!
+//! The comparison is semantic: columns are matched by name (physical order
+//! does not matter, every COPY names its columns), types by their
+//! `format_type` spelling (so `varchar(32)` and `character varying(32)` are
+//! the same), defaults as PostgreSQL normalizes them, indexes by columns,
+//! uniqueness and method (not by name). An unchanged definition plans
+//! nothing, so the table is never rebuilt for nothing.
 
 use std::fmt;
 
-use crate::catalog::{Carried, LiveTable, Relation};
+use crate::catalog::{Carried, LiveIndex, LiveTable, Relation};
 use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
-use crate::table::TableDef;
+use crate::table::{IndexDef, SqlType, TableDef, TypeKind};
 
-/// One way in which the live table differs from its definition.
+/// One change that makes the live table match its definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Difference {
-    /// The name is taken by something that is not a table (`relkind`).
-    NotATable {
-        /// `pg_class.relkind` of what is there (`v` view, `m` materialized view, ...).
-        relkind: char,
-    },
-    /// The definition has a column the table lacks.
-    MissingColumn {
+pub enum Change {
+    /// A column the table lacks.
+    AddColumn {
         /// Column name.
         column: String,
     },
-    /// The table has a column the definition lacks.
-    ExtraColumn {
+    /// A column the definition lacks.
+    DropColumn {
+        /// Column name.
+        column: String,
+        /// Whether it holds any non-NULL value.
+        has_data: bool,
+    },
+    /// A column renamed (`rename_from`).
+    RenameColumn {
+        /// The live name.
+        from: String,
+        /// The declared name.
+        to: String,
+    },
+    /// A column's type.
+    AlterType {
+        /// Column name (declared).
+        column: String,
+        /// Live type, as `format_type` gives it.
+        from: String,
+        /// Declared type.
+        to: String,
+        /// Whether every value fits the new type.
+        cast: Cast,
+    },
+    /// `NOT NULL` added.
+    SetNotNull {
+        /// Column name.
+        column: String,
+        /// Whether the column holds NULLs.
+        has_nulls: bool,
+    },
+    /// `NOT NULL` dropped.
+    DropNotNull {
         /// Column name.
         column: String,
     },
-    /// The column's type differs.
-    Type {
+    /// The column default (`None`: no default).
+    Default {
         /// Column name.
         column: String,
-        /// The live type, as `format_type` renders it.
-        live: String,
-        /// The declared type.
-        declared: String,
+        /// The declared default, as written.
+        to: Option<String>,
     },
-    /// The column's nullability differs.
-    Nullability {
-        /// Column name.
-        column: String,
-        /// Whether the live column accepts NULL.
-        live_nullable: bool,
+    /// A declared index the table lacks.
+    AddIndex {
+        /// The index.
+        index: IndexDef,
     },
-    /// The primary key differs (columns or their order).
+    /// An index of the table the definition lacks.
+    DropIndex {
+        /// Its name.
+        name: String,
+        /// Its definition, as `pg_get_indexdef` gives it.
+        definition: String,
+    },
+    /// The primary key's columns.
     PrimaryKey {
         /// Live key columns.
-        live: Vec<String>,
+        from: Vec<String>,
         /// Declared key columns.
-        declared: Vec<String>,
+        to: Vec<String>,
     },
 }
 
-impl fmt::Display for Difference {
+/// How a column's values get to a new type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cast {
+    /// The stored bytes stay valid: a catalog-only change.
+    BinaryCoercible,
+    /// Every value converts exactly, but the table is rewritten.
+    Lossless,
+    /// Some values may not convert (narrowing, or no exact conversion).
+    Lossy,
+}
+
+impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = |cols: &[String]| {
-            if cols.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("({})", IdentList(cols.iter().map(String::as_str)))
-            }
-        };
         match self {
-            Difference::NotATable { relkind } => {
+            Change::AddColumn { column } => write!(f, "add column {}", Ident(column)),
+            Change::DropColumn { column, has_data } => write!(
+                f,
+                "drop column {}{}",
+                Ident(column),
+                if *has_data {
+                    " (it holds data)"
+                } else {
+                    " (it holds no data)"
+                }
+            ),
+            Change::RenameColumn { from, to } => {
+                write!(f, "rename column {} to {}", Ident(from), Ident(to))
+            }
+            Change::AlterType {
+                column,
+                from,
+                to,
+                cast,
+            } => {
+                let how = match cast {
+                    Cast::BinaryCoercible => "",
+                    Cast::Lossless => " (rewrite)",
+                    Cast::Lossy => " (values may not fit)",
+                };
+                write!(
+                    f,
+                    "change column {} from {from} to {to}{how}",
+                    Ident(column)
+                )
+            }
+            Change::SetNotNull { column, has_nulls } => write!(
+                f,
+                "make column {} NOT NULL{}",
+                Ident(column),
+                if *has_nulls { " (it holds NULLs)" } else { "" }
+            ),
+            Change::DropNotNull { column } => write!(f, "make column {} nullable", Ident(column)),
+            Change::Default { column, to } => match to {
+                Some(expr) => write!(f, "set the default of {} to {expr}", Ident(column)),
+                None => write!(f, "drop the default of {}", Ident(column)),
+            },
+            Change::AddIndex { index } => write!(
+                f,
+                "add {}index on ({}) using {}",
+                if index.unique { "unique " } else { "" },
+                IdentList(index.columns.iter().copied()),
+                index.method
+            ),
+            Change::DropIndex { name, definition } => {
+                write!(f, "drop index {} ({definition})", Ident(name))
+            }
+            Change::PrimaryKey { from, to } => {
+                let key = |cols: &[String]| {
+                    if cols.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!("({})", IdentList(cols.iter().map(String::as_str)))
+                    }
+                };
+                write!(
+                    f,
+                    "change the primary key from {} to {}",
+                    key(from),
+                    key(to)
+                )
+            }
+        }
+    }
+}
+
+impl Change {
+    /// Whether the change only touches the catalog (no rewrite, no scan, no
+    /// index build), so it can be made in place under a short lock.
+    pub fn is_catalog_only(&self) -> bool {
+        match self {
+            Change::AddColumn { .. }
+            | Change::DropColumn { .. }
+            | Change::RenameColumn { .. }
+            | Change::DropNotNull { .. }
+            | Change::Default { .. }
+            | Change::DropIndex { .. } => true,
+            Change::AlterType { cast, .. } => *cast == Cast::BinaryCoercible,
+            Change::SetNotNull { .. } | Change::AddIndex { .. } | Change::PrimaryKey { .. } => {
+                false
+            }
+        }
+    }
+
+    /// What the change loses, when it loses anything.
+    fn loss(&self) -> Option<String> {
+        match self {
+            Change::DropColumn {
+                column,
+                has_data: true,
+            } => Some(format!("column {} and the data it holds", Ident(column))),
+            Change::AlterType {
+                column,
+                from,
+                to,
+                cast: Cast::Lossy,
+            } => Some(format!(
+                "values of column {} that don't fit when {from} becomes {to}",
+                Ident(column)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Why a migration can't be done at all, or not without losing data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The name is taken by something that is not a table (`relkind`).
+    NotATable {
+        /// `pg_class.relkind` of what is there.
+        relkind: char,
+    },
+    /// A new `NOT NULL` column without a default, on a table with rows.
+    NotNullWithoutDefault {
+        /// Column name.
+        column: String,
+    },
+    /// `NOT NULL` on a column that holds NULLs.
+    NullsInNotNull {
+        /// Column name.
+        column: String,
+    },
+    /// Data would be lost; allowed with `allow_data_loss`.
+    DataLoss {
+        /// What would be lost.
+        what: String,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotATable { relkind } => {
                 let what = match relkind {
                     'v' => "a view",
                     'm' => "a materialized view",
@@ -74,46 +254,34 @@ impl fmt::Display for Difference {
                 };
                 write!(f, "the name is taken by {what}")
             }
-            Difference::MissingColumn { column } => {
-                write!(f, "column {} is missing from the table", Ident(column))
-            }
-            Difference::ExtraColumn { column } => write!(
+            Refusal::NotNullWithoutDefault { column } => write!(
                 f,
-                "the table has a column {} that the definition lacks",
+                "new NOT NULL column {} needs a `default` for the rows already in the table",
                 Ident(column)
             ),
-            Difference::Type {
-                column,
-                live,
-                declared,
-            } => write!(
+            Refusal::NullsInNotNull { column } => write!(
                 f,
-                "column {} is {live} in the table but {declared} in the definition",
+                "column {} holds NULLs but is NOT NULL in the definition",
                 Ident(column)
             ),
-            Difference::Nullability {
-                column,
-                live_nullable,
-            } => {
-                let (live, declared) = if *live_nullable {
-                    ("nullable", "NOT NULL")
-                } else {
-                    ("NOT NULL", "nullable")
-                };
-                write!(
-                    f,
-                    "column {} is {live} in the table but {declared} in the definition",
-                    Ident(column)
-                )
-            }
-            Difference::PrimaryKey { live, declared } => write!(
-                f,
-                "the primary key is {} in the table but {} in the definition",
-                key(live),
-                key(declared)
-            ),
+            Refusal::DataLoss { what } => write!(f, "would lose {what}"),
         }
     }
+}
+
+/// Facts about the live table's data that decide whether a change loses
+/// data; read by the caller for the columns [`changes`] asks about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Whether the table has any row.
+    pub has_rows: bool,
+    /// Live columns that hold at least one non-NULL value.
+    pub columns_with_data: Vec<String>,
+    /// Live columns that hold at least one NULL.
+    pub columns_with_nulls: Vec<String>,
+    /// Declared defaults as PostgreSQL normalizes them (`pg_get_expr`), by
+    /// column.
+    pub normalized_defaults: Vec<(String, String)>,
 }
 
 /// What a call does to the table before loading rows.
@@ -125,14 +293,34 @@ pub enum Action {
         /// The live table's OID.
         oid: u32,
     },
-    /// The table does not exist: create it (and its schema when `create_schema`),
-    /// load, then add the primary key.
+    /// The table does not exist: create it (and its schema when
+    /// `create_schema`), load, then add the key and indexes.
     Create {
         /// Whether the schema must be created too.
         create_schema: bool,
     },
-    /// `replace` of an existing table: load a fresh table under another name,
-    /// carry the owner, privileges and comments over, then swap it in.
+    /// Catalog-only changes, made with `ALTER TABLE` at the end of the call
+    /// under a short `ACCESS EXCLUSIVE` lock (opt-in: [`Ingest::in_place`](crate::Ingest::in_place)).
+    InPlace {
+        /// The live table's OID.
+        oid: u32,
+        /// The changes.
+        changes: Vec<Change>,
+    },
+    /// Build an intermediate table with the new definition, copy the live
+    /// rows into it (writers wait, readers don't), load, swap it in.
+    Rebuild {
+        /// The live table's OID.
+        oid: u32,
+        /// The changes.
+        changes: Vec<Change>,
+        /// Name of the intermediate table (same schema).
+        intermediate: String,
+        /// What is carried from the live table to the new one.
+        carried: Carried,
+    },
+    /// `replace`: load a fresh table under another name, carry the owner,
+    /// privileges and comments over, then swap it in.
     Replace {
         /// The live table's OID.
         oid: u32,
@@ -143,118 +331,519 @@ pub enum Action {
     },
 }
 
-/// The result of comparing a definition with the database: what will be done,
-/// or why it can't be.
+/// What will be done to one table, and every statement of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// The definition the plan is for.
     pub table: &'static TableDef,
     /// What to do.
     pub action: Action,
+    /// The live table, when there is one.
+    pub live: Option<LiveTable>,
+}
+
+/// The options of a call that planning depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Make catalog-only changes in place rather than rebuilding.
+    pub in_place: bool,
+    /// Allow changes that lose data.
+    pub allow_data_loss: bool,
+}
+
+/// The changes that make `live` match `table`, in column order, then keys and
+/// indexes. `normalized_defaults` are the declared defaults as PostgreSQL
+/// normalizes them; data facts come from `facts`.
+pub fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut matched: Vec<&str> = Vec::new();
+    for column in table.columns {
+        let found = live
+            .column(column.name)
+            .or_else(|| column.rename_from.and_then(|old| live.column(old)));
+        let Some(live_col) = found else {
+            out.push(Change::AddColumn {
+                column: column.name.to_owned(),
+            });
+            continue;
+        };
+        matched.push(&live_col.name);
+        if live_col.name != column.name {
+            out.push(Change::RenameColumn {
+                from: live_col.name.clone(),
+                to: column.name.to_owned(),
+            });
+        }
+        let declared = column.sql_type.to_string();
+        if live_col.sql_type != declared {
+            out.push(Change::AlterType {
+                column: column.name.to_owned(),
+                from: live_col.sql_type.clone(),
+                to: declared,
+                cast: classify_cast(&live_col.sql_type, &column.sql_type),
+            });
+        }
+        if live_col.nullable && !column.nullable {
+            out.push(Change::SetNotNull {
+                column: column.name.to_owned(),
+                has_nulls: facts.columns_with_nulls.contains(&live_col.name),
+            });
+        } else if !live_col.nullable && column.nullable {
+            out.push(Change::DropNotNull {
+                column: column.name.to_owned(),
+            });
+        }
+        let declared_default = column.default.map(|_| {
+            facts
+                .normalized_defaults
+                .iter()
+                .find(|(c, _)| c == column.name)
+                .map_or_else(
+                    || column.default.unwrap_or_default().to_owned(),
+                    |(_, d)| d.clone(),
+                )
+        });
+        if live_col.default != declared_default {
+            out.push(Change::Default {
+                column: column.name.to_owned(),
+                to: column.default.map(str::to_owned),
+            });
+        }
+    }
+    for live_col in &live.columns {
+        if !matched.contains(&live_col.name.as_str()) {
+            out.push(Change::DropColumn {
+                column: live_col.name.clone(),
+                has_data: facts.columns_with_data.contains(&live_col.name),
+            });
+        }
+    }
+    // Keys and indexes: compared by the columns they name (after renames).
+    let live_name = |declared: &str| -> String {
+        let column = table.column(declared);
+        let renamed = column
+            .and_then(|c| c.rename_from)
+            .filter(|old| live.column(declared).is_none() && live.column(old).is_some());
+        renamed.unwrap_or(declared).to_owned()
+    };
+    let declared_key: Vec<String> = table.primary_key.iter().map(|c| live_name(c)).collect();
+    if live.primary_key != declared_key {
+        out.push(Change::PrimaryKey {
+            from: live.primary_key.clone(),
+            to: table.primary_key.iter().map(|c| (*c).to_owned()).collect(),
+        });
+    }
+    let mut unmatched: Vec<&LiveIndex> = live.indexes.iter().collect();
+    for index in table.indexes {
+        let columns: Vec<String> = index.columns.iter().map(|c| live_name(c)).collect();
+        let found = unmatched.iter().position(|l| {
+            l.plain && l.unique == index.unique && l.method == index.method && l.columns == columns
+        });
+        match found {
+            Some(i) => {
+                unmatched.remove(i);
+            }
+            None => out.push(Change::AddIndex { index: *index }),
+        }
+    }
+    // Indexes someone else made are left alone.
+    for index in unmatched.into_iter().filter(|i| i.ours) {
+        out.push(Change::DropIndex {
+            name: index.name.clone(),
+            definition: index.definition.clone(),
+        });
+    }
+    out
+}
+
+/// Whether every value of a live column of type `from` (as `format_type`
+/// spells it) converts exactly to `to`, and whether that needs a rewrite.
+pub fn classify_cast(from: &str, to: &SqlType) -> Cast {
+    use TypeKind::*;
+    match (from.strip_suffix("[]"), to.is_array()) {
+        // Arrays of the same element type: as their elements.
+        (Some(element), true) => {
+            return match classify_cast(element, &to.element()) {
+                Cast::BinaryCoercible => Cast::BinaryCoercible,
+                _ => Cast::Lossy,
+            }
+        }
+        (None, false) => {}
+        (Some(_), false) if to.kind() == Text => return Cast::Lossless,
+        _ => return Cast::Lossy,
+    }
+    let Some((kind, p, s)) = parse_format_type(from) else {
+        return Cast::Lossy;
+    };
+    let (tk, tp, ts) = (to.kind(), to.precision(), to.scale());
+    let wider = |from: Option<u32>, to: Option<u32>| match (from, to) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(a), Some(b)) => b >= a,
+    };
+    match (kind, tk) {
+        (Varchar, Varchar) if wider(p, tp) => Cast::BinaryCoercible,
+        (Varchar | Text, Text) => Cast::BinaryCoercible,
+        (Text, Varchar) if tp.is_none() => Cast::BinaryCoercible,
+        (Char, Char) if wider(p, tp) => Cast::Lossless,
+        (Int2, Int4 | Int8) | (Int4, Int8) => Cast::Lossless,
+        (Int2 | Int4 | Int8, Numeric) if tp.is_none() => Cast::Lossless,
+        (Int2 | Int4, Float8) | (Int2, Float4) | (Float4, Float8) => Cast::Lossless,
+        (Numeric, Numeric) => match (p, s, tp, ts) {
+            (_, _, None, _) => Cast::BinaryCoercible,
+            (None, _, Some(_), _) => Cast::Lossy,
+            (Some(p), s, Some(tp), ts) => {
+                let (s, ts) = (s.unwrap_or(0), ts.unwrap_or(0));
+                if ts == s && tp >= p {
+                    Cast::BinaryCoercible
+                } else if ts >= s && tp - ts >= p - s {
+                    Cast::Lossless
+                } else {
+                    Cast::Lossy
+                }
+            }
+        },
+        (Time, Time) | (Timestamp, Timestamp) | (Timestamptz, Timestamptz) if wider(p, tp) => {
+            Cast::BinaryCoercible
+        }
+        (Date, Timestamp) => Cast::Lossless,
+        (_, Text) => Cast::Lossless,
+        _ => Cast::Lossy,
+    }
+}
+
+/// Parses what `format_type` gives for the types the library writes:
+/// `(kind, precision or length, scale)`.
+fn parse_format_type(text: &str) -> Option<(TypeKind, Option<u32>, Option<u32>)> {
+    use TypeKind::*;
+    let (head, zone) = if let Some(h) = text.strip_suffix(" with time zone") {
+        (h, Some(true))
+    } else if let Some(h) = text.strip_suffix(" without time zone") {
+        (h, Some(false))
+    } else {
+        (text, None)
+    };
+    let (name, mods) = match head.find('(') {
+        Some(i) => (&head[..i], head[i + 1..].strip_suffix(')')?),
+        None => (head, ""),
+    };
+    let mut nums = mods
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(|m| m.trim().parse::<u32>());
+    let p = nums.next().transpose().ok()?;
+    let s = nums.next().transpose().ok()?;
+    let kind = match (name, zone) {
+        ("boolean", _) => Bool,
+        ("smallint", _) => Int2,
+        ("integer", _) => Int4,
+        ("bigint", _) => Int8,
+        ("real", _) => Float4,
+        ("double precision", _) => Float8,
+        ("numeric", _) => Numeric,
+        ("text", _) => Text,
+        ("character varying", _) => Varchar,
+        ("character" | "bpchar", _) => Char,
+        ("bytea", _) => Bytea,
+        ("date", _) => Date,
+        ("time", Some(false)) => Time,
+        ("timestamp", Some(false)) => Timestamp,
+        ("timestamp", Some(true)) => Timestamptz,
+        _ => return None,
+    };
+    Some((kind, p, s))
 }
 
 impl Plan {
-    /// Compares `table` with what the catalog holds under its name.
-    ///
-    /// Columns are matched by name (their physical order does not matter, as
-    /// every COPY names its columns), types by their `format_type` spelling.
+    /// Compares `table` with what the catalog holds under its name and plans
+    /// the call: nothing, create, in place or rebuild. `intermediate` and
+    /// `carried` are used only by a rebuild.
     pub fn new(
         table: &'static TableDef,
         schema_exists: bool,
         live: &Relation,
-    ) -> Result<Plan, Vec<Difference>> {
-        let action = match live {
-            Relation::Missing => Action::Create {
-                create_schema: !schema_exists,
-            },
-            Relation::Other(relkind) => {
-                return Err(vec![Difference::NotATable { relkind: *relkind }])
+        facts: &Facts,
+        options: PlanOptions,
+        intermediate: impl FnOnce() -> (String, Carried),
+    ) -> Result<Plan, Vec<Refusal>> {
+        let live = match live {
+            Relation::Missing => {
+                return Ok(Plan {
+                    table,
+                    action: Action::Create {
+                        create_schema: !schema_exists,
+                    },
+                    live: None,
+                })
             }
-            Relation::Table(live) => {
-                let differences = differences(table, live);
-                if !differences.is_empty() {
-                    return Err(differences);
+            Relation::Other(relkind) => return Err(vec![Refusal::NotATable { relkind: *relkind }]),
+            Relation::Table(live) => live,
+        };
+        let changes = changes(table, live, facts);
+        let mut refusals = Vec::new();
+        for change in &changes {
+            match change {
+                Change::AddColumn { column } => {
+                    let def = table.column(column).expect("declared column");
+                    if !def.nullable && def.default.is_none() && facts.has_rows {
+                        refusals.push(Refusal::NotNullWithoutDefault {
+                            column: column.clone(),
+                        });
+                    }
                 }
-                Action::Nothing { oid: live.oid }
+                Change::SetNotNull {
+                    column,
+                    has_nulls: true,
+                } => refusals.push(Refusal::NullsInNotNull {
+                    column: column.clone(),
+                }),
+                _ => {}
+            }
+            if let Some(what) = change.loss() {
+                if !options.allow_data_loss && facts.has_rows {
+                    refusals.push(Refusal::DataLoss { what });
+                }
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(refusals);
+        }
+        let oid = live.oid;
+        let action = if changes.is_empty() {
+            Action::Nothing { oid }
+        } else if options.in_place && changes.iter().all(Change::is_catalog_only) {
+            Action::InPlace { oid, changes }
+        } else {
+            let (intermediate, carried) = intermediate();
+            Action::Rebuild {
+                oid,
+                changes,
+                intermediate,
+                carried,
             }
         };
-        Ok(Plan { table, action })
+        Ok(Plan {
+            table,
+            action,
+            live: Some(live.clone()),
+        })
     }
 
-    /// The plan of `replace` for a table that exists (table `oid`): a fresh
-    /// table named `intermediate` is loaded and swapped in, carrying `carried`.
+    /// The plan of `replace` for a table that exists: a fresh table named
+    /// `intermediate` is loaded and swapped in, carrying `carried`.
     pub fn replace(
         table: &'static TableDef,
-        oid: u32,
+        live: &LiveTable,
         intermediate: String,
         carried: Carried,
     ) -> Plan {
         Plan {
             table,
             action: Action::Replace {
-                oid,
+                oid: live.oid,
                 intermediate,
                 carried,
             },
+            live: Some(live.clone()),
         }
     }
 
     /// The table the rows are COPYed into (not quoted).
     pub fn load_into(&self) -> &str {
         match &self.action {
-            Action::Replace { intermediate, .. } => intermediate,
+            Action::Replace { intermediate, .. } | Action::Rebuild { intermediate, .. } => {
+                intermediate
+            }
             _ => self.table.table,
         }
     }
 
+    /// Whether the rows go into a table this plan creates (so the COPY may use
+    /// `FREEZE`, and keys are built after the load).
+    pub fn creates_table(&self) -> bool {
+        !matches!(self.action, Action::Nothing { .. } | Action::InPlace { .. })
+    }
+
+    /// Whether the live table's rows are copied into the new one.
+    pub fn copies_rows(&self) -> bool {
+        matches!(self.action, Action::Rebuild { .. })
+    }
+
     /// The statements that prepare the table, before any row is sent.
     pub fn before_load(&self) -> Vec<String> {
+        let def = self.table;
         match &self.action {
-            Action::Nothing { .. } => Vec::new(),
-            Action::Replace { intermediate, .. } => vec![create_table(self.table, intermediate)],
+            Action::Nothing { .. } | Action::InPlace { .. } => Vec::new(),
             Action::Create { create_schema } => {
                 let mut sql = Vec::new();
                 if *create_schema {
-                    sql.push(format!(
-                        "CREATE SCHEMA IF NOT EXISTS {}",
-                        Ident(self.table.schema)
-                    ));
+                    sql.push(format!("CREATE SCHEMA IF NOT EXISTS {}", Ident(def.schema)));
                 }
-                sql.push(create_table(self.table, self.table.table));
+                sql.push(create_table(def, def.table));
                 sql
+            }
+            Action::Rebuild { intermediate, .. } | Action::Replace { intermediate, .. } => {
+                vec![create_table(def, intermediate)]
             }
         }
     }
 
-    /// The statements that finish the table after the rows are in: keys and
-    /// indexes are built once, over all the rows, rather than row by row.
-    pub fn after_load(&self) -> Vec<String> {
+    /// For a rebuild: lock the live table against writers (readers go on), so
+    /// that no write lands in it after its rows are copied.
+    pub fn lock_for_copy(&self) -> Option<String> {
+        self.copies_rows()
+            .then(|| format!("LOCK TABLE {} IN EXCLUSIVE MODE", self.table.name()))
+    }
+
+    /// For a rebuild: `INSERT INTO <intermediate> SELECT ... FROM <live>`, with
+    /// renamed columns carried, types cast, new columns given their default.
+    pub fn copy_rows(&self) -> Option<String> {
+        let Action::Rebuild { intermediate, .. } = &self.action else {
+            return None;
+        };
         let def = self.table;
-        match &self.action {
-            Action::Nothing { .. } => Vec::new(),
-            Action::Create { .. } => add_primary_key(def, def.table, &primary_key_name(def.table))
-                .into_iter()
-                .collect(),
-            Action::Replace {
-                intermediate,
-                carried,
-                ..
-            } => {
-                let mut sql: Vec<String> =
-                    add_primary_key(def, intermediate, &primary_key_name(intermediate))
-                        .into_iter()
-                        .collect();
-                sql.extend(carry(def, intermediate, carried));
-                sql
+        let live = self.live.as_ref()?;
+        let mut targets = Vec::new();
+        let mut values = Vec::new();
+        for column in def.columns {
+            let source = live
+                .column(column.name)
+                .or_else(|| column.rename_from.and_then(|old| live.column(old)));
+            let Some(source) = source else {
+                continue; // a new column: its default (or NULL)
+            };
+            targets.push(column.name);
+            if source.sql_type == column.sql_type.to_string() {
+                values.push(Ident(&source.name).to_string());
+            } else {
+                // Cast to the base type only where an explicit cast with the
+                // length would cut values silently (varchar(n), char(n)); the
+                // assignment then checks the length and fails on overflow.
+                let base = match (column.sql_type.kind(), column.sql_type.is_array()) {
+                    (TypeKind::Varchar | TypeKind::Char, false) => "text".to_owned(),
+                    (TypeKind::Varchar | TypeKind::Char, true) => "text[]".to_owned(),
+                    _ => column.sql_type.to_string(),
+                };
+                values.push(format!("CAST({} AS {base})", Ident(&source.name)));
             }
         }
+        Some(format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            QualifiedName::new(def.schema, intermediate),
+            IdentList(targets.iter().copied()),
+            values.join(", "),
+            def.name()
+        ))
+    }
+
+    /// The primary key, built after the rows are in (for tables the plan
+    /// creates).
+    pub fn keys(&self) -> Vec<String> {
+        let def = self.table;
+        if !self.creates_table() {
+            return Vec::new();
+        }
+        let name = self.load_into();
+        add_primary_key(def, name, &primary_key_name(name))
+            .into_iter()
+            .collect()
+    }
+
+    /// Indexes of a created table, and what is carried over to an intermediate
+    /// one.
+    pub fn indexes_and_carry(&self) -> Vec<String> {
+        let def = self.table;
+        if !self.creates_table() {
+            return Vec::new();
+        }
+        let name = self.load_into();
+        let mut sql: Vec<String> = Vec::new();
+        for index in def.indexes {
+            sql.push(create_index(def, name, index));
+            // Marks the index as the library's: dropped when no longer declared.
+            sql.push(format!(
+                "COMMENT ON INDEX {} IS {}",
+                QualifiedName::new(def.schema, &index_name(name, index)),
+                Literal(crate::catalog::INDEX_COMMENT)
+            ));
+        }
+        if let Action::Rebuild { carried, .. } | Action::Replace { carried, .. } = &self.action {
+            sql.extend(carry(def, name, carried));
+        }
+        sql
+    }
+
+    /// For an in-place plan: the `ALTER TABLE`s, run under the table's
+    /// `ACCESS EXCLUSIVE` lock at the end of the call.
+    pub fn alterations(&self) -> Vec<String> {
+        let Action::InPlace { changes, .. } = &self.action else {
+            return Vec::new();
+        };
+        let def = self.table;
+        let table = def.name();
+        let mut sql = Vec::new();
+        for change in changes {
+            match change {
+                Change::AddColumn { column } => {
+                    let c = def.column(column).expect("declared column");
+                    let mut s = format!(
+                        "ALTER TABLE {table} ADD COLUMN {} {}",
+                        Ident(column),
+                        c.sql_type
+                    );
+                    if let Some(default) = c.default {
+                        s.push_str(&format!(" DEFAULT {default}"));
+                    }
+                    if !c.nullable {
+                        s.push_str(" NOT NULL");
+                    }
+                    sql.push(s);
+                }
+                Change::DropColumn { column, .. } => {
+                    sql.push(format!("ALTER TABLE {table} DROP COLUMN {}", Ident(column)))
+                }
+                Change::RenameColumn { from, to } => sql.push(format!(
+                    "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                    Ident(from),
+                    Ident(to)
+                )),
+                Change::AlterType { column, to, .. } => sql.push(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {} TYPE {to}",
+                    Ident(column)
+                )),
+                Change::DropNotNull { column } => sql.push(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL",
+                    Ident(column)
+                )),
+                Change::Default { column, to } => sql.push(match to {
+                    Some(expr) => format!(
+                        "ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT {expr}",
+                        Ident(column)
+                    ),
+                    None => format!(
+                        "ALTER TABLE {table} ALTER COLUMN {} DROP DEFAULT",
+                        Ident(column)
+                    ),
+                }),
+                Change::DropIndex { name, .. } => sql.push(format!(
+                    "DROP INDEX {}",
+                    QualifiedName::new(def.schema, name)
+                )),
+                Change::SetNotNull { .. } | Change::AddIndex { .. } | Change::PrimaryKey { .. } => {
+                    unreachable!("not catalog-only, so not planned in place")
+                }
+            }
+        }
+        sql
     }
 
     /// The statements that swap the loaded table in, once the live table is
     /// locked: the last thing a call does.
     pub fn swap(&self) -> Vec<String> {
         let def = self.table;
-        let Action::Replace { intermediate, .. } = &self.action else {
+        let (Action::Replace { intermediate, .. } | Action::Rebuild { intermediate, .. }) =
+            &self.action
+        else {
             return Vec::new();
         };
         let mut sql = vec![
@@ -274,13 +863,23 @@ impl Plan {
                 Ident(&primary_key_name(def.table))
             ));
         }
+        for index in def.indexes {
+            sql.push(format!(
+                "ALTER INDEX {} RENAME TO {}",
+                QualifiedName::new(def.schema, &index_name(intermediate, index)),
+                Ident(&index_name(def.table, index))
+            ));
+        }
         sql
     }
 
-    /// Whether the rows go into a table this plan creates (so the COPY may use
-    /// `FREEZE`, and keys are built after the load).
-    pub fn creates_table(&self) -> bool {
-        matches!(self.action, Action::Create { .. } | Action::Replace { .. })
+    /// Whether the plan ends with a swap or in-place changes, which take the
+    /// table's `ACCESS EXCLUSIVE` lock.
+    pub fn needs_exclusive_lock(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Rebuild { .. } | Action::Replace { .. } | Action::InPlace { .. }
+        )
     }
 }
 
@@ -335,74 +934,48 @@ fn carry(def: &TableDef, name: &str, carried: &Carried) -> Vec<String> {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.table.name();
-        match self.action {
-            Action::Nothing { .. } => writeln!(f, "{name}: matches its definition")?,
+        match &self.action {
+            Action::Nothing { .. } => writeln!(f, "{name}: nothing to change")?,
             Action::Create { .. } => writeln!(f, "{name}: create")?,
             Action::Replace { .. } => {
                 writeln!(f, "{name}: replace (load a new table, then swap it in)")?
             }
+            Action::InPlace { changes, .. } | Action::Rebuild { changes, .. } => {
+                let path = if matches!(self.action, Action::InPlace { .. }) {
+                    "in place"
+                } else {
+                    "rebuild (copy the rows into a new table, then swap it in)"
+                };
+                writeln!(f, "{name}: {path}")?;
+                for change in changes {
+                    writeln!(f, "  - {change}")?;
+                }
+            }
         }
+        let step =
+            |f: &mut fmt::Formatter<'_>, sql: &str, lock: &str| writeln!(f, "  {sql};  -- {lock}");
         for sql in self.before_load() {
-            writeln!(f, "  {sql};")?;
+            step(f, &sql, "no lock on the live table")?;
         }
-        writeln!(f, "  -- COPY the rows")?;
-        for sql in self.after_load() {
-            writeln!(f, "  {sql};")?;
-        }
-        for sql in self.swap() {
-            writeln!(
+        if let Some(sql) = self.lock_for_copy() {
+            step(
                 f,
-                "  {sql};  -- ACCESS EXCLUSIVE lock, last step before the caller commits"
+                &sql,
+                "EXCLUSIVE: writers wait until commit, readers go on",
             )?;
+        }
+        if let Some(sql) = self.copy_rows() {
+            step(f, &sql, "reads the live table")?;
+        }
+        writeln!(f, "  -- COPY the rows (ROW EXCLUSIVE on the table loaded)")?;
+        for sql in self.keys().iter().chain(&self.indexes_and_carry()) {
+            step(f, sql, "on the new table only")?;
+        }
+        for sql in self.alterations().iter().chain(&self.swap()) {
+            step(f, sql, "ACCESS EXCLUSIVE until commit, taken last")?;
         }
         Ok(())
     }
-}
-
-/// The differences between `table` and `live`, in column order.
-pub fn differences(table: &TableDef, live: &LiveTable) -> Vec<Difference> {
-    let mut out = Vec::new();
-    for column in table.columns {
-        let Some(live_col) = live.columns.iter().find(|c| c.name == column.name) else {
-            out.push(Difference::MissingColumn {
-                column: column.name.to_owned(),
-            });
-            continue;
-        };
-        let declared = column.sql_type.to_string();
-        if live_col.sql_type != declared {
-            out.push(Difference::Type {
-                column: column.name.to_owned(),
-                live: live_col.sql_type.clone(),
-                declared,
-            });
-        }
-        if live_col.nullable != column.nullable {
-            out.push(Difference::Nullability {
-                column: column.name.to_owned(),
-                live_nullable: live_col.nullable,
-            });
-        }
-    }
-    for live_col in &live.columns {
-        if table.column(&live_col.name).is_none() {
-            out.push(Difference::ExtraColumn {
-                column: live_col.name.clone(),
-            });
-        }
-    }
-    if live
-        .primary_key
-        .iter()
-        .map(String::as_str)
-        .ne(table.primary_key.iter().copied())
-    {
-        out.push(Difference::PrimaryKey {
-            live: live.primary_key.clone(),
-            declared: table.primary_key.iter().map(|c| (*c).to_owned()).collect(),
-        });
-    }
-    out
 }
 
 /// `CREATE TABLE schema.name (...)` with the columns of `table`, without keys.
@@ -413,6 +986,9 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
             sql.push_str(", ");
         }
         sql.push_str(&format!("{} {}", Ident(column.name), column.sql_type));
+        if let Some(default) = column.default {
+            sql.push_str(&format!(" DEFAULT {default}"));
+        }
         if !column.nullable {
             sql.push_str(" NOT NULL");
         }
@@ -425,6 +1001,40 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
 /// `<table>_pkey`, as PostgreSQL itself would name it.
 pub(crate) fn primary_key_name(table: &str) -> String {
     limited(table, "_pkey")
+}
+
+/// The deterministic name of an index: `<table>_<columns>_key` (unique) or
+/// `_idx`, as PostgreSQL names them; when that is over 63 bytes, cut, with a
+/// hash of the whole name so that different indexes keep different names.
+pub(crate) fn index_name(table: &str, index: &IndexDef) -> String {
+    let suffix = if index.unique { "_key" } else { "_idx" };
+    let base = format!("{table}_{}", index.columns.join("_"));
+    let method = if index.method == "btree" {
+        String::new()
+    } else {
+        format!("_{}", index.method)
+    };
+    let full = format!("{base}{method}{suffix}");
+    if full.len() <= 63 {
+        return full;
+    }
+    // FNV-1a: stable across releases and platforms.
+    let hash = full.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    limited(&base, &format!("_{hash:08x}{suffix}"))
+}
+
+/// `CREATE [UNIQUE] INDEX <name> ON <table> USING <method> (<columns>)`.
+pub(crate) fn create_index(def: &TableDef, table: &str, index: &IndexDef) -> String {
+    format!(
+        "CREATE {}INDEX {} ON {} USING {} ({})",
+        if index.unique { "UNIQUE " } else { "" },
+        Ident(&index_name(table, index)),
+        QualifiedName::new(def.schema, table),
+        Ident(index.method),
+        IdentList(index.columns.iter().copied())
+    )
 }
 
 /// `ALTER TABLE <name> ADD CONSTRAINT <constraint> PRIMARY KEY (...)`, when
@@ -445,7 +1055,7 @@ pub(crate) fn add_primary_key(table: &TableDef, name: &str, constraint: &str) ->
 mod tests {
     use super::*;
     use crate::catalog::LiveColumn;
-    use crate::table::{ColumnDef, SqlType, TypeKind};
+    use crate::table::ColumnDef;
 
     static TABLE: TableDef = TableDef::new(
         "sales",
@@ -460,15 +1070,19 @@ mod tests {
             ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
         ],
         &["id"],
-    );
+    )
+    .with_indexes(&[IndexDef::new(&["customer"], false)]);
 
-    fn live() -> LiveTable {
-        let col = |name: &str, ty: &str, nullable| LiveColumn {
+    fn col(name: &str, ty: &str, nullable: bool) -> LiveColumn {
+        LiveColumn {
             name: name.into(),
             sql_type: ty.into(),
             nullable,
             default: None,
-        };
+        }
+    }
+
+    fn live() -> LiveTable {
         LiveTable {
             oid: 42,
             // Physical order differs from the definition's: that's fine.
@@ -478,12 +1092,40 @@ mod tests {
                 col("customer", "character varying(32)", false),
             ],
             primary_key: vec!["id".into()],
+            indexes: vec![LiveIndex {
+                name: "some_other_name".into(),
+                columns: vec!["customer".into()],
+                unique: false,
+                method: "btree".into(),
+                plain: true,
+                definition: "CREATE INDEX ...".into(),
+                ours: true,
+            }],
         }
     }
 
+    fn plan(live: &LiveTable, facts: &Facts, options: PlanOptions) -> Result<Plan, Vec<Refusal>> {
+        Plan::new(
+            &TABLE,
+            true,
+            &Relation::Table(live.clone()),
+            facts,
+            options,
+            || ("orders_pgbi_new".into(), Carried::default()),
+        )
+    }
+
     #[test]
-    fn missing_table_is_created_with_key_after_load() {
-        let plan = Plan::new(&TABLE, false, &Relation::Missing).unwrap();
+    fn missing_table_is_created_with_key_and_indexes_after_load() {
+        let plan = Plan::new(
+            &TABLE,
+            false,
+            &Relation::Missing,
+            &Facts::default(),
+            PlanOptions::default(),
+            || unreachable!(),
+        )
+        .unwrap();
         assert_eq!(
             plan.before_load(),
             [
@@ -492,43 +1134,168 @@ mod tests {
             ]
         );
         assert_eq!(
-            plan.after_load(),
+            plan.keys(),
             [r#"ALTER TABLE "sales"."orders" ADD CONSTRAINT "orders_pkey" PRIMARY KEY ("id")"#]
+        );
+        assert_eq!(
+            plan.indexes_and_carry(),
+            [
+                r#"CREATE INDEX "orders_customer_idx" ON "sales"."orders" USING "btree" ("customer")"#,
+                r#"COMMENT ON INDEX "sales"."orders_customer_idx" IS 'pg-bulk-ingest'"#
+            ]
         );
         assert!(plan.creates_table());
     }
 
     #[test]
-    fn matching_table_needs_nothing() {
-        let plan = Plan::new(&TABLE, true, &Relation::Table(live())).unwrap();
+    fn matching_table_needs_nothing_whatever_the_names_and_order() {
+        let plan = plan(&live(), &Facts::default(), PlanOptions::default()).unwrap();
         assert_eq!(plan.action, Action::Nothing { oid: 42 });
-        assert!(plan.before_load().is_empty() && plan.after_load().is_empty());
+        assert!(plan.before_load().is_empty() && plan.keys().is_empty() && plan.swap().is_empty());
     }
 
     #[test]
-    fn every_difference_is_named() {
-        let mut live = live();
-        live.columns[2].sql_type = "character varying(16)".into();
-        live.columns[0].nullable = false;
-        live.columns[1].name = "ident".into();
-        live.primary_key = vec![];
-        let diffs = Plan::new(&TABLE, true, &Relation::Table(live)).unwrap_err();
-        let text: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+    fn widening_rebuilds_and_can_go_in_place() {
+        let mut l = live();
+        l.columns[2].sql_type = "character varying(16)".into();
+        let p = plan(&l, &Facts::default(), PlanOptions::default()).unwrap();
+        assert!(matches!(p.action, Action::Rebuild { .. }), "{p}");
         assert_eq!(
-            text,
-            [
-                r#"column "id" is missing from the table"#,
-                r#"column "customer" is character varying(16) in the table but character varying(32) in the definition"#,
-                r#"column "note" is NOT NULL in the table but nullable in the definition"#,
-                r#"the table has a column "ident" that the definition lacks"#,
-                r#"the primary key is none in the table but ("id") in the definition"#,
-            ]
+            p.copy_rows().unwrap(),
+            r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT "id", CAST("customer" AS text), "note" FROM "sales"."orders""#
+        );
+        let p = plan(
+            &l,
+            &Facts::default(),
+            PlanOptions {
+                in_place: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            p.alterations(),
+            [r#"ALTER TABLE "sales"."orders" ALTER COLUMN "customer" TYPE character varying(32)"#]
         );
     }
 
     #[test]
-    fn a_view_is_not_a_table() {
-        let diffs = Plan::new(&TABLE, true, &Relation::Other('v')).unwrap_err();
-        assert_eq!(diffs[0].to_string(), "the name is taken by a view");
+    fn losses_are_refused_unless_allowed() {
+        let mut l = live();
+        l.columns[2].sql_type = "character varying(64)".into();
+        l.columns.push(col("old", "integer", true));
+        let facts = Facts {
+            has_rows: true,
+            columns_with_data: vec!["old".into()],
+            ..Facts::default()
+        };
+        let refused = plan(&l, &facts, PlanOptions::default()).unwrap_err();
+        let text: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                r#"would lose values of column "customer" that don't fit when character varying(64) becomes character varying(32)"#,
+                r#"would lose column "old" and the data it holds"#,
+            ]
+        );
+        let allowed = plan(
+            &l,
+            &facts,
+            PlanOptions {
+                allow_data_loss: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(matches!(allowed.action, Action::Rebuild { .. }));
+        // Without rows, nothing is lost.
+        assert!(plan(&l, &Facts::default(), PlanOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn new_not_null_column_needs_a_default_on_a_table_with_rows() {
+        let mut l = live();
+        l.columns.retain(|c| c.name != "customer");
+        l.indexes.clear();
+        let facts = Facts {
+            has_rows: true,
+            ..Facts::default()
+        };
+        let refused = plan(&l, &facts, PlanOptions::default()).unwrap_err();
+        assert_eq!(
+            refused,
+            [Refusal::NotNullWithoutDefault {
+                column: "customer".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn casts_are_classified() {
+        let v = |n| SqlType::new(TypeKind::Varchar).with_length(n);
+        assert_eq!(
+            classify_cast("character varying(10)", &v(20)),
+            Cast::BinaryCoercible
+        );
+        assert_eq!(classify_cast("character varying(20)", &v(10)), Cast::Lossy);
+        assert_eq!(
+            classify_cast("character varying", &SqlType::new(TypeKind::Text)),
+            Cast::BinaryCoercible
+        );
+        assert_eq!(
+            classify_cast("integer", &SqlType::new(TypeKind::Int8)),
+            Cast::Lossless
+        );
+        assert_eq!(
+            classify_cast("bigint", &SqlType::new(TypeKind::Int4)),
+            Cast::Lossy
+        );
+        let n = |p, s| SqlType::new(TypeKind::Numeric).with_precision_scale(p, s);
+        assert_eq!(
+            classify_cast("numeric(10,2)", &n(12, 2)),
+            Cast::BinaryCoercible
+        );
+        assert_eq!(classify_cast("numeric(10,2)", &n(12, 3)), Cast::Lossless);
+        assert_eq!(classify_cast("numeric(10,2)", &n(10, 3)), Cast::Lossy);
+        assert_eq!(
+            classify_cast(
+                "timestamp(3) without time zone",
+                &SqlType::new(TypeKind::Timestamp)
+            ),
+            Cast::BinaryCoercible
+        );
+        assert_eq!(
+            classify_cast("bytea", &SqlType::new(TypeKind::Int4)),
+            Cast::Lossy
+        );
+        let int4 = SqlType::new(TypeKind::Int4);
+        assert_eq!(classify_cast("smallint", &int4.array()), Cast::Lossy);
+        assert_eq!(classify_cast("smallint[]", &int4), Cast::Lossy);
+        assert_eq!(
+            classify_cast("character varying(3)[]", &v(5).array()),
+            Cast::BinaryCoercible
+        );
+        assert_eq!(
+            classify_cast("character varying(5)[]", &v(3).array()),
+            Cast::Lossy
+        );
+        assert_eq!(
+            classify_cast("integer[]", &SqlType::new(TypeKind::Text)),
+            Cast::Lossless
+        );
+    }
+
+    #[test]
+    fn index_names_are_deterministic_and_short() {
+        let index = IndexDef::new(&["a", "b"], true);
+        assert_eq!(index_name("t", &index), "t_a_b_key");
+        let long = "x".repeat(60);
+        let name = index_name(&long, &index);
+        assert!(name.len() <= 63 && name.ends_with("_key"), "{name}");
+        assert_ne!(name, index_name(&long, &IndexDef::new(&["a", "c"], true)));
+        assert_eq!(
+            index_name("t", &IndexDef::new(&["tags"], false).using("gin")),
+            "t_tags_gin_idx"
+        );
     }
 }

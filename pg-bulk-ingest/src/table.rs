@@ -43,6 +43,16 @@ pub enum TypeKind {
     Timestamp,
     /// `timestamp with time zone`, optionally with a precision
     Timestamptz,
+    /// `interval`
+    Interval,
+    /// `uuid`
+    Uuid,
+    /// `json` (the text, kept as sent)
+    Json,
+    /// `jsonb`
+    Jsonb,
+    /// `inet`
+    Inet,
 }
 
 impl TypeKind {
@@ -64,6 +74,11 @@ impl TypeKind {
             TypeKind::Time => "time",
             TypeKind::Timestamp => "timestamp",
             TypeKind::Timestamptz => "timestamp",
+            TypeKind::Interval => "interval",
+            TypeKind::Uuid => "uuid",
+            TypeKind::Json => "json",
+            TypeKind::Jsonb => "jsonb",
+            TypeKind::Inet => "inet",
         }
     }
 
@@ -85,6 +100,11 @@ impl TypeKind {
             TypeKind::Time => 1083,
             TypeKind::Timestamp => 1114,
             TypeKind::Timestamptz => 1184,
+            TypeKind::Interval => 1186,
+            TypeKind::Uuid => 2950,
+            TypeKind::Json => 114,
+            TypeKind::Jsonb => 3802,
+            TypeKind::Inet => 869,
         }
     }
 }
@@ -99,6 +119,7 @@ impl TypeKind {
 /// assert_eq!(SqlType::new(TypeKind::Varchar).with_length(32).to_string(), "character varying(32)");
 /// assert_eq!(SqlType::new(TypeKind::Numeric).with_precision_scale(12, 2).to_string(), "numeric(12,2)");
 /// assert_eq!(SqlType::new(TypeKind::Timestamptz).with_precision(3).to_string(), "timestamp(3) with time zone");
+/// assert_eq!(SqlType::new(TypeKind::Varchar).with_length(32).array().to_string(), "character varying(32)[]");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SqlType {
@@ -108,6 +129,8 @@ pub struct SqlType {
     precision: Option<u32>,
     /// Scale of `numeric(p,s)`.
     scale: Option<u32>,
+    /// A one-dimensional array of the type.
+    array: bool,
 }
 
 impl SqlType {
@@ -117,6 +140,7 @@ impl SqlType {
             kind,
             precision: None,
             scale: None,
+            array: false,
         }
     }
 
@@ -142,7 +166,27 @@ impl SqlType {
         self
     }
 
-    /// The base type.
+    /// An array of this type (`integer[]`, `character varying(32)[]`). Arrays
+    /// are written one-dimensional, with lower bound 1.
+    pub const fn array(mut self) -> SqlType {
+        self.array = true;
+        self
+    }
+
+    /// Whether the column is an array of [`kind`](SqlType::kind).
+    pub const fn is_array(&self) -> bool {
+        self.array
+    }
+
+    /// The type of an array's elements: this type without the array flag.
+    pub const fn element(&self) -> SqlType {
+        SqlType {
+            array: false,
+            ..*self
+        }
+    }
+
+    /// The base type (the element type of an array).
     pub const fn kind(&self) -> TypeKind {
         self.kind
     }
@@ -177,10 +221,14 @@ impl fmt::Display for SqlType {
             _ => {}
         }
         match kind {
-            TypeKind::Time | TypeKind::Timestamp => f.write_str(" without time zone"),
-            TypeKind::Timestamptz => f.write_str(" with time zone"),
-            _ => Ok(()),
+            TypeKind::Time | TypeKind::Timestamp => f.write_str(" without time zone")?,
+            TypeKind::Timestamptz => f.write_str(" with time zone")?,
+            _ => {}
         }
+        if self.array {
+            f.write_str("[]")?;
+        }
+        Ok(())
     }
 }
 
@@ -194,6 +242,12 @@ pub struct ColumnDef {
     pub sql_type: SqlType,
     /// `true` for `Option<T>` fields; every other column is `NOT NULL`.
     pub nullable: bool,
+    /// `DEFAULT` expression (SQL, as written in `#[bulk(default = "...")]`):
+    /// what rows that exist before the column was added get.
+    pub default: Option<&'static str>,
+    /// The column's previous name (`#[bulk(rename_from = "...")]`): a live
+    /// column of that name is carried over as this one.
+    pub rename_from: Option<&'static str>,
 }
 
 impl ColumnDef {
@@ -203,7 +257,50 @@ impl ColumnDef {
             name,
             sql_type,
             nullable,
+            default: None,
+            rename_from: None,
         }
+    }
+
+    /// With a `DEFAULT` expression.
+    pub const fn with_default(mut self, expr: &'static str) -> ColumnDef {
+        self.default = Some(expr);
+        self
+    }
+
+    /// Carrying a live column of another name over.
+    pub const fn renamed_from(mut self, old: &'static str) -> ColumnDef {
+        self.rename_from = Some(old);
+        self
+    }
+}
+
+/// An index of a [`TableDef`] (besides the primary key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexDef {
+    /// The indexed columns, in order.
+    pub columns: &'static [&'static str],
+    /// `UNIQUE`.
+    pub unique: bool,
+    /// Access method: `btree` (default), `gin`, `gist`, `hash`, `brin`, ...
+    pub method: &'static str,
+}
+
+impl IndexDef {
+    /// A btree index; used by the code `#[derive(BulkTable)]` generates.
+    pub const fn new(columns: &'static [&'static str], unique: bool) -> IndexDef {
+        IndexDef {
+            columns,
+            unique,
+            method: "btree",
+        }
+    }
+
+    /// With another access method.
+    pub const fn using(mut self, method: &'static str) -> IndexDef {
+        self.method = method;
+        self
     }
 }
 
@@ -243,6 +340,8 @@ pub struct TableDef {
     /// Names of the primary-key columns in key order; empty when the table has
     /// no key.
     pub primary_key: &'static [&'static str],
+    /// Indexes besides the primary key.
+    pub indexes: &'static [IndexDef],
 }
 
 impl TableDef {
@@ -258,7 +357,14 @@ impl TableDef {
             table,
             columns,
             primary_key,
+            indexes: &[],
         }
+    }
+
+    /// With indexes besides the primary key.
+    pub const fn with_indexes(mut self, indexes: &'static [IndexDef]) -> TableDef {
+        self.indexes = indexes;
+        self
     }
 
     /// The schema-qualified name; its `Display` is quoted SQL.

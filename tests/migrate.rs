@@ -1,0 +1,634 @@
+//! Migrations: the live table is made to match the struct. Each test loads a
+//! first version of a table, then a second version of the struct, and checks
+//! the catalog definition and the data.
+
+use std::time::Duration;
+
+use pg_bulk_ingest::plan::Refusal;
+use pg_bulk_ingest::{BulkTable, Error, Ingest};
+use postgres::Client;
+
+fn connect(prefix: &str) -> (pg_bulk_ingest_testkit::TestDb, Client) {
+    let db = pg_bulk_ingest_testkit::server().create_database(prefix);
+    let client = db.connect();
+    (db, client)
+}
+
+fn insert<T>(client: &mut Client, rows: Vec<T>) -> pg_bulk_ingest::Result<()>
+where
+    T: BulkTable + pg_bulk_ingest::AsRow,
+{
+    insert_with(client, Ingest::new(), rows)
+}
+
+fn insert_with<T>(
+    client: &mut Client,
+    ingest: Ingest<'_>,
+    rows: Vec<T>,
+) -> pg_bulk_ingest::Result<()>
+where
+    T: BulkTable + pg_bulk_ingest::AsRow,
+{
+    let mut tx = client.transaction().unwrap();
+    ingest.insert(&mut tx, rows)?;
+    tx.commit().unwrap();
+    Ok(())
+}
+
+fn oid(client: &mut Client) -> u32 {
+    client
+        .query_one("SELECT 'm.t'::regclass::oid", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// `(name, format_type, not null, default)` in column order.
+fn columns(client: &mut Client) -> Vec<(String, String, bool, Option<String>)> {
+    client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                    pg_get_expr(d.adbin, d.adrelid) \
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = 'm.t'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+/// `pg_get_indexdef` of every index, sorted.
+fn indexes(client: &mut Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'm.t'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn rows(client: &mut Client, select: &str) -> Vec<String> {
+    client
+        .query(
+            &format!("SELECT ({select})::text FROM m.t ORDER BY id"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn col(name: &str, ty: &str, not_null: bool) -> (String, String, bool, Option<String>) {
+    (name.into(), ty.into(), not_null, None)
+}
+
+mod v1 {
+    use super::*;
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    pub struct T {
+        #[bulk(primary_key)]
+        pub id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        pub name: String,
+        pub note: Option<String>,
+    }
+    pub fn rows(ids: std::ops::Range<i32>) -> Vec<T> {
+        ids.map(|id| T {
+            id,
+            name: format!("n{id}"),
+            note: (id % 2 == 0).then(|| format!("note {id}")),
+        })
+        .collect()
+    }
+}
+
+#[test]
+fn every_attribute_reruns_without_rebuild() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t", index(name, code), unique(code, id))]
+    struct Full {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)", index)]
+        name: String,
+        #[bulk(unique, rename = "Code")]
+        code: i64,
+        #[bulk(default = "'none'", rename_from = "old_note")]
+        note: String,
+        #[bulk(sql_type = "numeric(12,2)")]
+        amount: rust_decimal::Decimal,
+    }
+    let (_db, mut client) = connect("migrate_noop");
+    let rows = |ids: std::ops::Range<i32>| -> Vec<Full> {
+        ids.map(|id| Full {
+            id,
+            name: format!("n{id}"),
+            code: i64::from(id) * 7,
+            note: "x".into(),
+            amount: rust_decimal::Decimal::new(i64::from(id), 2),
+        })
+        .collect()
+    };
+    insert(&mut client, rows(0..10)).unwrap();
+    let before = (oid(&mut client), indexes(&mut client), columns(&mut client));
+    // The key and the four declared indexes.
+    assert_eq!(before.1.len(), 5, "{:?}", before.1);
+    let plan = pg_bulk_ingest::plan::<Full>(&mut client).unwrap();
+    assert!(plan.to_string().contains("nothing to change"), "{plan}");
+    insert(&mut client, rows(10..20)).unwrap();
+    insert(&mut client, rows(20..30)).unwrap();
+    assert_eq!(
+        (oid(&mut client), indexes(&mut client), columns(&mut client)),
+        before
+    );
+    assert_eq!(rows_count(&mut client), 30);
+}
+
+fn rows_count(client: &mut Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM m.t", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn add_nullable_columns_at_the_end_and_in_the_middle() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        extra_middle: Option<i64>,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        extra_end: Option<bool>,
+    }
+    let (_db, mut client) = connect("migrate_add");
+    insert(&mut client, v1::rows(0..4)).unwrap();
+    let before = oid(&mut client);
+    let plan = pg_bulk_ingest::plan::<V2>(&mut client).unwrap();
+    let text = plan.to_string();
+    assert!(text.contains("rebuild"), "{text}");
+    assert!(text.contains(r#"add column "extra_middle""#), "{text}");
+    insert(
+        &mut client,
+        vec![V2 {
+            id: 10,
+            extra_middle: Some(5),
+            name: "new".into(),
+            note: None,
+            extra_end: Some(true),
+        }],
+    )
+    .unwrap();
+    assert_ne!(oid(&mut client), before, "rebuilt");
+    assert_eq!(
+        columns(&mut client),
+        [
+            col("id", "integer", true),
+            col("extra_middle", "bigint", false),
+            col("name", "character varying(10)", true),
+            col("note", "text", false),
+            col("extra_end", "boolean", false),
+        ]
+    );
+    assert_eq!(
+        rows(&mut client, "id, extra_middle, name, note, extra_end"),
+        [
+            "(0,,n0,\"note 0\",)",
+            "(1,,n1,,)",
+            "(2,,n2,\"note 2\",)",
+            "(3,,n3,,)",
+            "(10,5,new,,t)"
+        ]
+    );
+}
+
+#[test]
+fn add_not_null_column_needs_a_default() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct NoDefault {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        flag: bool,
+    }
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct WithDefault {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        #[bulk(default = "42")]
+        flag: i64,
+    }
+    let (_db, mut client) = connect("migrate_add_not_null");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    let err = insert(
+        &mut client,
+        vec![NoDefault {
+            id: 9,
+            name: "x".into(),
+            note: None,
+            flag: true,
+        }],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused { refusals, .. } if refusals == &[Refusal::NotNullWithoutDefault { column: "flag".into() }]),
+        "{err}"
+    );
+    insert(
+        &mut client,
+        vec![WithDefault {
+            id: 9,
+            name: "x".into(),
+            note: None,
+            flag: 7,
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        rows(&mut client, "id, flag"),
+        ["(0,42)", "(1,42)", "(2,42)", "(9,7)"]
+    );
+    assert_eq!(
+        columns(&mut client)[3],
+        ("flag".into(), "bigint".into(), true, Some("42".into()))
+    );
+}
+
+#[test]
+fn drop_column_refused_then_allowed() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+    }
+    let (_db, mut client) = connect("migrate_drop");
+    insert(&mut client, v1::rows(0..4)).unwrap();
+    let before = oid(&mut client);
+    let v2 = || {
+        vec![V2 {
+            id: 5,
+            name: "five".into(),
+        }]
+    };
+    let err = insert(&mut client, v2()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(r#"would lose column "note" and the data it holds"#),
+        "{err}"
+    );
+    assert_eq!(oid(&mut client), before);
+    assert_eq!(rows_count(&mut client), 4);
+    insert_with(&mut client, Ingest::new().allow_data_loss(true), v2()).unwrap();
+    assert_eq!(
+        columns(&mut client),
+        [
+            col("id", "integer", true),
+            col("name", "character varying(10)", true)
+        ]
+    );
+    assert_eq!(
+        rows(&mut client, "id, name"),
+        ["(0,n0)", "(1,n1)", "(2,n2)", "(3,n3)", "(5,five)"]
+    );
+}
+
+#[test]
+fn rename_from_carries_the_data() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)", rename_from = "name")]
+        label: String,
+        #[bulk(rename_from = "note")]
+        remark: Option<String>,
+    }
+    let (_db, mut client) = connect("migrate_rename");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    insert(
+        &mut client,
+        vec![V2 {
+            id: 7,
+            label: "seven".into(),
+            remark: Some("r".into()),
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        rows(&mut client, "id, label, remark"),
+        [
+            "(0,n0,\"note 0\")",
+            "(1,n1,)",
+            "(2,n2,\"note 2\")",
+            "(7,seven,r)"
+        ]
+    );
+    // Re-running: the old names are gone, nothing to change.
+    let plan = pg_bulk_ingest::plan::<V2>(&mut client).unwrap();
+    assert!(plan.to_string().contains("nothing to change"), "{plan}");
+}
+
+#[test]
+fn widening_keeps_every_value() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i64,
+        #[bulk(sql_type = "varchar(20)")]
+        name: String,
+        #[bulk(sql_type = "text")]
+        note: Option<String>,
+    }
+    let (_db, mut client) = connect("migrate_widen");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    insert(
+        &mut client,
+        vec![V2 {
+            id: 1 << 40,
+            name: "a name of 20 chars..".into(),
+            note: None,
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        columns(&mut client),
+        [
+            col("id", "bigint", true),
+            col("name", "character varying(20)", true),
+            col("note", "text", false)
+        ]
+    );
+    assert_eq!(rows_count(&mut client), 4);
+}
+
+#[test]
+fn narrowing_refused_failing_and_fitting() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(3)")]
+        name: String,
+        note: Option<String>,
+    }
+    let (_db, mut client) = connect("migrate_narrow");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    client
+        .batch_execute("UPDATE m.t SET name = 'longer' WHERE id = 1")
+        .unwrap();
+    let before = (oid(&mut client), rows(&mut client, "t.*"));
+    let v2 = || {
+        vec![V2 {
+            id: 8,
+            name: "ok".into(),
+            note: None,
+        }]
+    };
+    // Refused without the opt-in.
+    let err = insert(&mut client, v2()).unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err}");
+    // Allowed, but a value doesn't fit: the call fails, the table is as it was.
+    let err = insert_with(&mut client, Ingest::new().allow_data_loss(true), v2()).unwrap_err();
+    assert_eq!(err.sqlstate(), Some("22001"), "{err}");
+    assert_eq!((oid(&mut client), rows(&mut client, "t.*")), before);
+    // Allowed and fitting.
+    client
+        .batch_execute("UPDATE m.t SET name = 'n1' WHERE id = 1")
+        .unwrap();
+    insert_with(&mut client, Ingest::new().allow_data_loss(true), v2()).unwrap();
+    assert_eq!(
+        columns(&mut client)[1],
+        col("name", "character varying(3)", true)
+    );
+    assert_eq!(
+        rows(&mut client, "id, name"),
+        ["(0,n0)", "(1,n1)", "(2,n2)", "(8,ok)"]
+    );
+}
+
+#[test]
+fn null_to_not_null_with_and_without_nulls() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: String,
+    }
+    let (_db, mut client) = connect("migrate_not_null");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    let v2 = || {
+        vec![V2 {
+            id: 9,
+            name: "x".into(),
+            note: "y".into(),
+        }]
+    };
+    let err = insert(&mut client, v2()).unwrap_err();
+    assert!(
+        err.to_string().contains(r#"column "note" holds NULLs"#),
+        "{err}"
+    );
+    client
+        .batch_execute("UPDATE m.t SET note = 'filled' WHERE note IS NULL")
+        .unwrap();
+    insert(&mut client, v2()).unwrap();
+    assert_eq!(columns(&mut client)[2], col("note", "text", true));
+    assert_eq!(rows_count(&mut client), 4);
+}
+
+#[test]
+fn indexes_and_primary_key_change() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t", unique(name, note))]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(primary_key, sql_type = "varchar(10)", index)]
+        name: String,
+        note: Option<String>,
+    }
+    let (_db, mut client) = connect("migrate_indexes");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    insert(
+        &mut client,
+        vec![V2 {
+            id: 100,
+            name: "other".into(),
+            note: None,
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        indexes(&mut client),
+        [
+            "CREATE INDEX t_name_idx ON m.t USING btree (name)",
+            "CREATE UNIQUE INDEX t_name_note_key ON m.t USING btree (name, note)",
+            "CREATE UNIQUE INDEX t_pkey ON m.t USING btree (id, name)",
+        ]
+    );
+    assert_eq!(rows_count(&mut client), 4);
+    // Back to the first version: our indexes are dropped, the key changes back.
+    insert(&mut client, v1::rows(10..11)).unwrap();
+    assert_eq!(
+        indexes(&mut client),
+        ["CREATE UNIQUE INDEX t_pkey ON m.t USING btree (id)"]
+    );
+}
+
+#[test]
+fn an_index_made_by_someone_else_is_left_alone_or_blocks_a_rebuild() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        more: Option<i32>,
+    }
+    let (_db, mut client) = connect("migrate_foreign_index");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    client
+        .batch_execute("CREATE INDEX dba_index ON m.t (note)")
+        .unwrap();
+    insert(&mut client, v1::rows(3..4)).unwrap();
+    assert_eq!(indexes(&mut client).len(), 2);
+    let err = insert(
+        &mut client,
+        vec![V2 {
+            id: 9,
+            name: "x".into(),
+            note: None,
+            more: None,
+        }],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Dependents { dependents, .. } if dependents.iter().any(|d| d.contains("dba_index"))),
+        "{err}"
+    );
+    assert_eq!(rows_count(&mut client), 4);
+}
+
+#[test]
+fn in_place_keeps_the_table() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(20)")]
+        name: String,
+        note: Option<String>,
+        added: Option<i64>,
+    }
+    let (_db, mut client) = connect("migrate_in_place");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    let before = oid(&mut client);
+    let mut tx = client.transaction().unwrap();
+    Ingest::new()
+        .in_place(true)
+        .upsert(
+            &mut tx,
+            vec![
+                V2 {
+                    id: 1,
+                    name: "one, renamed".into(),
+                    note: None,
+                    added: Some(1),
+                },
+                V2 {
+                    id: 5,
+                    name: "five".into(),
+                    note: None,
+                    added: None,
+                },
+            ],
+        )
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(oid(&mut client), before, "altered in place");
+    assert_eq!(
+        columns(&mut client),
+        [
+            col("id", "integer", true),
+            col("name", "character varying(20)", true),
+            col("note", "text", false),
+            col("added", "bigint", false)
+        ]
+    );
+    assert_eq!(
+        rows(&mut client, "id, name, added"),
+        ["(0,n0,)", "(1,\"one, renamed\",1)", "(2,n2,)", "(5,five,)"]
+    );
+}
+
+#[test]
+fn a_writer_during_a_rebuild_loses_nothing() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        added: Option<i64>,
+    }
+    let (db, mut client) = connect("migrate_writer");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    let mut tx = client.transaction().unwrap();
+    Ingest::new()
+        .insert(
+            &mut tx,
+            vec![V2 {
+                id: 100,
+                name: "new".into(),
+                note: None,
+                added: Some(1),
+            }],
+        )
+        .unwrap();
+    // The rebuild holds the old table against writers until commit: a writer
+    // waits, then writes into the new table.
+    let config = db.config().clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = config.connect(postgres::NoTls).unwrap();
+        w.execute("INSERT INTO m.t (id, name) VALUES (50, 'writer')", &[])
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!writer.is_finished(), "the writer waits for the rebuild");
+    tx.commit().unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        rows(&mut client, "id, name"),
+        ["(0,n0)", "(1,n1)", "(2,n2)", "(50,writer)", "(100,new)"]
+    );
+}
