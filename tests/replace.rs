@@ -159,15 +159,16 @@ fn dependents_are_refused_before_any_work() {
     let db = pg_bulk_ingest_testkit::server().create_database("replace_dependents");
     let mut client = db.connect();
     load(&mut client, &rates(5, 1.0));
+    // A foreign key from another table into this one can't be carried over.
     client
         .batch_execute(&format!(
-            "CREATE VIEW \"Odd \"\"schema\"\".x\".high AS SELECT * FROM {TABLE} WHERE rate > 0"
+            "CREATE TABLE public.quote (currency varchar(3) REFERENCES {TABLE} (currency))"
         ))
         .unwrap();
     let mut tx = client.transaction().unwrap();
     let err = pg_bulk_ingest::replace(&mut tx, rates(1, 2.0)).unwrap_err();
     assert!(
-        matches!(&err, Error::Dependents { dependents, .. } if dependents.iter().any(|d| d.contains("high"))),
+        matches!(&err, Error::Dependents { dependents, .. } if dependents.iter().any(|d| d.contains("quote"))),
         "{err}"
     );
     // The caller's transaction is still usable and nothing changed.
@@ -246,4 +247,59 @@ fn blocker_is_terminated_after_the_delay_with_force_connection() {
         .unwrap()
         .get(0);
     assert!(!alive);
+}
+
+#[test]
+fn views_survive_with_their_privileges_owners_comments_and_indexes() {
+    let db = pg_bulk_ingest_testkit::server().create_database("replace_views");
+    let mut client = db.connect();
+    load(&mut client, &rates(5, 1.0));
+    let schema = r#""Odd ""schema"".x""#;
+    let role = format!("viewer {}", db.name());
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\"; \
+             CREATE VIEW {schema}.\"high %\" AS SELECT * FROM {TABLE} WHERE rate > 1.5; \
+             CREATE VIEW {schema}.top AS SELECT currency FROM {schema}.\"high %\" ORDER BY rate DESC LIMIT 2; \
+             CREATE MATERIALIZED VIEW {schema}.total AS SELECT count(*) AS n, sum(rate) AS s FROM {TABLE}; \
+             CREATE UNIQUE INDEX total_n ON {schema}.total (n); \
+             GRANT SELECT ON {schema}.top, {schema}.\"high %\" TO \"{role}\"; \
+             ALTER VIEW {schema}.top OWNER TO \"{role}\"; \
+             COMMENT ON VIEW {schema}.top IS 'the two highest'; \
+             COMMENT ON MATERIALIZED VIEW {schema}.total IS 'totals'"
+        ))
+        .unwrap();
+    let describe = |c: &mut Client| -> Vec<String> {
+        c.query(
+            "SELECT c.relname || ' ' || c.relkind::text || ' ' || pg_get_userbyid(c.relowner) || ' ' || \
+                    coalesce(c.relacl::text, '-') || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '-') \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'Odd \"schema\".x' AND c.relkind IN ('v', 'm', 'i') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let before = describe(&mut client);
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::replace(&mut tx, rates(4, 2.0)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(describe(&mut client), before);
+    let top: Vec<String> = client
+        .query(
+            &format!("SELECT currency FROM {schema}.top ORDER BY 1"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(top.len(), 2, "the view reads the new rows");
+    let n: i64 = client
+        .query_one(&format!("SELECT n FROM {schema}.total"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4, "the materialized view was filled from the new table");
 }

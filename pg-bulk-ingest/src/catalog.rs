@@ -181,14 +181,46 @@ pub(crate) fn read_table(
 pub struct Carried {
     /// The owner's role name.
     pub owner: String,
-    /// Table privileges: `(grantee, privilege, grantable)`; grantee `None` is PUBLIC.
-    pub grants: Vec<(Option<String>, String, bool)>,
+    /// Table privileges in ACL order (`None`: the default ACL).
+    pub grants: Option<Vec<Grant>>,
     /// Column privileges: `(column, grantee, privilege, grantable)`.
     pub column_grants: Vec<(String, Option<String>, String, bool)>,
     /// The table's comment.
     pub comment: Option<String>,
     /// Column comments: `(column, comment)`.
     pub column_comments: Vec<(String, String)>,
+    /// Views and materialized views that depend on the table, directly or
+    /// through each other, shallowest first: dropped before a swap and
+    /// recreated after it.
+    pub views: Vec<DependentView>,
+}
+
+/// A privilege: `(grantee, privilege, grantable)`; grantee `None` is PUBLIC.
+pub type Grant = (Option<String>, String, bool);
+
+/// A view or materialized view that depends on a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DependentView {
+    /// Schema.
+    pub schema: String,
+    /// Name.
+    pub name: String,
+    /// A materialized view.
+    pub materialized: bool,
+    /// Longest chain of views between it and the table (1: it reads the table).
+    pub depth: i32,
+    /// `pg_get_viewdef`, without the final `;`.
+    pub definition: String,
+    /// `reloptions` (`security_barrier=true`, `check_option=local`, ...).
+    pub options: Vec<String>,
+    /// Owner's role name.
+    pub owner: String,
+    /// Privileges in ACL order (`None`: the default ACL).
+    pub grants: Option<Vec<Grant>>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Indexes of a materialized view (`pg_get_indexdef`).
+    pub indexes: Vec<String>,
 }
 
 /// Reads the owner, privileges and comments of table `oid`.
@@ -204,19 +236,7 @@ pub(crate) fn read_carried(
     )?;
     let owner: String = row.get(0);
     let comment: Option<String> = row.get(1);
-    // Grants by the owner to itself are implicit in ownership.
-    let grants = client
-        .query(
-            "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
-                    a.privilege_type, a.is_grantable \
-             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a \
-             WHERE c.oid = $1 AND a.grantee <> c.relowner \
-             ORDER BY 1, 2",
-            &[&oid],
-        )?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let grants = relation_grants(client, oid)?;
     let column_grants = client
         .query(
             "SELECT t.attname::text, \
@@ -244,13 +264,106 @@ pub(crate) fn read_carried(
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let views = read_views(client, oid)?;
     Ok(Carried {
         owner,
         grants,
         column_grants,
         comment,
         column_comments,
+        views,
     })
+}
+
+/// The privileges on relation `oid`, in the order of its ACL, or `None` when
+/// it has the default ACL (`relacl` is NULL: the owner has every privilege).
+fn relation_grants(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<Option<Vec<Grant>>, postgres::Error> {
+    let explicit: bool = client
+        .query_one(
+            "SELECT relacl IS NOT NULL FROM pg_catalog.pg_class WHERE oid = $1",
+            &[&oid],
+        )?
+        .get(0);
+    if !explicit {
+        return Ok(None);
+    }
+    Ok(Some(
+        client
+            .query(
+                "SELECT CASE WHEN a.grantee = 0 THEN NULL \
+                             ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, \
+                        a.privilege_type, a.is_grantable \
+                 FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) WITH ORDINALITY AS a \
+                 WHERE c.oid = $1 \
+                 ORDER BY a.ordinality",
+                &[&oid],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+    ))
+}
+
+/// The views and materialized views that depend on table `oid`, directly or
+/// through other views, shallowest first.
+pub(crate) fn read_views(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<Vec<DependentView>, postgres::Error> {
+    let rows = client.query(
+        "WITH RECURSIVE deps(oid, depth) AS ( \
+           SELECT r.ev_class, 1 \
+           FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+           WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass \
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+             AND d.refobjid = $1 AND r.ev_class <> $1 \
+           UNION ALL \
+           SELECT r.ev_class, deps.depth + 1 \
+           FROM deps JOIN pg_catalog.pg_depend d \
+             ON d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = deps.oid \
+            AND d.classid = 'pg_catalog.pg_rewrite'::regclass \
+           JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+           WHERE r.ev_class <> deps.oid AND deps.depth < 64) \
+         SELECT c.oid, n.nspname::text, c.relname::text, c.relkind = 'm', max(deps.depth)::int4, \
+                pg_catalog.pg_get_viewdef(c.oid), coalesce(c.reloptions::text[], '{}'), \
+                pg_catalog.pg_get_userbyid(c.relowner)::text, \
+                pg_catalog.obj_description(c.oid, 'pg_class') \
+         FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.reloptions, c.relowner \
+         ORDER BY 5, 2, 3",
+        &[&oid],
+    )?;
+    let mut views = Vec::with_capacity(rows.len());
+    for r in rows {
+        let view_oid: u32 = r.get(0);
+        let definition: String = r.get(5);
+        let indexes = client
+            .query(
+                "SELECT pg_catalog.pg_get_indexdef(indexrelid) FROM pg_catalog.pg_index \
+                 WHERE indrelid = $1 ORDER BY indexrelid",
+                &[&view_oid],
+            )?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        views.push(DependentView {
+            schema: r.get(1),
+            name: r.get(2),
+            materialized: r.get(3),
+            depth: r.get(4),
+            definition: definition.trim_end().trim_end_matches(';').to_owned(),
+            options: r.get(6),
+            owner: r.get(7),
+            grants: relation_grants(client, view_oid)?,
+            comment: r.get(8),
+            indexes,
+        });
+    }
+    Ok(views)
 }
 
 /// Objects that depend on table `oid` or hang off it and that a swap would
@@ -264,7 +377,10 @@ pub(crate) fn read_dependents(
     let rows = client.query(
         "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0), \
                 (SELECT c.relname::text FROM pg_catalog.pg_class c \
-                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid AND c.relkind = 'i') \
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid AND c.relkind = 'i'), \
+                d.classid = 'pg_catalog.pg_rewrite'::regclass AND EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class v ON v.oid = r.ev_class \
+                 WHERE r.oid = d.objid AND r.rulename = '_RETURN' AND v.relkind IN ('v', 'm')) \
          FROM pg_catalog.pg_depend d \
          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
            AND d.deptype IN ('n', 'a') \
@@ -285,6 +401,7 @@ pub(crate) fn read_dependents(
         .map(|r| Dependent {
             description: r.get(0),
             index: r.get(1),
+            view: r.get(2),
         })
         .collect())
 }
@@ -296,6 +413,8 @@ pub(crate) struct Dependent {
     pub description: String,
     /// The index's name, when it is an index of the table.
     pub index: Option<String>,
+    /// Whether it is a view or materialized view (they are recreated).
+    pub view: bool,
 }
 
 /// Whether a relation named `name` exists in `schema`.

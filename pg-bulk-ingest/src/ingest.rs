@@ -783,7 +783,7 @@ impl Target {
             self.name
         );
         let started = Instant::now();
-        lock_exclusive(sp, &self.name, policy)?;
+        lock_exclusive(sp, &self.name, &self.plan.drop_views(), policy)?;
         for sql in self.plan.alterations().iter().chain(&self.plan.swap()) {
             log::debug!("{sql}");
             sp.batch_execute(sql)
@@ -884,7 +884,7 @@ fn plan_table(
             .collect();
         let dependents: Vec<String> = dependents
             .into_iter()
-            .filter(|d| !d.index.as_deref().is_some_and(|i| own_indexes.contains(&i)))
+            .filter(|d| !d.view && !d.index.as_deref().is_some_and(|i| own_indexes.contains(&i)))
             .map(|d| d.description)
             .collect();
         if !dependents.is_empty() {

@@ -181,7 +181,7 @@ mod lock;
 pub mod plan;
 mod table;
 
-pub use catalog::{Carried, LiveColumn, LiveTable, Relation};
+pub use catalog::{Carried, DependentView, LiveColumn, LiveIndex, LiveTable, Relation};
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};

@@ -29,11 +29,15 @@ pub(crate) struct LockPolicy {
     pub force: Option<postgres::Config>,
 }
 
-/// Takes `ACCESS EXCLUSIVE` on `table` (quoted, qualified). The lock is held
-/// until the caller's transaction ends.
+/// Takes `ACCESS EXCLUSIVE` on `table` (quoted, qualified), after running
+/// `first` in the same attempt (dropping the views to be made again: a
+/// `DROP VIEW` locks the view alone, where `LOCK` on a view would lock what it
+/// reads with its owner's rights; views first, table last, the order readers
+/// lock them in). The lock is held until the caller's transaction ends.
 pub(crate) fn lock_exclusive(
     sp: &mut Transaction<'_>,
     table: &str,
+    first: &[String],
     policy: &LockPolicy,
 ) -> Result<()> {
     let pg = |source| Error::server(table.to_owned(), source);
@@ -41,12 +45,12 @@ pub(crate) fn lock_exclusive(
     let mut backoff = Duration::from_millis(50);
     let mut jitter = Jitter::new();
     loop {
-        match attempt(sp, table, policy.attempt_timeout) {
+        match attempt(sp, table, first, policy.attempt_timeout) {
             Ok(()) => return Ok(()),
             Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                 if started.elapsed() >= policy.deadline {
                     return match &policy.force {
-                        Some(config) => force(sp, table, config, policy),
+                        Some(config) => force(sp, table, first, config, policy),
                         None => Err(Error::SwapTimeout {
                             table: table.to_owned(),
                             waited: started.elapsed(),
@@ -69,13 +73,19 @@ pub(crate) fn lock_exclusive(
 fn attempt(
     sp: &mut Transaction<'_>,
     table: &str,
+    first: &[String],
     timeout: Duration,
 ) -> Result<(), postgres::Error> {
     let mut attempt = sp.transaction()?;
     attempt.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {}; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE",
+        "SET LOCAL lock_timeout = {}",
         Literal(&format!("{}ms", timeout.as_millis().max(1)))
     ))?;
+    for sql in first {
+        log::debug!("{sql}");
+        attempt.batch_execute(sql)?;
+    }
+    attempt.batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))?;
     attempt.commit()
 }
 
@@ -83,6 +93,7 @@ fn attempt(
 fn force(
     sp: &mut Transaction<'_>,
     table: &str,
+    first: &[String],
     config: &postgres::Config,
     policy: &LockPolicy,
 ) -> Result<()> {
@@ -106,7 +117,7 @@ fn force(
     // The blockers are terminated while this waits; it is granted as soon as
     // they are gone.
     let wait = policy.attempt_timeout.max(Duration::from_secs(10));
-    let result = attempt(sp, table, wait);
+    let result = attempt(sp, table, first, wait);
     stop.store(true, Ordering::Relaxed);
     let _ = terminator.join();
     match result {

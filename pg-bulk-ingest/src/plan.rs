@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::catalog::{Carried, LiveIndex, LiveTable, Relation};
+use crate::catalog::{Carried, DependentView, Grant, LiveIndex, LiveTable, Relation};
 use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
 use crate::table::{IndexDef, SqlType, TableDef, TypeKind};
 
@@ -846,14 +846,13 @@ impl Plan {
         else {
             return Vec::new();
         };
-        let mut sql = vec![
-            format!("DROP TABLE {}", def.name()),
-            format!(
-                "ALTER TABLE {} RENAME TO {}",
-                QualifiedName::new(def.schema, intermediate),
-                Ident(def.table)
-            ),
-        ];
+        let views = self.views();
+        let mut sql = vec![format!("DROP TABLE {}", def.name())];
+        sql.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            QualifiedName::new(def.schema, intermediate),
+            Ident(def.table)
+        ));
         if !def.primary_key.is_empty() {
             // Renaming the constraint renames its index too.
             sql.push(format!(
@@ -870,7 +869,18 @@ impl Plan {
                 Ident(&index_name(def.table, index))
             ));
         }
+        for view in views {
+            sql.extend(create_view(view));
+        }
         sql
+    }
+
+    /// The views a swap drops and makes again, shallowest first.
+    pub fn views(&self) -> &[DependentView] {
+        match &self.action {
+            Action::Rebuild { carried, .. } | Action::Replace { carried, .. } => &carried.views,
+            _ => &[],
+        }
     }
 
     /// Whether the plan ends with a swap or in-place changes, which take the
@@ -880,6 +890,22 @@ impl Plan {
             self.action,
             Action::Rebuild { .. } | Action::Replace { .. } | Action::InPlace { .. }
         )
+    }
+
+    /// The views a swap drops before it locks the table, deepest first (they
+    /// read the table by OID, so they are made again on the new one).
+    pub fn drop_views(&self) -> Vec<String> {
+        self.views()
+            .iter()
+            .rev()
+            .map(|v| {
+                format!(
+                    "DROP {} {}",
+                    view_kind(v),
+                    QualifiedName::new(&v.schema, &v.name)
+                )
+            })
+            .collect()
     }
 }
 
@@ -897,15 +923,11 @@ fn carry(def: &TableDef, name: &str, carried: &Carried) -> Vec<String> {
         "ALTER TABLE {table} OWNER TO {}",
         Ident(&carried.owner)
     )];
-    for (role, privilege, grantable) in &carried.grants {
-        if keyword(privilege) {
-            sql.push(format!(
-                "GRANT {privilege} ON TABLE {table} TO {}{}",
-                grantee(role),
-                option(*grantable)
-            ));
-        }
-    }
+    sql.extend(grants(
+        &table.to_string(),
+        &carried.owner,
+        carried.grants.as_deref(),
+    ));
     for (column, role, privilege, grantable) in &carried.column_grants {
         if keyword(privilege) && def.column(column).is_some() {
             sql.push(format!(
@@ -971,11 +993,94 @@ impl fmt::Display for Plan {
         for sql in self.keys().iter().chain(&self.indexes_and_carry()) {
             step(f, sql, "on the new table only")?;
         }
-        for sql in self.alterations().iter().chain(&self.swap()) {
+        for sql in self
+            .drop_views()
+            .iter()
+            .chain(&self.alterations())
+            .chain(&self.swap())
+        {
             step(f, sql, "ACCESS EXCLUSIVE until commit, taken last")?;
         }
         Ok(())
     }
+}
+
+/// The statements that give relation `name` (quoted), owned by `owner`, the
+/// ACL `acl` (`None`: the default one, which a new relation has already).
+fn grants(name: &str, owner: &str, acl: Option<&[Grant]>) -> Vec<String> {
+    let Some(acl) = acl else {
+        return Vec::new();
+    };
+    // The owner's own privileges are part of the ACL: start from none.
+    let mut sql = vec![format!("REVOKE ALL ON TABLE {name} FROM {}", Ident(owner))];
+    for (role, privilege, grantable) in acl {
+        // Privilege names come from the catalog; anything but a keyword is skipped.
+        if privilege.is_empty()
+            || !privilege
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b' ')
+        {
+            continue;
+        }
+        let grantee = role
+            .as_deref()
+            .map_or_else(|| "PUBLIC".to_owned(), |r| Ident(r).to_string());
+        let option = if *grantable { " WITH GRANT OPTION" } else { "" };
+        sql.push(format!(
+            "GRANT {privilege} ON TABLE {name} TO {grantee}{option}"
+        ));
+    }
+    sql
+}
+
+fn view_kind(view: &DependentView) -> &'static str {
+    if view.materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    }
+}
+
+/// A view as it was: definition, options, owner, privileges, comment, and the
+/// indexes of a materialized view.
+fn create_view(view: &DependentView) -> Vec<String> {
+    let name = QualifiedName::new(&view.schema, &view.name);
+    let kind = view_kind(view);
+    // Options come from the catalog (`name=value`); anything else is skipped.
+    let options: Vec<&String> = view
+        .options
+        .iter()
+        .filter(|o| {
+            o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'=')
+        })
+        .collect();
+    let with = if options.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " WITH ({})",
+            options
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut sql = vec![
+        format!("CREATE {kind} {name}{with} AS {}", view.definition),
+        format!("ALTER {kind} {name} OWNER TO {}", Ident(&view.owner)),
+    ];
+    sql.extend(grants(
+        &name.to_string(),
+        &view.owner,
+        view.grants.as_deref(),
+    ));
+    if let Some(comment) = &view.comment {
+        sql.push(format!("COMMENT ON {kind} {name} IS {}", Literal(comment)));
+    }
+    sql.extend(view.indexes.iter().cloned());
+    sql
 }
 
 /// `CREATE TABLE schema.name (...)` with the columns of `table`, without keys.
