@@ -632,3 +632,77 @@ fn a_writer_during_a_rebuild_loses_nothing() {
         ["(0,n0)", "(1,n1)", "(2,n2)", "(50,writer)", "(100,new)"]
     );
 }
+
+#[test]
+fn a_rebuild_keeps_grants_owner_comments_and_views() {
+    #[derive(BulkTable)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        added: Option<i64>,
+    }
+    let (db, mut client) = connect("migrate_carry");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    let (reader, writer) = (format!("r {}", db.name()), format!("w {}", db.name()));
+    // `writer` has no USAGE on the schema: its grant must survive all the same.
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE \"{reader}\"; CREATE ROLE \"{writer}\"; \
+             GRANT USAGE ON SCHEMA m TO \"{reader}\"; \
+             GRANT SELECT ON m.t TO \"{reader}\"; GRANT INSERT, SELECT ON m.t TO \"{writer}\"; \
+             ALTER TABLE m.t OWNER TO \"{reader}\"; \
+             COMMENT ON TABLE m.t IS 'the table'; COMMENT ON COLUMN m.t.name IS 'a name'; \
+             CREATE VIEW m.v1 AS SELECT id, name FROM m.t; \
+             CREATE VIEW m.v2 AS SELECT id FROM m.v1 WHERE id > 0; \
+             GRANT SELECT ON m.v2 TO \"{writer}\"; \
+             CREATE MATERIALIZED VIEW m.mv AS SELECT count(*) AS n FROM m.v1; \
+             CREATE INDEX mv_n ON m.mv (n)"
+        ))
+        .unwrap();
+    let describe = |c: &mut Client| -> Vec<String> {
+        c.query(
+            "SELECT c.relname || ' ' || c.relkind::text || ' ' || pg_get_userbyid(c.relowner) || ' ' || \
+                    coalesce(c.relacl::text, '-') || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '-') \
+             FROM pg_class c WHERE c.relnamespace = 'm'::regnamespace AND c.relname NOT LIKE 't_%' \
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let before = describe(&mut client);
+    let before_oid = oid(&mut client);
+    insert(
+        &mut client,
+        vec![V2 {
+            id: 9,
+            name: "nine".into(),
+            note: None,
+            added: Some(1),
+        }],
+    )
+    .unwrap();
+    assert_ne!(oid(&mut client), before_oid, "rebuilt");
+    assert_eq!(describe(&mut client), before);
+    let comment: String = client
+        .query_one("SELECT col_description('m.t'::regclass, 2)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(comment, "a name");
+    let v2: i64 = client
+        .query_one("SELECT count(*) FROM m.v2", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        v2, 3,
+        "the view on a view reads the new table (ids 1, 2, 9)"
+    );
+    let n: i64 = client.query_one("SELECT n FROM m.mv", &[]).unwrap().get(0);
+    assert_eq!(n, 4);
+}

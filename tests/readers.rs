@@ -1,6 +1,8 @@
 //! Readers on other connections during a 1,000,000-row `upsert` and a
 //! 1,000,000-row `insert` into a table that holds rows: they are never blocked,
 //! they see the old contents until the caller commits, and the new ones after.
+//! During a 1,000,000-row `replace` and a rebuild, they wait only for the swap
+//! at the end: about the lock timeout plus the swap itself.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -154,6 +156,18 @@ fn run_with_reader(
     new_count: i64,
     call: impl FnOnce(&mut postgres::Transaction<'_>) -> pg_bulk_ingest::Report,
 ) {
+    run_with_reader_and_swap(prefix, new_count, None, call)
+}
+
+/// As [`run_with_reader`]; with `swap_lock_timeout`, the call ends with a swap
+/// whose lock is held until the commit, which follows at once: reads may wait
+/// for the lock attempts and the swap, and no longer.
+fn run_with_reader_and_swap(
+    prefix: &str,
+    new_count: i64,
+    swap_lock_timeout: Option<Duration>,
+    call: impl FnOnce(&mut postgres::Transaction<'_>) -> pg_bulk_ingest::Report,
+) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
     let db = pg_bulk_ingest_testkit::server().create_database(prefix);
@@ -181,10 +195,14 @@ fn run_with_reader(
         .unwrap()
         .get(0);
     assert_eq!(own, new_count);
-    reader.wait_for(2, Duration::from_secs(5));
+    let committed_after_swap = Instant::now();
+    if swap_lock_timeout.is_none() {
+        reader.wait_for(2, Duration::from_secs(5));
+    }
 
     reader.set(COMMITTING);
     tx.commit().unwrap();
+    let swap_held = committed_after_swap.elapsed();
     reader.set(COMMITTED);
     reader.wait_for(3, Duration::from_secs(5));
     let seen = reader.finish();
@@ -224,10 +242,16 @@ fn run_with_reader(
         "too few reads during the call: {summary}"
     );
     // Never blocked: the probe takes the same lock as any reader; it is never
-    // slower than its own worst idle time plus 100 ms.
-    let limit = max_of(&baseline, |o| o.probe) + Duration::from_millis(100);
+    // slower than its own worst idle time plus 100 ms, plus, for a swap, one
+    // lock attempt and the time the swap's lock is held before the commit.
+    let swap_wait = swap_lock_timeout.map_or(Duration::ZERO, |t| t + swap_held);
+    let limit = max_of(&baseline, |o| o.probe) + Duration::from_millis(100) + swap_wait;
     for o in &during {
-        assert!(o.probe < limit, "a read waited {:?}: {summary}", o.probe);
+        assert!(
+            o.probe < limit,
+            "a read waited {:?} (limit {limit:?}): {summary}",
+            o.probe
+        );
     }
     // The old contents until the commit ...
     for o in seen.iter().filter(|o| o.phase_after <= CALL_RETURNED) {
@@ -277,6 +301,48 @@ fn readers_are_not_blocked_by_a_million_row_insert() {
             pg_bulk_ingest::insert(tx, (SEEDED..SEEDED + ROWS).map(|id| reading(id, id))).unwrap();
         assert!(!report.tables[0].created);
         assert_eq!(report.tables[0].written, ROWS as u64);
+        report
+    });
+}
+
+#[test]
+fn readers_wait_only_for_the_swap_of_a_million_row_replace() {
+    let timeout = Duration::from_millis(200);
+    run_with_reader_and_swap("readers_replace", ROWS, Some(timeout), |tx| {
+        let report = pg_bulk_ingest::Ingest::new()
+            .lock_timeout(timeout)
+            .replace(tx, (0..ROWS).map(|id| reading(id, id)))
+            .unwrap();
+        assert!(report.tables[0].created);
+        report
+    });
+}
+
+#[test]
+fn readers_wait_only_for_the_swap_of_a_million_row_rebuild() {
+    /// `Reading` with one more column: the table is rebuilt.
+    #[derive(BulkTable)]
+    #[bulk(table = "reading")]
+    struct Wider {
+        #[bulk(primary_key)]
+        id: i64,
+        v: i64,
+        label: String,
+        extra: Option<i64>,
+    }
+    let timeout = Duration::from_millis(200);
+    run_with_reader_and_swap("readers_rebuild", SEEDED + ROWS, Some(timeout), |tx| {
+        let rows = (SEEDED..SEEDED + ROWS).map(|id| Wider {
+            id,
+            v: id,
+            label: "new".to_owned(),
+            extra: Some(id),
+        });
+        let report = pg_bulk_ingest::Ingest::new()
+            .lock_timeout(timeout)
+            .insert(tx, rows)
+            .unwrap();
+        assert!(report.tables[0].created, "rebuilt");
         report
     });
 }
