@@ -111,7 +111,13 @@ mod v1 {
 #[test]
 fn every_attribute_reruns_without_rebuild() {
     #[derive(BulkTable)]
-    #[bulk(schema = "m", table = "t", index(name, code), unique(code, id))]
+    #[bulk(
+        schema = "m",
+        table = "t",
+        index(name, code),
+        unique(code, id),
+        index(tags, using = "gin")
+    )]
     struct Full {
         #[bulk(primary_key)]
         id: i32,
@@ -123,6 +129,8 @@ fn every_attribute_reruns_without_rebuild() {
         note: String,
         #[bulk(sql_type = "numeric(12,2)")]
         amount: rust_decimal::Decimal,
+        #[bulk(sql_type = "varchar(16)[]")]
+        tags: Vec<String>,
     }
     let (_db, mut client) = connect("migrate_noop");
     let rows = |ids: std::ops::Range<i32>| -> Vec<Full> {
@@ -132,13 +140,19 @@ fn every_attribute_reruns_without_rebuild() {
             code: i64::from(id) * 7,
             note: "x".into(),
             amount: rust_decimal::Decimal::new(i64::from(id), 2),
+            tags: vec![format!("t{}", id % 3)],
         })
         .collect()
     };
     insert(&mut client, rows(0..10)).unwrap();
     let before = (oid(&mut client), indexes(&mut client), columns(&mut client));
-    // The key and the four declared indexes.
-    assert_eq!(before.1.len(), 5, "{:?}", before.1);
+    // The key and the five declared indexes.
+    assert_eq!(before.1.len(), 6, "{:?}", before.1);
+    assert!(
+        before.1.iter().any(|i| i.contains("USING gin (tags)")),
+        "{:?}",
+        before.1
+    );
     let plan = pg_bulk_ingest::plan::<Full>(&mut client).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
     insert(&mut client, rows(10..20)).unwrap();
