@@ -51,45 +51,12 @@ fn check_fits(
 }
 
 fn write_numeric(value: &Decimal, out: &mut Vec<u8>) {
-    let scale = value.scale();
-    // Align the mantissa to whole base-10000 digits after the decimal point.
-    let pad = (4 - scale % 4) % 4;
-    let mut m = value.mantissa().unsigned_abs() * 10u128.pow(pad);
-    let frac_groups = ((scale + pad) / 4) as i32;
-
-    // Base-10000 digits, least significant first. 96-bit mantissa × 10³ fits in
-    // 32 decimal digits: at most 8 groups.
-    let mut digits = [0i16; 10];
-    let mut n = 0;
-    while m != 0 {
-        digits[n] = (m % 10_000) as i16;
-        m /= 10_000;
-        n += 1;
-    }
-    // Trailing (least significant) zero digits are not sent.
-    let mut low = 0;
-    while low < n && digits[low] == 0 {
-        low += 1;
-    }
-    let ndigits = (n - low) as i16;
-    let weight = if n == 0 {
-        0
-    } else {
-        n as i32 - 1 - frac_groups
-    } as i16;
-    let sign: u16 = if value.is_sign_negative() && n != 0 {
-        0x4000
-    } else {
-        0
-    };
-
-    out.extend_from_slice(&ndigits.to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&(scale as u16).to_be_bytes());
-    for digit in digits[low..n].iter().rev() {
-        out.extend_from_slice(&digit.to_be_bytes());
-    }
+    super::int::write_numeric(
+        value.mantissa().unsigned_abs(),
+        value.is_sign_negative(),
+        value.scale(),
+        out,
+    );
 }
 
 #[cfg(test)]

@@ -47,18 +47,22 @@ fn write_int<V: Copy + std::fmt::Debug + Into<i128>>(
                     .with_value(value));
                 }
             }
-            write_integer_numeric(v, out);
+            write_numeric(v.unsigned_abs(), v < 0, 0, out);
         }
     }
     Ok(())
 }
 
-/// An integer as a binary `numeric` with display scale 0: base-10000 digits,
-/// most significant first, trailing zero digits left out (as PostgreSQL
-/// sends them).
-pub(crate) fn write_integer_numeric(v: i128, out: &mut Vec<u8>) {
-    let mut m = v.unsigned_abs();
-    // u128::MAX has 39 decimal digits: at most 10 base-10000 digits.
+/// A binary `numeric` of value `±magnitude × 10^-scale`, with display scale
+/// `scale`: `i16 ndigits, i16 weight, u16 sign, u16 dscale`, then base-10000
+/// digits, most significant first, with no leading or trailing zero digits (as
+/// PostgreSQL sends them). `magnitude × 10³` must fit in 39 decimal digits.
+pub(crate) fn write_numeric(magnitude: u128, negative: bool, scale: u32, out: &mut Vec<u8>) {
+    // Align to whole base-10000 digits after the decimal point.
+    let pad = (4 - scale % 4) % 4;
+    let mut m = magnitude * 10u128.pow(pad);
+    let frac_groups = ((scale + pad) / 4) as i32;
+    // Base-10000 digits, least significant first: at most 10.
     let mut digits = [0i16; 10];
     let mut n = 0;
     while m != 0 {
@@ -66,17 +70,22 @@ pub(crate) fn write_integer_numeric(v: i128, out: &mut Vec<u8>) {
         m /= 10_000;
         n += 1;
     }
+    // Trailing (least significant) zero digits are not sent.
     let mut low = 0;
     while low < n && digits[low] == 0 {
         low += 1;
     }
     let ndigits = (n - low) as i16;
-    let weight = n.saturating_sub(1) as i16;
-    let sign: u16 = if v < 0 { 0x4000 } else { 0 };
+    let weight = if n == 0 {
+        0
+    } else {
+        n as i32 - 1 - frac_groups
+    } as i16;
+    let sign: u16 = if negative && n != 0 { 0x4000 } else { 0 };
     out.extend_from_slice(&ndigits.to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
     out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
     for digit in digits[low..n].iter().rev() {
         out.extend_from_slice(&digit.to_be_bytes());
     }
