@@ -720,3 +720,124 @@ fn a_rebuild_keeps_grants_owner_comments_and_views() {
     let n: i64 = client.query_one("SELECT n FROM m.mv", &[]).unwrap().get(0);
     assert_eq!(n, 4);
 }
+
+#[test]
+fn in_place_insert_appends_and_keeps_key_checks() {
+    #[derive(BulkTable, Clone)]
+    #[bulk(schema = "m", table = "t")]
+    struct V2 {
+        #[bulk(primary_key)]
+        id: i32,
+        #[bulk(sql_type = "varchar(10)")]
+        name: String,
+        note: Option<String>,
+        added: Option<i64>,
+    }
+    let (_db, mut client) = connect("migrate_in_place_insert");
+    insert(&mut client, v1::rows(0..3)).unwrap();
+    let before = oid(&mut client);
+    let row = |id| V2 {
+        id,
+        name: format!("n{id}"),
+        note: None,
+        added: Some(i64::from(id)),
+    };
+    // A key that exists: the call fails, the table is as it was.
+    let err = insert_with(
+        &mut client,
+        Ingest::new().in_place(true),
+        vec![row(7), row(1)],
+    )
+    .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("23505"), "{err}");
+    assert_eq!(rows_count(&mut client), 3);
+    assert_eq!(columns(&mut client).len(), 3, "not altered");
+    insert_with(
+        &mut client,
+        Ingest::new().in_place(true),
+        vec![row(7), row(5)],
+    )
+    .unwrap();
+    assert_eq!(oid(&mut client), before, "altered in place");
+    assert_eq!(
+        rows(&mut client, "id, added"),
+        ["(0,)", "(1,)", "(2,)", "(5,5)", "(7,7)"]
+    );
+}
+
+#[test]
+fn rebuild_with_identifiers_that_need_quoting() {
+    mod first {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "My \"odd\".schema %", table = "Tåble, 1")]
+        pub struct T {
+            #[bulk(primary_key, rename = "Id")]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(10)", rename = "Col, Name")]
+            pub name: String,
+        }
+    }
+    #[derive(BulkTable)]
+    #[bulk(schema = "My \"odd\".schema %", table = "Tåble, 1", index(label))]
+    struct Second {
+        #[bulk(primary_key, rename = "Id")]
+        id: i64,
+        #[bulk(sql_type = "text", rename = "La \"bel\"", rename_from = "Col, Name")]
+        label: String,
+    }
+    let (_db, mut client) = connect("migrate_quoting");
+    insert(
+        &mut client,
+        vec![
+            first::T {
+                id: 1,
+                name: "one".into(),
+            },
+            first::T {
+                id: 2,
+                name: "two".into(),
+            },
+        ],
+    )
+    .unwrap();
+    insert(
+        &mut client,
+        vec![Second {
+            id: 3,
+            label: "three".into(),
+        }],
+    )
+    .unwrap();
+    let table = r#""My ""odd"".schema %"."Tåble, 1""#;
+    let got: Vec<String> = client
+        .query(
+            &format!(r#"SELECT "Id"::text || ':' || "La ""bel""" FROM {table} ORDER BY 1"#),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got, ["1:one", "2:two", "3:three"]);
+    let types: Vec<String> = client
+        .query(
+            &format!(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = '{}'::regclass AND attnum > 0 ORDER BY attnum",
+                table.replace('\'', "''")
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        types,
+        ["bigint", "text"],
+        "integer → bigint and varchar → text"
+    );
+    let plan = pg_bulk_ingest::plan::<Second>(&mut client).unwrap();
+    assert!(plan.to_string().contains("nothing to change"), "{plan}");
+}

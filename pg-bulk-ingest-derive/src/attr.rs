@@ -1,7 +1,9 @@
 //! The `#[bulk(...)]` attribute grammar and the model it produces: a container
 //! with its fields, each keeping the syntax it came from for error spans.
 
+use proc_macro2::Span;
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::ctxt::Ctxt;
@@ -52,6 +54,21 @@ pub struct Field<'a> {
     pub default: Option<LitStr>,
     /// `rename_from = "old"`.
     pub rename_from: Option<LitStr>,
+    /// `json`: written with `serde_json` as `jsonb` (or `json`).
+    pub json: Option<syn::Path>,
+    /// `with = path`: written by `path::encode`, typed `path::SQL_TYPE`.
+    pub with: Option<syn::Path>,
+    /// `T` when the field's type is written `Option<T>`: for `json` and
+    /// `with` fields, `None` is NULL and the column nullable.
+    pub option_inner: Option<&'a syn::Type>,
+}
+
+impl Field<'_> {
+    /// Whether the field is written by the derive's own means (`json`,
+    /// `with`) rather than through its type's `Encode` implementation.
+    pub fn custom(&self) -> bool {
+        self.json.is_some() || self.with.is_some()
+    }
 }
 
 /// Sets `slot` once; a second value is a "duplicate attribute" error.
@@ -165,11 +182,11 @@ impl<'a> Container<'a> {
             LitStr::value,
         );
         if let Some(lit) = &schema {
-            check_name(cx, lit, &schema_name, "schema");
+            check_name(cx, lit, &schema_name, "schema name");
         }
         match &table {
-            Some(lit) => check_name(cx, lit, &table_name, "table"),
-            None => check_name(cx, &input.ident, &table_name, "table"),
+            Some(lit) => check_name(cx, lit, &table_name, "table name"),
+            None => check_name(cx, &input.ident, &table_name, "table name"),
         }
 
         let fields: Vec<Field<'a>> = fields.iter().map(|f| Field::from_ast(cx, f)).collect();
@@ -245,12 +262,21 @@ impl<'a> Field<'a> {
         let mut unique: Option<syn::Path> = None;
         let mut default: Option<LitStr> = None;
         let mut rename_from: Option<LitStr> = None;
+        let mut json: Option<syn::Path> = None;
+        let mut with: Option<syn::Path> = None;
+        // Every attribute with its span, in the order written: of two that
+        // conflict, the second is the error.
+        let mut order: Vec<(String, Span)> = Vec::new();
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("bulk")) {
             let result = attr.parse_nested_meta(|meta| {
-                let flags: [(&str, &mut Option<syn::Path>); 3] = [
+                if let Some(ident) = meta.path.get_ident() {
+                    order.push((ident.to_string(), meta.path.span()));
+                }
+                let flags: [(&str, &mut Option<syn::Path>); 4] = [
                     ("primary_key", &mut primary_key),
                     ("index", &mut index),
                     ("unique", &mut unique),
+                    ("json", &mut json),
                 ];
                 for (name, slot) in flags {
                     if meta.path.is_ident(name) {
@@ -275,10 +301,19 @@ impl<'a> Field<'a> {
                 } else if meta.path.is_ident("sql_type") {
                     let lit: LitStr = meta.value()?.parse()?;
                     set_once(cx, &mut sql_type, lit, &meta.path, "sql_type");
+                } else if meta.path.is_ident("with") {
+                    let value = meta.value()?;
+                    // `with = path` or `with = "path"`.
+                    let path: syn::Path = if value.peek(LitStr) {
+                        value.parse::<LitStr>()?.parse()?
+                    } else {
+                        value.parse()?
+                    };
+                    set_once(cx, &mut with, path, &meta.path, "with");
                 } else {
                     let name = meta.path.get_ident().map_or_else(String::new, |i| i.to_string());
                     return Err(meta.error(format!(
-                        "unknown bulk field attribute `{name}` (expected `primary_key`, `rename`, `sql_type`, `index`, `unique`, `default` or `rename_from`)"
+                        "unknown bulk field attribute `{name}` (expected `primary_key`, `rename`, `sql_type`, `json`, `with`, `index`, `unique`, `default` or `rename_from`)"
                     )));
                 }
                 Ok(())
@@ -291,8 +326,8 @@ impl<'a> Field<'a> {
             .as_ref()
             .map_or_else(|| member.unraw().to_string(), LitStr::value);
         match &rename {
-            Some(lit) => check_name(cx, lit, &column, "column"),
-            None => check_name(cx, member, &column, "column"),
+            Some(lit) => check_name(cx, lit, &column, "column name"),
+            None => check_name(cx, member, &column, "column name"),
         }
         let sql_type = sql_type.and_then(|lit| match sql_type::parse(&lit.value()) {
             Ok(parsed) => Some((parsed, lit)),
@@ -302,7 +337,7 @@ impl<'a> Field<'a> {
             }
         });
         if let Some(lit) = &rename_from {
-            check_name(cx, lit, &lit.value(), "rename_from column");
+            check_name(cx, lit, &lit.value(), "rename_from column name");
         }
         if let Some(lit) = &default {
             let expr = lit.value();
@@ -317,6 +352,52 @@ impl<'a> Field<'a> {
                 );
             }
         }
+        let option_inner = option_inner(&field.ty);
+        // Conflicts, reported at the second of the two attributes.
+        let second = |a: &str, b: &str| -> Option<Span> {
+            let first_of = |name: &str| order.iter().position(|(n, _)| n == name);
+            let (i, j) = (first_of(a)?, first_of(b)?);
+            Some(order[i.max(j)].1)
+        };
+        let mut conflict = |a: &str, b: &str, message: &str| {
+            if let Some(span) = second(a, b) {
+                cx.push(syn::Error::new(span, message));
+            }
+        };
+        conflict(
+            "json",
+            "with",
+            "`json` and `with` both say how the field is written: use one of them",
+        );
+        conflict(
+            "json",
+            "primary_key",
+            "a `json` field can't be (part of) the primary key: json has no equality, and a jsonb key is rarely what you want",
+        );
+        conflict(
+            "with",
+            "sql_type",
+            "a `with` field's column type is `path::SQL_TYPE`: set it there instead of `sql_type`",
+        );
+        if let (Some(_), Some((parsed, _))) = (&json, &sql_type) {
+            if !matches!(parsed.kind, "Json" | "Jsonb") || parsed.array {
+                conflict(
+                    "json",
+                    "sql_type",
+                    "a `json` field is written as `jsonb` (the default) or `json`: `sql_type` can only be one of them",
+                );
+            }
+        }
+        if let (Some(path), Some(_)) = (&primary_key, option_inner) {
+            if json.is_none() && with.is_some() {
+                cx.error(
+                    path,
+                    format!(
+                        "column `{column}`: a primary-key column can't be NULL, so its field can't be an Option"
+                    ),
+                );
+            }
+        }
         Field {
             member,
             ty: &field.ty,
@@ -327,23 +408,49 @@ impl<'a> Field<'a> {
             unique,
             default,
             rename_from,
+            json,
+            with,
+            option_inner,
         }
     }
 }
 
-fn check_name(cx: &mut Ctxt, span: impl quote::ToTokens, name: &str, what: &str) {
+/// `T` of a type written `Option<T>` (also `std::option::Option<T>`).
+fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    match ty {
+        syn::Type::Group(g) => option_inner(&g.elem),
+        syn::Type::Paren(p) => option_inner(&p.elem),
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let segment = p.path.segments.last()?;
+            if segment.ident != "Option" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+                return None;
+            };
+            match args.args.iter().collect::<Vec<_>>()[..] {
+                [syn::GenericArgument::Type(inner)] => Some(inner),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Checks a name PostgreSQL will be given: `what` says what it is (`"table name"`).
+pub fn check_name(cx: &mut Ctxt, span: impl quote::ToTokens, name: &str, what: &str) {
     if name.is_empty() {
-        cx.error(span, format!("the {what} name is empty"));
+        cx.error(span, format!("the {what} is empty"));
     } else if name.len() > MAX_IDENT {
         cx.error(
             span,
             format!(
-                "the {what} name `{name}` is {} bytes long; PostgreSQL's limit is {MAX_IDENT}",
+                "the {what} `{name}` is {} bytes long; PostgreSQL's limit is {MAX_IDENT}",
                 name.len()
             ),
         );
     } else if name.contains('\0') {
-        cx.error(span, format!("the {what} name contains a NUL character"));
+        cx.error(span, format!("the {what} contains a NUL character"));
     }
 }
 

@@ -28,9 +28,24 @@ fn generate(cont: &Container<'_>) -> TokenStream {
     let columns = cont.fields.iter().map(|f| {
         let ty = f.ty;
         let name = &f.column;
-        let sql_type = match &f.sql_type {
-            Some((parsed, _)) => quote!(#parsed),
-            None => quote!(<#ty as ::pg_bulk_ingest::Encode>::SQL_TYPE),
+        let sql_type = match (&f.sql_type, &f.with, &f.json) {
+            (Some((parsed, _)), _, _) => quote!(#parsed),
+            (None, Some(path), _) => {
+                quote_spanned!(path_span(path)=> #path::SQL_TYPE)
+            }
+            (None, None, Some(_)) => {
+                quote!(::pg_bulk_ingest::SqlType::new(
+                    ::pg_bulk_ingest::TypeKind::Jsonb
+                ))
+            }
+            (None, None, None) => quote!(<#ty as ::pg_bulk_ingest::Encode>::SQL_TYPE),
+        };
+        // `json` and `with` fields: nullable when written `Option<T>`.
+        let nullable = if f.custom() {
+            let nullable = f.option_inner.is_some();
+            quote!(#nullable)
+        } else {
+            quote!(<#ty as ::pg_bulk_ingest::Encode>::NULLABLE)
         };
         let default = f.default.as_ref().map(|lit| quote!(.with_default(#lit)));
         let rename_from = f
@@ -41,7 +56,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
             ::pg_bulk_ingest::ColumnDef::new(
                 #name,
                 #sql_type,
-                <#ty as ::pg_bulk_ingest::Encode>::NULLABLE,
+                #nullable,
             )
             #default
             #rename_from
@@ -57,6 +72,29 @@ fn generate(cont: &Container<'_>) -> TokenStream {
 
     let writes = cont.fields.iter().enumerate().map(|(i, f)| {
         let member = f.member;
+        if f.custom() {
+            // `json`: the `Serialize` bound is reported at the type; `with`:
+            // the function's signature at the path.
+            let (value, ty) = match f.option_inner {
+                Some(inner) => (quote!(::core::option::Option::as_ref(&self.#member)), inner),
+                None => (quote!(::core::option::Option::Some(&self.#member)), f.ty),
+            };
+            let encode = match &f.with {
+                Some(path) => quote_spanned!(path_span(path)=> #path::encode),
+                None => {
+                    let span = syn::spanned::Spanned::span(ty);
+                    quote_spanned!(span=> <#ty as ::pg_bulk_ingest::__private::JsonSerialize>::encode_json)
+                }
+            };
+            return quote_spanned! {f.member.span()=>
+                w.field_with(
+                    #i,
+                    &<Self as ::pg_bulk_ingest::BulkTable>::TABLE.columns[#i].sql_type,
+                    #value,
+                    #encode,
+                )?;
+            };
+        }
         // The table constant already reports a type without `Encode` at the
         // type; this call's own report of it points at the field's name.
         quote_spanned! {f.member.span()=>
@@ -71,6 +109,11 @@ fn generate(cont: &Container<'_>) -> TokenStream {
     let checks = cont.fields.iter().map(|f| {
         let ty = static_lifetimes(f.ty);
         let mut out = TokenStream::new();
+        if f.custom() {
+            // Checked by the derive itself: `json` takes only json/jsonb, and
+            // `with` no `sql_type`; a key of either is never an Option.
+            return out;
+        }
         if let Some((parsed, lit)) = &f.sql_type {
             let kind = syn::Ident::new(parsed.kind, Span::call_site());
             let message = format!(

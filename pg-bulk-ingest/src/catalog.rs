@@ -57,6 +57,15 @@ pub struct LiveColumn {
     pub name: String,
     /// `format_type(atttypid, atttypmod)`, e.g. `character varying(32)`.
     pub sql_type: String,
+    /// Schema of the column's type, e.g. `pg_catalog`.
+    pub type_schema: String,
+    /// Name of the column's type in `pg_type` (`int4`, `_text`, `mood`).
+    pub type_name: String,
+    /// Whether the column's type is an enum (`typtype = 'e'`). Enum columns
+    /// are compared by [`type_schema`](LiveColumn::type_schema) and
+    /// [`type_name`](LiveColumn::type_name): `format_type` qualifies the name
+    /// only when the type is not on the search path.
+    pub is_enum: bool,
     /// `NOT attnotnull`.
     pub nullable: bool,
     /// `pg_get_expr` of the column default, when it has one.
@@ -86,6 +95,40 @@ pub(crate) fn schema_exists(
     Ok(row.get(0))
 }
 
+/// A type as it is in the database, looked up by schema and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LiveType {
+    /// An enum type, with its labels in sort order.
+    Enum(Vec<String>),
+    /// Another kind of type: `pg_type.typtype` (`b`ase, `d`omain, `c`omposite, ...).
+    Other(char),
+}
+
+/// Reads the type `schema.name`, when there is one.
+pub(crate) fn read_type(
+    client: &mut impl GenericClient,
+    schema: &str,
+    name: &str,
+) -> Result<Option<LiveType>, postgres::Error> {
+    let Some(row) = client.query_opt(
+        "SELECT t.typtype::text, \
+                ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e \
+                      WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) \
+         FROM pg_catalog.pg_type t \
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+         WHERE n.nspname = $1 AND t.typname = $2",
+        &[&schema, &name],
+    )?
+    else {
+        return Ok(None);
+    };
+    let typtype: String = row.get(0);
+    Ok(Some(match typtype.as_str() {
+        "e" => LiveType::Enum(row.get(1)),
+        other => LiveType::Other(other.chars().next().unwrap_or('?')),
+    }))
+}
+
 /// Reads the definition of `schema.table`.
 pub(crate) fn read_table(
     client: &mut impl GenericClient,
@@ -110,8 +153,11 @@ pub(crate) fn read_table(
     let columns = client
         .query(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) \
+                    NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                    tn.nspname::text, t.typname::text, t.typtype = 'e' \
              FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
@@ -123,6 +169,9 @@ pub(crate) fn read_table(
             sql_type: r.get(1),
             nullable: r.get(2),
             default: r.get(3),
+            type_schema: r.get(4),
+            type_name: r.get(5),
+            is_enum: r.get(6),
         })
         .collect();
     let primary_key = client

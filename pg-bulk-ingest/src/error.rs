@@ -91,6 +91,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// An enum type the rows use exists but lacks some of the Rust enum's
+    /// labels. PostgreSQL refuses to use a label added by `ALTER TYPE ... ADD
+    /// VALUE` before that transaction commits, so the call can't add them:
+    /// call [`prepare`](crate::prepare()) first, which adds them in a short
+    /// transaction of its own. Nothing was sent.
+    #[error(
+        "{table}: enum type {type_name} lacks the label(s) {}; PostgreSQL can't use a label added \
+         in the same transaction, so add them first, in a transaction of their own: call \
+         `pg_bulk_ingest::prepare::<T>(&mut client)` before this transaction",
+        LabelList(labels)
+    )]
+    EnumLabelsMissing {
+        /// Schema-qualified, quoted name of the table whose column has the type.
+        table: String,
+        /// Schema-qualified, quoted name of the enum type.
+        type_name: String,
+        /// The labels the type lacks, in the Rust enum's order.
+        labels: Vec<String>,
+    },
+
     /// The call is not supported for this row type.
     #[error("{table}: {what} is not supported")]
     Unsupported {
@@ -144,6 +164,7 @@ impl Error {
             | Error::Refused { .. }
             | Error::Dependents { .. }
             | Error::SwapTimeout { .. }
+            | Error::EnumLabelsMissing { .. }
             | Error::Unsupported { .. } => None,
         }
     }
@@ -235,6 +256,19 @@ struct Sqlstate<'a>(&'a postgres::Error);
 impl fmt::Display for Sqlstate<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.code().map_or("none", |c| c.code()))
+    }
+}
+
+struct LabelList<'a>(&'a [String]);
+impl fmt::Display for LabelList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, label) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", crate::ident::Literal(label))?;
+        }
+        Ok(())
     }
 }
 

@@ -231,9 +231,14 @@ impl<'p> Ingest<'p> {
         let mut tx = client
             .transaction()
             .map_err(|e| Error::server(String::new(), e))?;
+        // Missing enum types are created (in this transaction, rolled back)
+        // so that the tables can be planned as the call would.
+        let types = crate::enums::ensure(&mut tx, T::TABLES)?;
         let mut plans = Vec::new();
-        for &def in T::TABLES {
-            plans.push(plan_table(&mut tx, def, Mode::Insert, self.plan_options)?);
+        for (&def, create_types) in T::TABLES.iter().zip(types) {
+            let mut plan = plan_table(&mut tx, def, Mode::Insert, self.plan_options)?;
+            plan.create_types = create_types;
+            plans.push(plan);
         }
         tx.rollback().map_err(|e| Error::server(String::new(), e))?;
         Ok(plans)
@@ -284,12 +289,17 @@ impl<'p> Ingest<'p> {
         };
 
         self.progress(0, started, Phase::Preparing);
+        // Enum types first: a missing label fails the call before anything
+        // is changed; missing types are created.
+        let types = crate::enums::ensure(&mut sp, tables)?;
         let mut targets = Vec::with_capacity(tables.len());
-        for &table in tables {
-            targets.push(Target::prepare(&mut sp, table, mode, self.plan_options)?);
+        for (&table, create_types) in tables.iter().zip(types) {
+            let mut target = Target::prepare(&mut sp, table, mode, self.plan_options)?;
+            target.plan.create_types = create_types;
+            targets.push(target);
         }
 
-        let count = self.load(&mut sp, &mut targets, rows, mode, started)?;
+        let count = self.load(&mut sp, &mut targets, rows, started)?;
 
         self.progress(count, started, Phase::Finishing);
         for target in &mut targets {
@@ -333,14 +343,12 @@ impl<'p> Ingest<'p> {
         sp: &mut Transaction<'_>,
         targets: &mut [Target],
         rows: I,
-        mode: Mode,
         started: Instant,
     ) -> Result<u64>
     where
         I: IntoIterator,
         I::Item: AsRow,
     {
-        let staged = mode == Mode::Upsert;
         let mut rows = rows.into_iter();
         let mut waiting: Vec<Batch> = targets.iter().map(|_| Batch::default()).collect();
         let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
@@ -372,6 +380,7 @@ impl<'p> Ingest<'p> {
                 } else {
                     &mut waiting[table].bytes
                 };
+                let staged = targets[table].staging.is_some();
                 if let Err(e) = write_row(out, row, targets[table].def, staged, position) {
                     let def = targets[table].def;
                     return Err(Error::InvalidValue {
@@ -720,6 +729,23 @@ impl Target {
             .map_err(|e| Error::server(self.name.clone(), e))
     }
 
+    /// `insert` in place: the staged rows go in as they are, in input order.
+    fn append_staged(&mut self, sp: &mut Transaction<'_>) -> Result<()> {
+        let staging = self.staging.as_deref().expect("in place stages");
+        let columns = IdentList(self.def.columns.iter().map(|c| c.name));
+        let sql = format!(
+            "INSERT INTO {} ({columns}) SELECT {columns} FROM {staging} ORDER BY {}",
+            self.def.name(),
+            Ident(&self.position_column)
+        );
+        log::debug!("{sql}");
+        self.written = sp
+            .execute(&sql, &[])
+            .map_err(|e| Error::server(self.name.clone(), e))?;
+        sp.batch_execute(&format!("DROP TABLE {staging}"))
+            .map_err(|e| Error::server(self.name.clone(), e))
+    }
+
     /// Runs `steps`, each in a savepoint, so that a key violation can be
     /// explained from the loaded rows before the call's savepoint goes.
     fn run_steps(
@@ -791,7 +817,11 @@ impl Target {
         }
         if matches!(self.plan.action, Action::InPlace { .. }) {
             // The staged rows go in now, under the lock.
-            self.merge(sp, mode == Mode::Upsert)?;
+            if mode == Mode::Upsert {
+                self.merge(sp, true)?;
+            } else {
+                self.append_staged(sp)?;
+            }
         }
         log::info!(
             "{}: swapped in after {:.3} s",

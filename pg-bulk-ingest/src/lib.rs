@@ -41,9 +41,10 @@
 //! # Migrations
 //!
 //! Each call first makes the live table match the struct. The comparison is
-//! semantic (columns by name, types as `format_type` spells them, defaults as
-//! PostgreSQL normalizes them, indexes by columns, uniqueness and method), so an
-//! unchanged definition changes nothing and never rebuilds the table.
+//! semantic (columns by name, types as `format_type` spells them, enum types
+//! by schema and name, defaults as PostgreSQL normalizes them, indexes by
+//! columns, uniqueness and method), so an unchanged definition changes nothing
+//! and never rebuilds the table.
 //! [`plan`](crate::plan()) shows what a call would do without doing it.
 //!
 //! By default a changed table is **rebuilt**: an intermediate table with the new
@@ -101,6 +102,12 @@
 //! | `index` / `unique` | an index / a unique index on the column |
 //! | `default = "<sql expression>"` | the column's `DEFAULT`: what rows already in the table get when the column is added (needed for a new `NOT NULL` column on a table with rows). It is SQL from your source code, used as written |
 //! | `rename_from = "old"` | the column used to be called `old`: a migration carries its data over |
+//! | `json` | the field (any `T: serde::Serialize`, feature `serde_json`) is serialized with `serde_json` into a `jsonb` column, or `json` with `sql_type = "json"`; see [JSON fields](#json-fields) |
+//! | `with = path` | the field is written by `path::encode` into a column of type `path::SQL_TYPE`, for a type that doesn't implement [`Encode`]; see [Foreign types](#foreign-types-with) |
+//!
+//! Attributes that contradict each other are compile errors at the second
+//! one: `json` with `with`, `json` with `primary_key`, `json` with a
+//! `sql_type` other than `json`/`jsonb`, `with` with `sql_type`.
 //!
 //! Indexes are named deterministically (`<table>_<columns>_idx`, unique ones
 //! `_key`, as PostgreSQL names them, shortened with a hash past 63 bytes) and
@@ -142,9 +149,114 @@
 //! | `time::Duration` | `time` | `interval` | as `chrono::Duration` |
 //! | `uuid::Uuid` | `uuid` | `uuid` | |
 //! | `serde_json::Value` | `serde_json` | `jsonb`, `json` | `jsonb` rejects the character U+0000 in strings and keys (as PostgreSQL does); `json` keeps the text as sent, `\u0000` included; a `json` column can't be a primary key (no equality) |
+//! | a fieldless enum with `#[derive(BulkEnum)]` | | its PostgreSQL enum type, `text`, `varchar(n)` | the type is created when missing (see *Enums* in the crate docs); no arrays of enums |
+//! | any `T: serde::Serialize` with `#[bulk(json)]` | `serde_json` | `jsonb`, `json` | see *JSON fields* in the crate docs |
 //! | `Option<T>` | | as `T`, nullable | |
 //!
-//! A type of your own: implement [`Encode`].
+//! A type of your own: implement [`Encode`]. A type of another crate:
+//! [`with`](#foreign-types-with).
+//!
+//! # Enums
+//!
+//! [`#[derive(BulkEnum)]`](derive@BulkEnum) makes a fieldless Rust enum a
+//! PostgreSQL enum type: `public.<the enum's name in snake_case>` by default
+//! (`#[bulk(schema = "...", type_name = "...")]` on the enum), each variant a
+//! label (its name in snake_case, or `#[bulk(rename = "...")]`). A field of
+//! the enum is a column of the type; `Option<MyEnum>` a nullable one.
+//!
+//! A call that needs the type creates it when it is missing (`CREATE TYPE ...
+//! AS ENUM`, with every label, in the call's savepoint). Enum columns are
+//! compared by the type's schema and name, so a re-run changes nothing. Labels
+//! the type has and the Rust enum doesn't are fine, and never removed.
+//!
+//! **Limit**: a type that exists but lacks some of the enum's labels (a variant
+//! was added) makes the call fail with [`Error::EnumLabelsMissing`] before it
+//! sends anything, because PostgreSQL refuses to use a label added by `ALTER
+//! TYPE ... ADD VALUE` until the transaction that added it has committed (even
+//! when the type itself was created in that transaction). Call
+//! [`prepare::<T>(&mut client)`](crate::prepare()) before the load's
+//! transaction: it adds the labels in a short transaction of its own. Arrays of
+//! enums (`Vec<MyEnum>`) are not supported (a compile error).
+//!
+//! # JSON fields
+//!
+//! `#[bulk(json)]` writes a field of any `T: serde::Serialize` (feature
+//! `serde_json`) as `jsonb`, or as `json` with `sql_type = "json"`. It is
+//! serialized by `serde_json` straight into the COPY buffer, in compact form,
+//! without building a `serde_json::Value`: a `json` column keeps that text; a
+//! `jsonb` column stores what PostgreSQL parses from it, which is the same
+//! value as the field's `serde_json::Value`. A field written `Option<T>` is
+//! nullable, and `None` is NULL (not the JSON `null`). A serialization error
+//! (e.g. a map whose keys aren't strings, or a `Serialize` implementation that
+//! fails) rejects the row with [`Error::InvalidValue`] naming `serde_json`'s
+//! reason; so does the character U+0000 in a `jsonb` value. `json` on a type
+//! that doesn't implement `Serialize` is a compile error at the field's type.
+//!
+//! ```
+//! use pg_bulk_ingest::BulkTable;
+//! use std::collections::BTreeMap;
+//!
+//! #[derive(BulkTable)]
+//! struct Event {
+//!     #[bulk(primary_key)]
+//!     id: i64,
+//!     #[bulk(json)]
+//!     attributes: BTreeMap<String, Vec<i32>>,
+//!     #[bulk(json, sql_type = "json")]
+//!     raw: Option<Vec<(String, f64)>>,
+//! }
+//! assert_eq!(Event::TABLE.columns[1].sql_type.to_string(), "jsonb");
+//! assert_eq!(Event::TABLE.columns[2].sql_type.to_string(), "json");
+//! assert!(Event::TABLE.columns[2].nullable);
+//! ```
+//!
+//! # Foreign types: `with`
+//!
+//! A field of a type that doesn't implement [`Encode`] and that you can't
+//! implement it for (a type of another crate) is written with `#[bulk(with =
+//! path)]`, where `path` names a module (or a type) that provides:
+//!
+//! - `path::SQL_TYPE`: a [`SqlType`] constant, the column's type (a field with
+//!   `with` takes no `sql_type`);
+//! - `path::encode(value: &F, ty: &SqlType, out: &mut Vec<u8>) -> Result<(),
+//!   EncodeError>`: appends the value in the column type's binary COPY format
+//!   (what its `typreceive` function reads), without the length prefix, or
+//!   returns an [`EncodeError`], which rejects the row as
+//!   [`Error::InvalidValue`]. `ty` is `path::SQL_TYPE`. It may be generic.
+//!
+//! `F` is the field's type, except for a field written `Option<T>`: the column
+//! is then nullable, `None` is NULL, and `encode` is given the `T` of `Some`.
+//! Any other field is `NOT NULL`. Delegating to an existing [`Encode`]
+//! implementation keeps its checks (NUL, lengths):
+//!
+//! ```
+//! use pg_bulk_ingest::BulkTable;
+//! use std::path::PathBuf;
+//!
+//! /// `PathBuf` as text; a path that isn't UTF-8 is rejected.
+//! mod path_text {
+//!     use pg_bulk_ingest::{Encode, EncodeError, SqlType, TypeKind};
+//!     use std::path::PathBuf;
+//!
+//!     pub const SQL_TYPE: SqlType = SqlType::new(TypeKind::Text);
+//!     pub fn encode(value: &PathBuf, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+//!         let text = value
+//!             .to_str()
+//!             .ok_or_else(|| EncodeError::new("the path is not UTF-8").with_value(value))?;
+//!         text.encode(ty, out)
+//!     }
+//! }
+//!
+//! #[derive(BulkTable)]
+//! struct File {
+//!     #[bulk(primary_key, with = path_text)]
+//!     path: PathBuf,
+//!     #[bulk(with = path_text)]
+//!     link_target: Option<PathBuf>,
+//! }
+//! assert_eq!(File::TABLE.columns[0].sql_type.to_string(), "text");
+//! assert!(!File::TABLE.columns[0].nullable && File::TABLE.columns[1].nullable);
+//! ```
 //!
 //! # Errors
 //!
@@ -158,11 +270,11 @@
 //!
 //! | feature | default | enables |
 //! |---|---|---|
-//! | `derive` | yes | `#[derive(BulkTable)]`, `#[derive(BulkRows)]` |
+//! | `derive` | yes | `#[derive(BulkTable)]`, `#[derive(BulkRows)]`, `#[derive(BulkEnum)]` |
 //! | `chrono` | | `chrono` date and time types |
 //! | `rust_decimal` | | `rust_decimal::Decimal` |
 //! | `uuid` | | `uuid::Uuid` |
-//! | `serde_json` | | `serde_json::Value` |
+//! | `serde_json` | | `serde_json::Value`, `#[bulk(json)]` fields |
 //! | `time` | | `time` date and time types |
 //!
 //! A type of a crate whose feature is off doesn't compile: "`Uuid` cannot be
@@ -174,6 +286,7 @@ extern crate self as pg_bulk_ingest;
 
 mod catalog;
 mod encode;
+mod enums;
 mod error;
 mod ident;
 mod ingest;
@@ -187,7 +300,8 @@ pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport};
 pub use table::{
-    AsRow, BulkRows, BulkTable, ColumnDef, HasPrimaryKey, IndexDef, SqlType, TableDef, TypeKind,
+    AsRow, BulkEnum, BulkRows, BulkTable, ColumnDef, EnumDef, HasPrimaryKey, IndexDef, SqlType,
+    TableDef, TypeKind,
 };
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
@@ -231,6 +345,47 @@ pub use pg_bulk_ingest_derive::BulkTable;
 /// ```
 #[cfg(feature = "derive")]
 pub use pg_bulk_ingest_derive::BulkRows;
+
+/// `#[derive(BulkEnum)]`: a fieldless Rust enum as a PostgreSQL enum type.
+///
+/// The type is `public.<the enum's name in snake_case>` unless
+/// `#[bulk(schema = "...", type_name = "...")]` says otherwise; each variant
+/// is the label of its name in snake_case unless `#[bulk(rename = "...")]`
+/// says otherwise. A field of the enum makes a column of the type (an
+/// `Option` of it a nullable one); `sql_type = "text"` or `"varchar(n)"`
+/// stores the labels as text instead. Arrays of enums are not supported.
+///
+/// ```
+/// use pg_bulk_ingest::{BulkEnum, BulkTable, Encode};
+///
+/// #[derive(BulkEnum)]
+/// #[bulk(schema = "sales", type_name = "order_status")]
+/// enum Status {
+///     Open,
+///     #[bulk(rename = "in transit")]
+///     InTransit,
+///     Delivered,
+/// }
+///
+/// #[derive(BulkTable)]
+/// #[bulk(schema = "sales")]
+/// struct Order {
+///     #[bulk(primary_key)]
+///     id: i64,
+///     status: Status,
+///     previous: Option<Status>,
+/// }
+///
+/// let ty = Order::TABLE.columns[1].sql_type;
+/// assert_eq!(ty.to_string(), r#""sales"."order_status""#);
+/// assert_eq!(ty.enum_def().unwrap().labels, ["open", "in transit", "delivered"]);
+/// assert!(Order::TABLE.columns[2].nullable);
+/// ```
+///
+/// The type is created by the first load that needs it; see
+/// [`prepare`](crate::prepare()) for a type that lacks labels.
+#[cfg(feature = "derive")]
+pub use pg_bulk_ingest_derive::BulkEnum;
 
 use postgres::Transaction;
 
@@ -345,8 +500,49 @@ pub fn plan<T: BulkTable>(client: &mut postgres::Client) -> Result<plan::Plan> {
     Ok(plans.remove(0))
 }
 
+/// Creates the enum types `T`'s columns use (and their schemas) and adds the
+/// labels they lack, in a short transaction of its own, which it commits.
+/// Returns the statements it ran (none when every type was complete).
+///
+/// A load creates a missing enum type itself, but it can't add labels to a
+/// type that exists: PostgreSQL refuses to use a label added by `ALTER TYPE ...
+/// ADD VALUE` before that transaction commits, so the load fails with
+/// [`Error::EnumLabelsMissing`]. Call `prepare` before the load's transaction
+/// when a Rust enum may have gained variants (e.g. at start-up). A new label
+/// goes after the label that precedes it in the Rust enum; labels the Rust enum
+/// doesn't have are kept. The role needs to own the type (or to be allowed to
+/// create it).
+///
+/// ```no_run
+/// use pg_bulk_ingest::{BulkEnum, BulkTable};
+///
+/// #[derive(BulkEnum)]
+/// enum Status { Open, Shipped, Returned }
+///
+/// #[derive(BulkTable)]
+/// struct Order { #[bulk(primary_key)] id: i64, status: Status }
+///
+/// # fn run(client: &mut postgres::Client, orders: Vec<Order>) -> Result<(), Box<dyn std::error::Error>> {
+/// pg_bulk_ingest::prepare::<Order>(client)?; // adds 'returned' if the type lacks it
+/// let mut tx = client.transaction()?;
+/// pg_bulk_ingest::upsert(&mut tx, &orders)?;
+/// tx.commit()?;
+/// # Ok(()) }
+/// ```
+pub fn prepare<T: BulkRows>(client: &mut postgres::Client) -> Result<Vec<String>> {
+    let name = T::TABLES
+        .first()
+        .map_or_else(String::new, |t| t.name().to_string());
+    let mut tx = client
+        .transaction()
+        .map_err(|e| Error::server(name.clone(), e))?;
+    let statements = enums::complete(&mut tx, T::TABLES)?;
+    tx.commit().map_err(|e| Error::server(name, e))?;
+    Ok(statements)
+}
+
 /// Items used by the code `#[derive(BulkTable)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::encode::accepts;
+    pub use crate::encode::{accepts, encode_label, JsonSerialize};
 }

@@ -4,15 +4,16 @@
 //! The comparison is semantic: columns are matched by name (physical order
 //! does not matter, every COPY names its columns), types by their
 //! `format_type` spelling (so `varchar(32)` and `character varying(32)` are
-//! the same), defaults as PostgreSQL normalizes them, indexes by columns,
-//! uniqueness and method (not by name). An unchanged definition plans
-//! nothing, so the table is never rebuilt for nothing.
+//! the same) and enum types by schema and name, defaults as PostgreSQL
+//! normalizes them, indexes by columns, uniqueness and method (not by name).
+//! An unchanged definition plans nothing, so the table is never rebuilt for
+//! nothing.
 
 use std::fmt;
 
-use crate::catalog::{Carried, DependentView, Grant, LiveIndex, LiveTable, Relation};
+use crate::catalog::{Carried, DependentView, Grant, LiveColumn, LiveIndex, LiveTable, Relation};
 use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
-use crate::table::{IndexDef, SqlType, TableDef, TypeKind};
+use crate::table::{EnumDef, IndexDef, SqlType, TableDef, TypeKind};
 
 /// One change that makes the live table match its definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +237,13 @@ pub enum Refusal {
         /// What would be lost.
         what: String,
     },
+    /// A column's enum type is taken by a type that is not an enum.
+    TypeNotAnEnum {
+        /// Schema-qualified, quoted name of the type.
+        type_name: String,
+        /// `pg_type.typtype` of what is there.
+        typtype: char,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -265,6 +273,21 @@ impl fmt::Display for Refusal {
                 Ident(column)
             ),
             Refusal::DataLoss { what } => write!(f, "would lose {what}"),
+            Refusal::TypeNotAnEnum { type_name, typtype } => {
+                let what = match typtype {
+                    'b' => "a base type",
+                    'c' => "a composite type (a table's row type?)",
+                    'd' => "a domain",
+                    'm' => "a multirange type",
+                    'r' => "a range type",
+                    'p' => "a pseudo-type",
+                    _ => "not an enum",
+                };
+                write!(
+                    f,
+                    "the enum type {type_name} can't be created: the name is taken by {what}"
+                )
+            }
         }
     }
 }
@@ -340,6 +363,10 @@ pub struct Plan {
     pub action: Action,
     /// The live table, when there is one.
     pub live: Option<LiveTable>,
+    /// The statements that create the enum types the table's columns use and
+    /// that don't exist yet (and their schemas): run first, before the table
+    /// is looked at.
+    pub create_types: Vec<String>,
 }
 
 /// The options of a call that planning depends on.
@@ -374,13 +401,12 @@ pub fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<Change>
                 to: column.name.to_owned(),
             });
         }
-        let declared = column.sql_type.to_string();
-        if live_col.sql_type != declared {
+        if !same_type(live_col, &column.sql_type) {
             out.push(Change::AlterType {
                 column: column.name.to_owned(),
                 from: live_col.sql_type.clone(),
-                to: declared,
-                cast: classify_cast(&live_col.sql_type, &column.sql_type),
+                to: column.sql_type.to_string(),
+                cast: classify_column(live_col, &column.sql_type),
             });
         }
         if live_col.nullable && !column.nullable {
@@ -454,6 +480,33 @@ pub fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<Change>
         });
     }
     out
+}
+
+/// Whether live column `live` has the type `declared`: enum types by schema
+/// and name (`format_type` qualifies an enum's name only when it is off the
+/// search path), other types by their `format_type` spelling.
+pub fn same_type(live: &LiveColumn, declared: &SqlType) -> bool {
+    match declared.enum_def() {
+        Some(def) => live.is_enum && live.type_schema == def.schema && live.type_name == def.name,
+        None => !live.is_enum && live.sql_type == declared.to_string(),
+    }
+}
+
+/// [`classify_cast`] for a live column, which may be of an enum type: every
+/// label converts to `text` exactly; a conversion to an enum type is lossy
+/// (a value must be one of its labels).
+fn classify_column(live: &LiveColumn, to: &SqlType) -> Cast {
+    if to.kind() == TypeKind::Enum {
+        Cast::Lossy
+    } else if live.is_enum {
+        if to.kind() == TypeKind::Text && !to.is_array() {
+            Cast::Lossless
+        } else {
+            Cast::Lossy
+        }
+    } else {
+        classify_cast(&live.sql_type, to)
+    }
 }
 
 /// Whether every value of a live column of type `from` (as `format_type`
@@ -574,6 +627,7 @@ impl Plan {
                         create_schema: !schema_exists,
                     },
                     live: None,
+                    create_types: Vec::new(),
                 })
             }
             Relation::Other(relkind) => return Err(vec![Refusal::NotATable { relkind: *relkind }]),
@@ -626,6 +680,7 @@ impl Plan {
             table,
             action,
             live: Some(live.clone()),
+            create_types: Vec::new(),
         })
     }
 
@@ -645,6 +700,7 @@ impl Plan {
                 carried,
             },
             live: Some(live.clone()),
+            create_types: Vec::new(),
         }
     }
 
@@ -713,7 +769,7 @@ impl Plan {
                 continue; // a new column: its default (or NULL)
             };
             targets.push(column.name);
-            if source.sql_type == column.sql_type.to_string() {
+            if same_type(source, &column.sql_type) {
                 values.push(Ident(&source.name).to_string());
             } else {
                 // Cast to the base type only where an explicit cast with the
@@ -724,7 +780,13 @@ impl Plan {
                     (TypeKind::Varchar | TypeKind::Char, true) => "text[]".to_owned(),
                     _ => column.sql_type.to_string(),
                 };
-                values.push(format!("CAST({} AS {base})", Ident(&source.name)));
+                // Enum types convert only to and from text (by label).
+                let value = if source.is_enum || column.sql_type.kind() == TypeKind::Enum {
+                    format!("CAST({} AS text)", Ident(&source.name))
+                } else {
+                    Ident(&source.name).to_string()
+                };
+                values.push(format!("CAST({value} AS {base})"));
             }
         }
         Some(format!(
@@ -976,6 +1038,9 @@ impl fmt::Display for Plan {
         }
         let step =
             |f: &mut fmt::Formatter<'_>, sql: &str, lock: &str| writeln!(f, "  {sql};  -- {lock}");
+        for sql in &self.create_types {
+            step(f, sql, "a new type, first")?;
+        }
         for sql in self.before_load() {
             step(f, &sql, "no lock on the live table")?;
         }
@@ -1083,6 +1148,27 @@ fn create_view(view: &DependentView) -> Vec<String> {
     sql
 }
 
+/// `CREATE TYPE schema.name AS ENUM ('a', 'b')`.
+pub(crate) fn create_enum(def: &EnumDef, labels: &[&str]) -> String {
+    let labels: Vec<String> = labels.iter().map(|l| Literal(l).to_string()).collect();
+    format!("CREATE TYPE {} AS ENUM ({})", def.name(), labels.join(", "))
+}
+
+/// `ALTER TYPE schema.name ADD VALUE IF NOT EXISTS 'label'`, placed `AFTER`
+/// or `BEFORE` another label.
+pub(crate) fn add_enum_label(def: &EnumDef, label: &str, place: Option<(bool, &str)>) -> String {
+    let mut sql = format!(
+        "ALTER TYPE {} ADD VALUE IF NOT EXISTS {}",
+        def.name(),
+        Literal(label)
+    );
+    if let Some((after, other)) = place {
+        let word = if after { "AFTER" } else { "BEFORE" };
+        sql.push_str(&format!(" {word} {}", Literal(other)));
+    }
+    sql
+}
+
 /// `CREATE TABLE schema.name (...)` with the columns of `table`, without keys.
 pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
     let mut sql = format!("CREATE TABLE {} (", QualifiedName::new(table.schema, name));
@@ -1159,7 +1245,6 @@ pub(crate) fn add_primary_key(table: &TableDef, name: &str, constraint: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::LiveColumn;
     use crate::table::ColumnDef;
 
     static TABLE: TableDef = TableDef::new(
@@ -1182,6 +1267,9 @@ mod tests {
         LiveColumn {
             name: name.into(),
             sql_type: ty.into(),
+            type_schema: "pg_catalog".into(),
+            type_name: ty.into(),
+            is_enum: false,
             nullable,
             default: None,
         }
@@ -1387,6 +1475,115 @@ mod tests {
         assert_eq!(
             classify_cast("integer[]", &SqlType::new(TypeKind::Text)),
             Cast::Lossless
+        );
+    }
+
+    static MOOD: EnumDef = EnumDef::new("s", "mood", &["happy", "it's"]);
+    static WITH_ENUM: TableDef = TableDef::new(
+        "s",
+        "t",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new("mood", SqlType::of_enum(&MOOD), true),
+        ],
+        &[],
+    );
+
+    fn enum_col(name: &str, format_type: &str, schema: &str, type_name: &str) -> LiveColumn {
+        LiveColumn {
+            type_schema: schema.into(),
+            type_name: type_name.into(),
+            is_enum: true,
+            ..col(name, format_type, true)
+        }
+    }
+
+    #[test]
+    fn enum_columns_compare_by_schema_and_name() {
+        let mut live = LiveTable {
+            oid: 7,
+            columns: vec![
+                col("id", "bigint", false),
+                // `format_type` leaves out a schema on the search path.
+                enum_col("mood", "mood", "s", "mood"),
+            ],
+            primary_key: Vec::new(),
+            indexes: Vec::new(),
+        };
+        assert_eq!(changes(&WITH_ENUM, &live, &Facts::default()), []);
+        live.columns[1] = enum_col("mood", "s.mood", "s", "mood");
+        assert_eq!(changes(&WITH_ENUM, &live, &Facts::default()), []);
+        // Same name, another schema.
+        live.columns[1] = enum_col("mood", "mood", "public", "mood");
+        let c = changes(&WITH_ENUM, &live, &Facts::default());
+        assert_eq!(
+            c,
+            [Change::AlterType {
+                column: "mood".into(),
+                from: "mood".into(),
+                to: r#""s"."mood""#.into(),
+                cast: Cast::Lossy
+            }]
+        );
+        // A text column spelt like the type is not the enum.
+        live.columns[1] = col("mood", r#""s"."mood""#, true);
+        assert!(matches!(
+            changes(&WITH_ENUM, &live, &Facts::default())[..],
+            [Change::AlterType {
+                cast: Cast::Lossy,
+                ..
+            }]
+        ));
+        // From text, the values go through a cast by label.
+        let plan = Plan::new(
+            &WITH_ENUM,
+            true,
+            &Relation::Table(live.clone()),
+            &Facts::default(),
+            PlanOptions::default(),
+            || ("t_new".into(), Carried::default()),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.copy_rows().unwrap(),
+            r#"INSERT INTO "s"."t_new" ("id", "mood") SELECT "id", CAST(CAST("mood" AS text) AS "s"."mood") FROM "s"."t""#
+        );
+        assert_eq!(
+            plan.before_load(),
+            [r#"CREATE TABLE "s"."t_new" ("id" bigint NOT NULL, "mood" "s"."mood")"#]
+        );
+        // From an enum to text: every label fits.
+        let text = SqlType::new(TypeKind::Text);
+        assert_eq!(
+            classify_column(&enum_col("m", "mood", "s", "mood"), &text),
+            Cast::Lossless
+        );
+        assert_eq!(
+            classify_column(
+                &enum_col("m", "mood", "s", "mood"),
+                &SqlType::new(TypeKind::Int4)
+            ),
+            Cast::Lossy
+        );
+    }
+
+    #[test]
+    fn enum_statements_quote_labels() {
+        assert_eq!(
+            create_enum(&MOOD, MOOD.labels),
+            r#"CREATE TYPE "s"."mood" AS ENUM ('happy', 'it''s')"#
+        );
+        assert_eq!(
+            add_enum_label(&MOOD, "sad", Some((true, "happy"))),
+            r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS 'sad' AFTER 'happy'"#
+        );
+        assert_eq!(
+            add_enum_label(&MOOD, "a\\b", Some((false, "happy"))),
+            r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS E'a\\b' BEFORE 'happy'"#
+        );
+        assert_eq!(
+            add_enum_label(&MOOD, "x", None),
+            r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS 'x'"#
         );
     }
 

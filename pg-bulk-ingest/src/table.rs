@@ -53,6 +53,9 @@ pub enum TypeKind {
     Jsonb,
     /// `inet`
     Inet,
+    /// A PostgreSQL enum type, made from a Rust enum with
+    /// `#[derive(BulkEnum)]`; the [`SqlType`] carries its [`EnumDef`].
+    Enum,
 }
 
 impl TypeKind {
@@ -79,10 +82,12 @@ impl TypeKind {
             TypeKind::Json => "json",
             TypeKind::Jsonb => "jsonb",
             TypeKind::Inet => "inet",
+            TypeKind::Enum => "anyenum",
         }
     }
 
-    /// The type's OID in `pg_type` (fixed for built-in types).
+    /// The type's OID in `pg_type` (fixed for built-in types; `0` for
+    /// [`Enum`](TypeKind::Enum), whose OID is the database's).
     pub const fn oid(self) -> u32 {
         match self {
             TypeKind::Bool => 16,
@@ -105,6 +110,7 @@ impl TypeKind {
             TypeKind::Json => 114,
             TypeKind::Jsonb => 3802,
             TypeKind::Inet => 869,
+            TypeKind::Enum => 0,
         }
     }
 }
@@ -131,17 +137,55 @@ pub struct SqlType {
     scale: Option<u32>,
     /// A one-dimensional array of the type.
     array: bool,
+    /// The definition of an enum type.
+    enum_def: Option<&'static EnumDef>,
 }
 
 impl SqlType {
     /// The type without modifiers.
+    ///
+    /// # Panics
+    ///
+    /// For [`TypeKind::Enum`] (at compile time in a constant): an enum column
+    /// needs its definition, use [`SqlType::of_enum`].
     pub const fn new(kind: TypeKind) -> SqlType {
+        assert!(
+            !matches!(kind, TypeKind::Enum),
+            "an enum column type needs its definition: use SqlType::of_enum"
+        );
         SqlType {
             kind,
             precision: None,
             scale: None,
             array: false,
+            enum_def: None,
         }
+    }
+
+    /// The PostgreSQL enum type `def` (what `#[derive(BulkEnum)]` gives a
+    /// Rust enum).
+    ///
+    /// ```
+    /// use pg_bulk_ingest::{EnumDef, SqlType, TypeKind};
+    /// const MOOD: EnumDef = EnumDef::new("public", "mood", &["happy", "sad"]);
+    /// let ty = SqlType::of_enum(&MOOD);
+    /// assert_eq!(ty.kind(), TypeKind::Enum);
+    /// assert_eq!(ty.to_string(), r#""public"."mood""#);
+    /// assert_eq!(ty.enum_def().unwrap().labels, ["happy", "sad"]);
+    /// ```
+    pub const fn of_enum(def: &'static EnumDef) -> SqlType {
+        SqlType {
+            kind: TypeKind::Enum,
+            precision: None,
+            scale: None,
+            array: false,
+            enum_def: Some(def),
+        }
+    }
+
+    /// The enum type's definition, for [`TypeKind::Enum`].
+    pub const fn enum_def(&self) -> Option<&'static EnumDef> {
+        self.enum_def
     }
 
     /// `varchar(n)` / `char(n)`.
@@ -205,6 +249,16 @@ impl SqlType {
 impl fmt::Display for SqlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = self.kind;
+        if let Some(def) = self.enum_def {
+            // Quoted and schema-qualified: `format_type` would qualify it only
+            // off the search_path, so enum columns are compared by name, not
+            // by this text.
+            write!(f, "{}", def.name())?;
+            if self.array {
+                f.write_str("[]")?;
+            }
+            return Ok(());
+        }
         f.write_str(kind.name())?;
         match (kind, self.precision, self.scale) {
             (TypeKind::Numeric, Some(p), s) => write!(f, "({p},{})", s.unwrap_or(0))?,
@@ -230,6 +284,57 @@ impl fmt::Display for SqlType {
         }
         Ok(())
     }
+}
+
+/// A PostgreSQL enum type: what `#[derive(BulkEnum)]` says about a Rust enum.
+///
+/// A call that loads a column of the type creates the type when it is missing
+/// (`CREATE TYPE ... AS ENUM`, with every label). When the type exists but
+/// lacks some of the labels, the call fails with
+/// [`Error::EnumLabelsMissing`](crate::Error::EnumLabelsMissing): see
+/// [`prepare`](crate::prepare()). Labels of the type that the Rust enum
+/// doesn't have are left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct EnumDef {
+    /// Schema of the type (not quoted).
+    pub schema: &'static str,
+    /// Name of the type (not quoted).
+    pub name: &'static str,
+    /// The labels, in the order of the Rust enum's variants.
+    pub labels: &'static [&'static str],
+}
+
+impl EnumDef {
+    /// An enum type; used by the code `#[derive(BulkEnum)]` generates.
+    pub const fn new(
+        schema: &'static str,
+        name: &'static str,
+        labels: &'static [&'static str],
+    ) -> EnumDef {
+        EnumDef {
+            schema,
+            name,
+            labels,
+        }
+    }
+
+    /// The schema-qualified name; its `Display` is quoted SQL.
+    pub fn name(&self) -> QualifiedName<'static> {
+        QualifiedName::new(self.schema, self.name)
+    }
+}
+
+/// A fieldless Rust enum stored as a PostgreSQL enum type. Implemented by
+/// `#[derive(BulkEnum)]`, which also implements [`Encode`](crate::Encode)
+/// (the column type is the enum type; `text` and `varchar(n)` columns take
+/// the labels too).
+pub trait BulkEnum {
+    /// The enum type.
+    const ENUM: &'static EnumDef;
+
+    /// The label of this value.
+    fn label(&self) -> &'static str;
 }
 
 /// One column of a [`TableDef`].
@@ -375,6 +480,19 @@ impl TableDef {
     /// The column called `name`.
     pub fn column(&self, name: &str) -> Option<&'static ColumnDef> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The enum types of the table's columns, each once, in column order.
+    pub fn enums(&self) -> Vec<&'static EnumDef> {
+        let mut out: Vec<&'static EnumDef> = Vec::new();
+        for column in self.columns {
+            if let Some(def) = column.sql_type.enum_def() {
+                if !out.contains(&def) {
+                    out.push(def);
+                }
+            }
+        }
+        out
     }
 }
 

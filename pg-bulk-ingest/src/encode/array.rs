@@ -29,6 +29,10 @@ impl<T: Encode> Encode for [T] {
             !T::ARRAY,
             "multi-dimensional arrays are not supported: the elements of an array column can't be arrays"
         );
+        assert!(
+            !matches!(T::SQL_TYPE.kind(), TypeKind::Enum),
+            "arrays of enums are not supported: the elements of an array column can't be a `BulkEnum`"
+        );
         true
     };
 

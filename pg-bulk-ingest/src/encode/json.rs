@@ -11,6 +11,13 @@
 //! PostgreSQL rejects the character U+0000 in `jsonb` strings and keys
 //! ("unsupported Unicode escape sequence"): such values are rejected here. A
 //! `json` column accepts it (as the escape `\u0000`), so `json` does too.
+//!
+//! `#[bulk(json)]` fields (any `T: serde::Serialize`) are serialized by
+//! `serde_json` straight into the COPY buffer, in its compact form, for both
+//! types: `json` keeps that text; `jsonb` is parsed by the server, so the value
+//! stored is the same as for the `serde_json::Value` of the field (numbers are
+//! parsed from the same shortest-round-trip text, the last of duplicate keys
+//! wins in both), without building the `Value`.
 
 use std::io::Write;
 
@@ -36,6 +43,64 @@ impl Encode for Value {
         out.push(JSONB_VERSION);
         write_jsonb(self, out)
     }
+}
+
+/// A value written as JSON by `#[bulk(json)]`: every `serde::Serialize`
+/// type. Not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` can't be written as JSON: it does not implement `serde::Serialize`",
+    label = "`#[bulk(json)]` needs `serde::Serialize`",
+    note = "derive `serde::Serialize` for it, or implement it"
+)]
+pub trait JsonSerialize {
+    /// Appends the value as a `jsonb` (`1`, then the text) or `json` (the
+    /// text) column takes it in binary COPY.
+    fn encode_json(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError>;
+}
+
+impl<T: serde::Serialize + ?Sized> JsonSerialize for T {
+    fn encode_json(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        let jsonb = ty.kind() != TypeKind::Json;
+        if jsonb {
+            out.push(JSONB_VERSION);
+        }
+        let text = out.len();
+        if let Err(e) = serde_json::to_writer(&mut *out, self) {
+            out.truncate(start);
+            return Err(EncodeError::new(format!("JSON serialization failed: {e}")));
+        }
+        if jsonb && has_nul_escape(&out[text..]) {
+            out.truncate(start);
+            return Err(EncodeError::new(
+                "jsonb cannot contain the character U+0000 (\\u0000); a json column can",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether JSON text (as `serde_json` writes it) holds the escape `\u0000`.
+/// Outside strings JSON has no backslash, and inside them every backslash
+/// starts an escape, so escapes are found by skipping from one to the next.
+fn has_nul_escape(text: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = text[i..].iter().position(|&b| b == b'\\') {
+        let escape = i + at;
+        if text.get(escape + 1) == Some(&b'u') {
+            if text.get(escape + 2..escape + 6) == Some(b"0000") {
+                return true;
+            }
+            i = escape + 6;
+        } else {
+            i = escape + 2;
+        }
+        if i >= text.len() {
+            return false;
+        }
+    }
+    false
 }
 
 /// Writes `value` the way PostgreSQL's `jsonb_out` prints it.
@@ -205,6 +270,61 @@ mod tests {
         assert_eq!(plain_decimal("12.5e-1").unwrap(), "1.25");
         assert_eq!(plain_decimal("5e-324").unwrap().len(), 326);
         assert_eq!(plain_decimal("1e100000"), None);
+    }
+
+    fn serialized<T: serde::Serialize + ?Sized>(
+        v: &T,
+        kind: TypeKind,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let mut out = vec![9];
+        let r = v.encode_json(&SqlType::new(kind), &mut out);
+        // Nothing is left behind on error.
+        if r.is_err() {
+            assert_eq!(out, [9]);
+        }
+        r.map(|()| out[1..].to_vec())
+    }
+
+    #[test]
+    fn serialize_straight_into_the_buffer() {
+        use std::collections::BTreeMap;
+        let v = BTreeMap::from([("b", vec![1.5, 1e21]), ("a", vec![])]);
+        assert_eq!(
+            serialized(&v, TypeKind::Jsonb).unwrap(),
+            b"\x01{\"a\":[],\"b\":[1.5,1e+21]}"
+        );
+        assert_eq!(
+            serialized(&v, TypeKind::Json).unwrap(),
+            b"{\"a\":[],\"b\":[1.5,1e+21]}"
+        );
+        // A map whose keys are not strings can't be JSON.
+        let e = serialized(&BTreeMap::from([((1, 2), 3)]), TypeKind::Jsonb).unwrap_err();
+        assert!(
+            e.reason()
+                .starts_with("JSON serialization failed: key must be a string"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nul_escapes_are_found_exactly() {
+        assert!(has_nul_escape(br#"["a\u0000"]"#));
+        assert!(has_nul_escape(br#"{"\u0000":1}"#));
+        assert!(!has_nul_escape(br#"["a\\u0000"]"#));
+        assert!(has_nul_escape(br#"["a\\\u0000"]"#));
+        assert!(has_nul_escape(br#"["\n\u00000"]"#));
+        assert!(!has_nul_escape(br#"["\u0001\n"]"#));
+        assert!(!has_nul_escape(br#"["\""]"#));
+        let e = serialized(&["x", "a\u{0}"], TypeKind::Jsonb).unwrap_err();
+        assert!(e.reason().contains("U+0000"), "{e}");
+        assert_eq!(
+            serialized(&["a\u{0}"], TypeKind::Json).unwrap(),
+            br#"["a\u0000"]"#
+        );
+        assert_eq!(
+            serialized(&"\\u0000", TypeKind::Jsonb).unwrap(),
+            b"\x01\"\\\\u0000\""
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod int;
 mod interval;
 #[cfg(feature = "serde_json")]
 mod json;
+#[cfg(feature = "serde_json")]
+pub use json::JsonSerialize;
 mod net;
 #[cfg(feature = "time")]
 mod time;
@@ -181,11 +183,41 @@ impl<'a> RowWriter<'a> {
             self.buf.extend_from_slice(&(-1i32).to_be_bytes());
             return Ok(());
         }
+        self.framed(column, |out| value.encode(ty, out))
+    }
+
+    /// Writes `value` as column `column` (its index), of type `ty`, with the
+    /// function `encode` instead of an [`Encode`] implementation; `None` is
+    /// NULL. `#[bulk(json)]` and `#[bulk(with = path)]` fields are written
+    /// with it; `encode` appends the value's binary representation, as
+    /// [`Encode::encode`] does.
+    #[inline]
+    pub fn field_with<T: ?Sized>(
+        &mut self,
+        column: usize,
+        ty: &SqlType,
+        value: Option<&T>,
+        encode: impl FnOnce(&T, &SqlType, &mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), FieldError> {
+        match value {
+            None => {
+                self.buf.extend_from_slice(&(-1i32).to_be_bytes());
+                Ok(())
+            }
+            Some(value) => self.framed(column, |out| encode(value, ty, out)),
+        }
+    }
+
+    /// The length prefix, then what `write` appends.
+    #[inline]
+    fn framed(
+        &mut self,
+        column: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), FieldError> {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
-        value
-            .encode(ty, self.buf)
-            .map_err(|error| FieldError { column, error })?;
+        write(self.buf).map_err(|error| FieldError { column, error })?;
         let len = self.buf.len() - start - 4;
         let len = i32::try_from(len).map_err(|_| FieldError {
             column,
@@ -195,6 +227,21 @@ impl<'a> RowWriter<'a> {
         })?;
         self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         Ok(())
+    }
+}
+
+/// What `#[derive(BulkEnum)]` writes: the label, as the enum type's binary
+/// input (`enum_recv`) takes it, or as text into a `text`/`varchar(n)`
+/// column.
+#[doc(hidden)]
+#[inline]
+pub fn encode_label(label: &str, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    match ty.kind() {
+        TypeKind::Enum => {
+            out.extend_from_slice(label.as_bytes());
+            Ok(())
+        }
+        _ => label.encode(ty, out),
     }
 }
 
@@ -452,4 +499,18 @@ mod tests {
         const NO: bool = accepts(<String as Encode>::ACCEPTS, TypeKind::Int4);
         const { assert!(OK && !NO) };
     }
+}
+
+/// What `#[bulk(json)]` needs when the `serde_json` feature is off: nothing
+/// implements it, so such a field is a compile error naming the feature.
+#[cfg(not(feature = "serde_json"))]
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[bulk(json)]` needs the `serde_json` feature of pg-bulk-ingest",
+    label = "`{Self}` is written as JSON",
+    note = "enable the feature: pg-bulk-ingest = {{ version = \"...\", features = [\"serde_json\"] }}"
+)]
+pub trait JsonSerialize {
+    /// Never called.
+    fn encode_json(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError>;
 }

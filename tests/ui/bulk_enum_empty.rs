@@ -1,0 +1,6 @@
+use pg_bulk_ingest::BulkEnum;
+
+#[derive(BulkEnum)]
+enum Never {}
+
+fn main() {}

@@ -1,0 +1,17 @@
+use pg_bulk_ingest::BulkTable;
+
+mod codec {
+    use pg_bulk_ingest::{EncodeError, SqlType, TypeKind};
+    pub const SQL_TYPE: SqlType = SqlType::new(TypeKind::Text);
+    pub fn encode(_: &std::path::PathBuf, _: &SqlType, _: &mut Vec<u8>) -> Result<(), EncodeError> {
+        Ok(())
+    }
+}
+
+#[derive(BulkTable)]
+struct File {
+    #[bulk(primary_key, with = codec)]
+    path: Option<std::path::PathBuf>,
+}
+
+fn main() {}

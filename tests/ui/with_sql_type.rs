@@ -1,0 +1,18 @@
+use pg_bulk_ingest::BulkTable;
+
+mod codec {
+    use pg_bulk_ingest::{EncodeError, SqlType, TypeKind};
+    pub const SQL_TYPE: SqlType = SqlType::new(TypeKind::Text);
+    pub fn encode(_: &std::path::PathBuf, _: &SqlType, _: &mut Vec<u8>) -> Result<(), EncodeError> {
+        Ok(())
+    }
+}
+
+#[derive(BulkTable)]
+struct File {
+    id: i64,
+    #[bulk(with = codec, sql_type = "varchar(10)")]
+    path: std::path::PathBuf,
+}
+
+fn main() {}
