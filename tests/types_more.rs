@@ -1,6 +1,7 @@
 //! Round trips of the newer column types (uuid, inet, json/jsonb, arrays,
 //! intervals, `time` crate types, `DateTime<FixedOffset>`, `char`, `i8`,
-//! `u16`, `u32`, `u64`) through real tables with `insert` and `upsert`,
+//! `u16`, `u32`, `u64`) through real tables with `insert`, `upsert` and
+//! `replace`,
 //! read back with the `postgres` crate's own decoders, including properties
 //! over random values (64 cases each, one table per property reused by every
 //! case, each case rolled back).
@@ -407,6 +408,12 @@ fn scalars_round_trip() {
             .map(ScalarsBack::expected)
             .collect();
         prop_assert_eq!(&read_scalars(&mut tx), &expected);
+
+        // replace: only the second batch remains (one row per key).
+        let second = last_per_key(&second, |r| r.id);
+        pg_bulk_ingest::replace(&mut tx, &second).unwrap();
+        let expected: Vec<_> = second.iter().map(ScalarsBack::expected).collect();
+        prop_assert_eq!(&read_scalars(&mut tx), &expected);
         Ok(())
     });
 }
@@ -721,6 +728,9 @@ fn json_round_trip() {
         pg_bulk_ingest::upsert(&mut tx, &second).unwrap();
         let all: Vec<Docs> = first.iter().chain(&second).cloned().collect();
         check_docs(&mut tx, &last_per_key(&all, |d| d.id))?;
+        let second = last_per_key(&second, |d| d.id);
+        pg_bulk_ingest::replace(&mut tx, &second).unwrap();
+        check_docs(&mut tx, &second)?;
         Ok(())
     });
 }
@@ -963,6 +973,10 @@ fn arrays_round_trip() {
             .collect();
         let back = read_lists(&mut tx);
         prop_assert_eq!(&back, &expected);
+        let second = last_per_key(&second, |l| l.id);
+        pg_bulk_ingest::replace(&mut tx, &second).unwrap();
+        let expected: Vec<_> = second.iter().map(ListsBack::expected).collect();
+        prop_assert_eq!(&read_lists(&mut tx), &expected);
         Ok(())
     });
 }
