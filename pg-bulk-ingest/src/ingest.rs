@@ -719,12 +719,50 @@ impl Target {
     fn merge(&mut self, sp: &mut Transaction<'_>, on_conflict: bool) -> Result<()> {
         let staging = self.staging.as_deref().expect("merging stages");
         let into = QualifiedName::new(self.def.schema, self.plan.load_into()).to_string();
-        let sql = merge_sql(self.def, &into, staging, &self.position_column, on_conflict);
+        let pg = |e| Error::server(self.name.clone(), e);
         log::info!("{}: merging {} staged rows", self.name, self.rows);
+        // Most batches have no key twice: merge them as they are, without
+        // sorting, in a savepoint. A key twice makes `ON CONFLICT DO UPDATE`
+        // fail ("cannot affect row a second time"); then the merge runs again
+        // keeping the last row of each key.
+        let fast = merge_sql(
+            self.def,
+            &into,
+            staging,
+            &self.position_column,
+            on_conflict,
+            false,
+        );
+        if on_conflict {
+            log::debug!("{fast}");
+            let mut attempt = sp.transaction().map_err(pg)?;
+            match attempt.execute(&fast, &[]) {
+                Ok(written) => {
+                    attempt.commit().map_err(pg)?;
+                    self.written = written;
+                    return sp
+                        .batch_execute(&format!("DROP TABLE {staging}"))
+                        .map_err(pg);
+                }
+                Err(e) if e.code() == Some(&SqlState::CARDINALITY_VIOLATION) => {
+                    log::info!(
+                        "{}: keys repeat in the batch: the last row of each wins",
+                        self.name
+                    );
+                }
+                Err(e) => return Err(pg(e)),
+            }
+        }
+        let sql = merge_sql(
+            self.def,
+            &into,
+            staging,
+            &self.position_column,
+            on_conflict,
+            true,
+        );
         log::debug!("{sql}");
-        self.written = sp
-            .execute(&sql, &[])
-            .map_err(|e| Error::server(self.name.clone(), e))?;
+        self.written = sp.execute(&sql, &[]).map_err(pg)?;
         sp.batch_execute(&format!("DROP TABLE {staging}"))
             .map_err(|e| Error::server(self.name.clone(), e))
     }
@@ -959,6 +997,7 @@ fn merge_sql(
     staging: &str,
     position: &str,
     on_conflict: bool,
+    dedupe: bool,
 ) -> String {
     let columns = IdentList(def.columns.iter().map(|c| c.name));
     let key = IdentList(def.primary_key.iter().copied());
@@ -968,13 +1007,17 @@ fn merge_sql(
         .map(|c| c.name)
         .filter(|c| !def.primary_key.contains(c))
         .collect();
-    let mut sql = format!(
-        "INSERT INTO {into} AS t ({columns}) \
-         SELECT {columns} FROM (\
-         SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
-         ) AS s",
-        pos = Ident(position),
-    );
+    let mut sql = if dedupe {
+        format!(
+            "INSERT INTO {into} AS t ({columns}) \
+             SELECT {columns} FROM (\
+             SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
+             ) AS s",
+            pos = Ident(position),
+        )
+    } else {
+        format!("INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM {staging} AS s")
+    };
     if !on_conflict {
         return sql;
     }
@@ -1088,7 +1131,7 @@ mod tests {
     #[test]
     fn merge_keeps_last_row_and_skips_unchanged() {
         assert_eq!(
-            merge_sql(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", STAGING_POSITION, true),
+            merge_sql(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", STAGING_POSITION, true, true),
             "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
              SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
              ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
@@ -1100,8 +1143,14 @@ mod tests {
             "\"s\".\"t\"",
             "pg_temp.\"st\"",
             STAGING_POSITION,
-            false
+            false,
+            true
         )
         .ends_with("DESC) AS s"));
+        // The first try: no sort.
+        assert!(
+            merge_sql(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", STAGING_POSITION, true, false)
+                .starts_with("INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM pg_temp.\"st\" AS s ON CONFLICT")
+        );
     }
 }
