@@ -185,10 +185,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         }
     });
 
-    // `&'__row T` for the `AsRow` impl of references.
-    let mut ref_generics = cont.input.generics.clone();
-    ref_generics.params.insert(0, syn::parse_quote!('__row));
-    let (ref_impl_generics, _, _) = ref_generics.split_for_impl();
+    let as_row = as_row_impls(cont.input);
 
     quote! {
         #[doc(hidden)]
@@ -213,23 +210,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                 }
             }
 
-            #[automatically_derived]
-            impl #impl_generics ::pg_bulk_ingest::AsRow for #ident #ty_generics #where_clause {
-                type Row = Self;
-                #[inline]
-                fn as_row(&self) -> &Self {
-                    self
-                }
-            }
-
-            #[automatically_derived]
-            impl #ref_impl_generics ::pg_bulk_ingest::AsRow for &'__row #ident #ty_generics #where_clause {
-                type Row = #ident #ty_generics;
-                #[inline]
-                fn as_row(&self) -> &#ident #ty_generics {
-                    self
-                }
-            }
+            #as_row
 
             #has_key
 
@@ -271,4 +252,33 @@ fn static_lifetimes(ty: &syn::Type) -> syn::Type {
     let mut ty = ty.clone();
     Static.visit_type_mut(&mut ty);
     ty
+}
+
+/// `AsRow` for `T` and `&T`, so that iterators of rows and of references to
+/// rows can be loaded.
+pub fn as_row_impls(input: &DeriveInput) -> TokenStream {
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let mut ref_generics = input.generics.clone();
+    ref_generics.params.insert(0, syn::parse_quote!('__row));
+    let (ref_impl_generics, _, _) = ref_generics.split_for_impl();
+    quote! {
+            #[automatically_derived]
+            impl #impl_generics ::pg_bulk_ingest::AsRow for #ident #ty_generics #where_clause {
+                type Row = Self;
+                #[inline]
+                fn as_row(&self) -> &Self {
+                    self
+                }
+            }
+
+            #[automatically_derived]
+            impl #ref_impl_generics ::pg_bulk_ingest::AsRow for &'__row #ident #ty_generics #where_clause {
+                type Row = #ident #ty_generics;
+                #[inline]
+                fn as_row(&self) -> &#ident #ty_generics {
+                    self
+                }
+            }
+    }
 }

@@ -62,9 +62,7 @@ pub fn bulk_rows(input: &DeriveInput) -> syn::Result<TokenStream> {
     let keys = variants
         .iter()
         .map(|(_, ty)| quote!(for<'__k> #ty: ::pg_bulk_ingest::HasPrimaryKey));
-    let mut ref_generics = input.generics.clone();
-    ref_generics.params.insert(0, syn::parse_quote!('__row));
-    let (ref_impl_generics, _, _) = ref_generics.split_for_impl();
+    let as_row = crate::expand::as_row_impls(input);
     let mut key_where = input.generics.clone().make_where_clause().clone();
     key_where
         .predicates
@@ -98,23 +96,7 @@ pub fn bulk_rows(input: &DeriveInput) -> syn::Result<TokenStream> {
             #[automatically_derived]
             impl #impl_generics ::pg_bulk_ingest::HasPrimaryKey for #ident #ty_generics #key_where {}
 
-            #[automatically_derived]
-            impl #impl_generics ::pg_bulk_ingest::AsRow for #ident #ty_generics #where_clause {
-                type Row = Self;
-                #[inline]
-                fn as_row(&self) -> &Self {
-                    self
-                }
-            }
-
-            #[automatically_derived]
-            impl #ref_impl_generics ::pg_bulk_ingest::AsRow for &'__row #ident #ty_generics #where_clause {
-                type Row = #ident #ty_generics;
-                #[inline]
-                fn as_row(&self) -> &#ident #ty_generics {
-                    self
-                }
-            }
+            #as_row
         };
     })
 }
