@@ -431,9 +431,9 @@ impl Options {
         };
         let mut svg = None;
         let mut sizes = None;
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || args.next().expect("a value after the option").clone();
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            let mut value = || rest.next().expect("a value after the option").clone();
             match arg.as_str() {
                 // `cargo bench` passes `--bench` to every benchmark binary.
                 "--bench" => {}
@@ -465,6 +465,12 @@ impl Options {
                      --contenders a,b, --svg PATH, --explain, --replot CSV"
                 ),
             }
+        }
+        // `cargo test --benches` runs this binary without `--bench`: make that
+        // a smoke run rather than a 15-minute benchmark.
+        if args.is_empty() {
+            eprintln!("no --bench argument (cargo test?): running the quick mode");
+            o.quick = true;
         }
         if o.quick {
             o.sizes = vec![100_000];
