@@ -174,20 +174,13 @@ impl<'a> Container<'a> {
             cx.error(&input.ident, "a table needs at least one column");
         }
 
-        let schema_name = schema
-            .as_ref()
-            .map_or_else(|| "public".to_owned(), LitStr::value);
-        let table_name = table.as_ref().map_or_else(
-            || snake_case(&input.ident.unraw().to_string()),
-            LitStr::value,
+        let (schema_name, table_name) = qualified_name(
+            cx,
+            schema.as_ref(),
+            table.as_ref(),
+            &input.ident,
+            "table name",
         );
-        if let Some(lit) = &schema {
-            check_name(cx, lit, &schema_name, "schema name");
-        }
-        match &table {
-            Some(lit) => check_name(cx, lit, &table_name, "table name"),
-            None => check_name(cx, &input.ident, &table_name, "table name"),
-        }
 
         let fields: Vec<Field<'a>> = fields.iter().map(|f| Field::from_ast(cx, f)).collect();
         for (i, field) in fields.iter().enumerate() {
@@ -452,6 +445,27 @@ pub fn check_name(cx: &mut Ctxt, span: impl quote::ToTokens, name: &str, what: &
     } else if name.contains('\0') {
         cx.error(span, format!("the {what} contains a NUL character"));
     }
+}
+
+/// The `(schema, name)` of a table or type: the attributes' values, else
+/// `public` and the Rust name in snake_case; each checked as a name.
+pub fn qualified_name(
+    cx: &mut Ctxt,
+    schema: Option<&LitStr>,
+    name: Option<&LitStr>,
+    ident: &syn::Ident,
+    what: &str,
+) -> (String, String) {
+    let schema_name = schema.map_or_else(|| "public".to_owned(), LitStr::value);
+    let name_value = name.map_or_else(|| snake_case(&ident.unraw().to_string()), LitStr::value);
+    if let Some(lit) = schema {
+        check_name(cx, lit, &schema_name, "schema name");
+    }
+    match name {
+        Some(lit) => check_name(cx, lit, &name_value, what),
+        None => check_name(cx, ident, &name_value, what),
+    }
+    (schema_name, name_value)
 }
 
 /// `OrderLine` → `order_line`, `HTTPRequest` → `http_request`.

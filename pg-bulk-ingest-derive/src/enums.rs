@@ -6,7 +6,7 @@ use quote::quote;
 use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, LitStr};
 
-use crate::attr::{check_name, snake_case};
+use crate::attr::{check_name, qualified_name, snake_case};
 use crate::ctxt::Ctxt;
 
 pub fn bulk_enum(input: &DeriveInput) -> syn::Result<TokenStream> {
@@ -62,20 +62,13 @@ pub fn bulk_enum(input: &DeriveInput) -> syn::Result<TokenStream> {
         );
     }
 
-    let schema_name = schema
-        .as_ref()
-        .map_or_else(|| "public".to_owned(), LitStr::value);
-    let type_name_value = type_name.as_ref().map_or_else(
-        || snake_case(&input.ident.unraw().to_string()),
-        LitStr::value,
+    let (schema_name, type_name_value) = qualified_name(
+        &mut cx,
+        schema.as_ref(),
+        type_name.as_ref(),
+        &input.ident,
+        "type name",
     );
-    if let Some(lit) = &schema {
-        check_name(&mut cx, lit, &schema_name, "schema name");
-    }
-    match &type_name {
-        Some(lit) => check_name(&mut cx, lit, &type_name_value, "type name"),
-        None => check_name(&mut cx, &input.ident, &type_name_value, "type name"),
-    }
 
     let mut variants: Vec<(&syn::Ident, String)> = Vec::new();
     for variant in &data.variants {
