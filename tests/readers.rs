@@ -1,8 +1,10 @@
-//! Readers on other connections during a 1,000,000-row `upsert` and a
-//! 1,000,000-row `insert` into a table that holds rows: they are never blocked,
-//! they see the old contents until the caller commits, and the new ones after.
-//! During a 1,000,000-row `replace` and a rebuild, they wait only for the swap
-//! at the end: about the lock timeout plus the swap itself.
+//! Readers on other connections during a 1,000,000-row `upsert` that merges
+//! and a 1,000,000-row `insert` into a table that holds rows: they are never
+//! blocked, they see the old contents until the caller commits, and the new
+//! ones after. During a 1,000,000-row `replace`, a rebuild for a migration and
+//! an `upsert` that rebuilds (the default for a batch this large against the
+//! table), they wait only for the swap at the end: about the lock timeout plus
+//! the swap itself.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -276,10 +278,45 @@ fn readers_are_not_blocked_by_a_million_row_upsert() {
     let new_count = first + ROWS;
     let db_check = std::cell::RefCell::new(None);
     run_with_reader("readers_upsert", new_count, |tx| {
-        let report =
-            pg_bulk_ingest::upsert(tx, (first..first + ROWS).map(|id| reading(id, 2 * id)))
-                .unwrap();
+        let report = pg_bulk_ingest::Ingest::new()
+            .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Merge)
+            .upsert(tx, (first..first + ROWS).map(|id| reading(id, 2 * id)))
+            .unwrap();
         assert!(!report.tables[0].created);
+        assert_eq!(report.tables[0].written, ROWS as u64);
+        let row = tx
+            .query_one(
+                "SELECT count(*) FILTER (WHERE v = 2 * id), count(*) FILTER (WHERE v = -id - 1)
+                 FROM public.reading",
+                &[],
+            )
+            .unwrap();
+        *db_check.borrow_mut() = Some((row.get::<_, i64>(0), row.get::<_, i64>(1)));
+        report
+    });
+    assert_eq!(db_check.into_inner(), Some((ROWS, first)));
+}
+
+#[test]
+fn readers_wait_only_for_the_swap_of_a_million_row_upsert_by_rebuild() {
+    // The same batch as the merge's; 1,000,000 rows against a table of
+    // 200,000: `Auto` rebuilds.
+    let first = SEEDED / 2;
+    let new_count = first + ROWS;
+    let timeout = Duration::from_millis(200);
+    let db_check = std::cell::RefCell::new(None);
+    run_with_reader_and_swap("readers_upsert_rebuild", new_count, Some(timeout), |tx| {
+        let oid = |tx: &mut postgres::Transaction<'_>| -> u32 {
+            tx.query_one("SELECT 'public.reading'::regclass::oid", &[])
+                .unwrap()
+                .get(0)
+        };
+        let before = oid(tx);
+        let report = pg_bulk_ingest::Ingest::new()
+            .lock_timeout(timeout)
+            .upsert(tx, (first..first + ROWS).map(|id| reading(id, 2 * id)))
+            .unwrap();
+        assert_ne!(oid(tx), before, "rebuilt");
         assert_eq!(report.tables[0].written, ROWS as u64);
         let row = tx
             .query_one(

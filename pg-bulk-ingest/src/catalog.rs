@@ -466,6 +466,52 @@ pub(crate) struct Dependent {
     pub view: bool,
 }
 
+/// What deciding on an upsert by rebuild needs to know about table `oid`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct SizeAndSettings {
+    /// The planner's estimate of the row count (`reltuples`), when the table
+    /// has been vacuumed, analyzed or indexed since it was created.
+    pub estimated_rows: Option<f64>,
+    /// Settings of the table a rebuild would not carry over, described.
+    pub uncarried: Vec<String>,
+}
+
+/// Reads the row estimate of table `oid` and the settings a rebuild would
+/// lose: storage parameters, row security, replica identity, persistence,
+/// inheritance and partitioning, per-column storage, options and statistics
+/// targets.
+pub(crate) fn read_size_and_settings(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<SizeAndSettings, postgres::Error> {
+    let row = client.query_one(
+        "SELECT c.reltuples::float8, \
+                pg_catalog.array_remove(ARRAY[ \
+                 CASE WHEN c.reloptions IS NOT NULL THEN 'storage parameters (' \
+                      || pg_catalog.array_to_string(c.reloptions, ', ') || ')' END, \
+                 CASE WHEN c.relrowsecurity OR c.relforcerowsecurity THEN 'row level security' END, \
+                 CASE WHEN c.relreplident <> 'd' THEN 'a replica identity other than the default' END, \
+                 CASE WHEN c.relpersistence <> 'p' THEN 'an unlogged table' END, \
+                 CASE WHEN c.relispartition OR c.relkind = 'p' THEN 'partitioning' END, \
+                 CASE WHEN c.relhassubclass OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i \
+                      WHERE i.inhrelid = c.oid) THEN 'table inheritance' END, \
+                 (SELECT 'column settings (' || pg_catalog.string_agg(a.attname::text, ', ' \
+                      ORDER BY a.attnum) || ')' \
+                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+                    AND (a.attstorage <> t.typstorage \
+                         OR a.attoptions IS NOT NULL OR a.attstattarget >= 0)) \
+                ], NULL) \
+         FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[&oid],
+    )?;
+    let reltuples: f64 = row.get(0);
+    Ok(SizeAndSettings {
+        estimated_rows: (reltuples >= 0.0).then_some(reltuples),
+        uncarried: row.get(1),
+    })
+}
+
 /// Whether a relation named `name` exists in `schema`.
 pub(crate) fn relation_exists(
     client: &mut impl GenericClient,

@@ -67,13 +67,16 @@ pub enum Error {
     },
 
     /// Swapping a new table in (`replace`, or a migration that rebuilds the
-    /// table) would drop objects that depend on the table (views, foreign keys
-    /// from other tables, triggers, ...); nothing was done.
+    /// table) would drop objects that depend on the table (foreign keys from
+    /// other tables, triggers, policies, indexes the library didn't make, ...)
+    /// or settings the new table would not get (storage parameters, row level
+    /// security, replica identity, ...); nothing was done.
     #[error("{table}: swapping in a new table would lose what depends on the old one: {}", dependents.join("; "))]
     Dependents {
         /// Schema-qualified, quoted table name.
         table: String,
-        /// The objects, as `pg_describe_object` describes them.
+        /// The objects, as `pg_describe_object` describes them, and the
+        /// settings.
         dependents: Vec<String>,
     },
 

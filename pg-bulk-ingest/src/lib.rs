@@ -66,7 +66,9 @@
 //! # Locks
 //!
 //! `insert` and `upsert` into a table that needs no change take `ROW EXCLUSIVE`
-//! (as any `INSERT`), which blocks no reader. A rebuild holds `EXCLUSIVE` on the
+//! (as any `INSERT`), which blocks no reader; an `upsert` of a batch at least
+//! half as large as the table rebuilds it instead (see [`UpsertStrategy`]). A
+//! rebuild holds `EXCLUSIVE` on the
 //! live table from the copy of its rows until commit (writers wait, readers
 //! don't). Swaps and in-place changes take `ACCESS EXCLUSIVE` as the call's
 //! last step, in attempts of at most the lock timeout (1 s by default) with
@@ -298,7 +300,7 @@ pub use catalog::{Carried, DependentView, LiveColumn, LiveIndex, LiveTable, Rela
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
-pub use ingest::{Ingest, Phase, Progress, Report, TableReport};
+pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
 pub use table::{
     AsRow, BulkEnum, BulkRows, BulkTable, ColumnDef, EnumDef, HasPrimaryKey, IndexDef, SqlType,
     TableDef, TypeKind,
@@ -419,12 +421,22 @@ where
 }
 
 /// Inserts `rows`, replacing existing rows that have the same primary key.
+/// When several rows of the input have the same key, the last one wins.
 ///
-/// The rows are COPYed into a temporary staging table (invisible to other
-/// sessions, dropped before the call returns) and merged with
-/// `INSERT ... ON CONFLICT (key) DO UPDATE`, which takes no lock that blocks
-/// readers. When several rows of the input have the same key, the last one
-/// wins. Rows whose values are already in the table are not rewritten.
+/// Two ways, chosen by [`Ingest::upsert_strategy`] (see [`UpsertStrategy`]):
+///
+/// - **merge**: the rows are COPYed into a temporary staging table (invisible
+///   to other sessions, dropped before the call returns) and merged with
+///   `INSERT ... ON CONFLICT (key) DO UPDATE`, which takes no lock that blocks
+///   readers or other writers. Rows whose values are already in the table are
+///   not rewritten.
+/// - **rebuild**, by default only for a batch whose length is known and at
+///   least half the table's estimated row count: the rows are COPYed into a
+///   new table, the live rows whose key the batch doesn't hold are copied
+///   after them (writers wait from here until commit; readers go on), the key
+///   and indexes are built and the new table is swapped in, as for a
+///   migration. About twice as fast as the merge for a batch as large as the
+///   table.
 ///
 /// Row types without a primary key don't compile:
 ///

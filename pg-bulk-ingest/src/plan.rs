@@ -341,6 +341,11 @@ pub enum Action {
         intermediate: String,
         /// What is carried from the live table to the new one.
         carried: Carried,
+        /// `upsert` by rebuild: the rows are loaded into the new table first;
+        /// then only the live rows whose key the load doesn't hold are copied
+        /// after them, and where a key repeats in the load its last row is
+        /// kept. Otherwise the live rows are copied first.
+        upsert: bool,
     },
     /// `replace`: load a fresh table under another name, carry the owner,
     /// privileges and comments over, then swap it in.
@@ -674,6 +679,7 @@ impl Plan {
                 changes,
                 intermediate,
                 carried,
+                upsert: false,
             }
         };
         Ok(Plan {
@@ -702,6 +708,57 @@ impl Plan {
             live: Some(live.clone()),
             create_types: Vec::new(),
         }
+    }
+
+    /// Turns the plan of an `upsert` into an upsert by rebuild (see
+    /// [`Action::Rebuild`]'s `upsert`): a table that matches its definition is
+    /// rebuilt with `intermediate()`'s name and carried objects, a rebuild
+    /// copies the live rows after the load. Only where the live table's
+    /// primary key is the definition's, with the same column types, so that
+    /// live rows can't collide with each other in the new key; otherwise the
+    /// plan is returned as it is.
+    pub fn upsert_by_rebuild(mut self, intermediate: impl FnOnce() -> (String, Carried)) -> Plan {
+        let Some(live) = self.live.as_ref() else {
+            return self;
+        };
+        let def = self.table;
+        let same_key = !def.primary_key.is_empty()
+            && def.primary_key.len() == live.primary_key.len()
+            && def
+                .primary_key
+                .iter()
+                .zip(&live.primary_key)
+                .all(|(&key, live_key)| {
+                    let column = def.column(key).expect("key columns are declared");
+                    live.column(key)
+                        .or_else(|| column.rename_from.and_then(|old| live.column(old)))
+                        .is_some_and(|source| {
+                            &source.name == live_key && same_type(source, &column.sql_type)
+                        })
+                });
+        if !same_key {
+            return self;
+        }
+        match &mut self.action {
+            Action::Nothing { oid } => {
+                let (intermediate, carried) = intermediate();
+                self.action = Action::Rebuild {
+                    oid: *oid,
+                    changes: Vec::new(),
+                    intermediate,
+                    carried,
+                    upsert: true,
+                };
+            }
+            Action::Rebuild { upsert, .. } => *upsert = true,
+            _ => {}
+        }
+        self
+    }
+
+    /// Whether this is an upsert by rebuild (see [`Action::Rebuild`]).
+    pub fn upserts_by_rebuild(&self) -> bool {
+        matches!(self.action, Action::Rebuild { upsert: true, .. })
     }
 
     /// The table the rows are COPYed into (not quoted).
@@ -753,8 +810,15 @@ impl Plan {
 
     /// For a rebuild: `INSERT INTO <intermediate> SELECT ... FROM <live>`, with
     /// renamed columns carried, types cast, new columns given their default.
+    /// For an upsert by rebuild, only the rows whose key the new table doesn't
+    /// hold yet.
     pub fn copy_rows(&self) -> Option<String> {
-        let Action::Rebuild { intermediate, .. } = &self.action else {
+        let Action::Rebuild {
+            intermediate,
+            upsert,
+            ..
+        } = &self.action
+        else {
             return None;
         };
         let def = self.table;
@@ -769,8 +833,9 @@ impl Plan {
                 continue; // a new column: its default (or NULL)
             };
             targets.push(column.name);
+            let name = format!("o.{}", Ident(&source.name));
             if same_type(source, &column.sql_type) {
-                values.push(Ident(&source.name).to_string());
+                values.push(name);
             } else {
                 // Cast to the base type only where an explicit cast with the
                 // length would cut values silently (varchar(n), char(n)); the
@@ -782,19 +847,61 @@ impl Plan {
                 };
                 // Enum types convert only to and from text (by label).
                 let value = if source.is_enum || column.sql_type.kind() == TypeKind::Enum {
-                    format!("CAST({} AS text)", Ident(&source.name))
+                    format!("CAST({name} AS text)")
                 } else {
-                    Ident(&source.name).to_string()
+                    name
                 };
                 values.push(format!("CAST({value} AS {base})"));
             }
         }
-        Some(format!(
-            "INSERT INTO {} ({}) SELECT {} FROM {}",
-            QualifiedName::new(def.schema, intermediate),
+        let into = QualifiedName::new(def.schema, intermediate);
+        let mut sql = format!(
+            "INSERT INTO {into} ({}) SELECT {} FROM {} AS o",
             IdentList(targets.iter().copied()),
             values.join(", "),
             def.name()
+        );
+        if *upsert {
+            // `upsert_by_rebuild` made sure every key column has a source.
+            let matches: Vec<String> = def
+                .primary_key
+                .iter()
+                .map(|key| {
+                    let i = targets.iter().position(|t| t == key).expect("key column");
+                    format!("n.{} = {}", Ident(key), values[i])
+                })
+                .collect();
+            sql.push_str(&format!(
+                " WHERE NOT EXISTS (SELECT 1 FROM {into} AS n WHERE {})",
+                matches.join(" AND ")
+            ));
+        }
+        Some(sql)
+    }
+
+    /// For an upsert by rebuild whose load repeats a key: deletes every row of
+    /// the new table but the last of each key. Rows of a table loaded by this
+    /// call are stored in the order they were loaded, so `ctid` order is input
+    /// order; the live rows copied after them share no key with them.
+    pub fn dedupe_loaded(&self) -> Option<String> {
+        let Action::Rebuild {
+            intermediate,
+            upsert: true,
+            ..
+        } = &self.action
+        else {
+            return None;
+        };
+        let def = self.table;
+        let same_key: Vec<String> = def
+            .primary_key
+            .iter()
+            .map(|k| format!("a.{0} = b.{0}", Ident(k)))
+            .collect();
+        Some(format!(
+            "DELETE FROM {0} AS a USING {0} AS b WHERE {1} AND a.ctid < b.ctid",
+            QualifiedName::new(def.schema, intermediate),
+            same_key.join(" AND ")
         ))
     }
 
@@ -1027,6 +1134,9 @@ impl fmt::Display for Plan {
             Action::InPlace { changes, .. } | Action::Rebuild { changes, .. } => {
                 let path = if matches!(self.action, Action::InPlace { .. }) {
                     "in place"
+                } else if self.upserts_by_rebuild() {
+                    "rebuild for the upsert (load a new table, copy the live rows whose key \
+                     it doesn't hold, then swap it in)"
                 } else {
                     "rebuild (copy the rows into a new table, then swap it in)"
                 };
@@ -1044,17 +1154,26 @@ impl fmt::Display for Plan {
         for sql in self.before_load() {
             step(f, &sql, "no lock on the live table")?;
         }
-        if let Some(sql) = self.lock_for_copy() {
-            step(
-                f,
-                &sql,
-                "EXCLUSIVE: writers wait until commit, readers go on",
-            )?;
-        }
-        if let Some(sql) = self.copy_rows() {
-            step(f, &sql, "reads the live table")?;
+        let copy_live = |f: &mut fmt::Formatter<'_>| {
+            if let Some(sql) = self.lock_for_copy() {
+                step(
+                    f,
+                    &sql,
+                    "EXCLUSIVE: writers wait until commit, readers go on",
+                )?;
+            }
+            if let Some(sql) = self.copy_rows() {
+                step(f, &sql, "reads the live table")?;
+            }
+            Ok(())
+        };
+        if !self.upserts_by_rebuild() {
+            copy_live(f)?;
         }
         writeln!(f, "  -- COPY the rows (ROW EXCLUSIVE on the table loaded)")?;
+        if self.upserts_by_rebuild() {
+            copy_live(f)?;
+        }
         for sql in self.keys().iter().chain(&self.indexes_and_carry()) {
             step(f, sql, "on the new table only")?;
         }
@@ -1341,6 +1460,76 @@ mod tests {
     }
 
     #[test]
+    fn upsert_by_rebuild_loads_first_then_copies_the_live_rows_it_lacks() {
+        let upsert = plan(&live(), &Facts::default(), PlanOptions::default())
+            .unwrap()
+            .upsert_by_rebuild(|| ("orders_pgbi_new".into(), Carried::default()));
+        assert!(upsert.upserts_by_rebuild(), "{upsert}");
+        assert!(upsert.creates_table() && upsert.copies_rows());
+        assert_eq!(
+            upsert.copy_rows().unwrap(),
+            r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", o."customer", o."note" FROM "sales"."orders" AS o WHERE NOT EXISTS (SELECT 1 FROM "sales"."orders_pgbi_new" AS n WHERE n."id" = o."id")"#
+        );
+        assert_eq!(
+            upsert.swap()[..2],
+            [
+                r#"DROP TABLE "sales"."orders""#,
+                r#"ALTER TABLE "sales"."orders_pgbi_new" RENAME TO "orders""#
+            ]
+        );
+        // The plan shows the live rows copied after the load.
+        let text = upsert.to_string();
+        let copy = text.find("-- COPY the rows").unwrap();
+        assert!(text.find("IN EXCLUSIVE MODE").unwrap() > copy, "{text}");
+        assert!(text.find("WHERE NOT EXISTS").unwrap() > copy, "{text}");
+        assert_eq!(
+            upsert.dedupe_loaded().unwrap(),
+            r#"DELETE FROM "sales"."orders_pgbi_new" AS a USING "sales"."orders_pgbi_new" AS b WHERE a."id" = b."id" AND a.ctid < b.ctid"#
+        );
+
+        // A rebuild for a migration becomes one too.
+        let mut widened = live();
+        widened.columns[2] = col("customer", "character varying(16)", false);
+        let widened = plan(&widened, &Facts::default(), PlanOptions::default())
+            .unwrap()
+            .upsert_by_rebuild(|| unreachable!("already a rebuild"));
+        assert!(widened.upserts_by_rebuild(), "{widened}");
+    }
+
+    #[test]
+    fn upsert_by_rebuild_needs_the_same_key() {
+        // No key on the live table: its rows could collide under the new one.
+        let mut keyless = live();
+        keyless.primary_key.clear();
+        let keyless = plan(&keyless, &Facts::default(), PlanOptions::default())
+            .unwrap()
+            .upsert_by_rebuild(|| unreachable!());
+        assert!(
+            !keyless.upserts_by_rebuild() && keyless.copies_rows(),
+            "{keyless}"
+        );
+        // A key column of another type: a cast could make two keys equal.
+        let mut narrow = live();
+        narrow.columns[1] = col("id", "integer", false);
+        let narrow = plan(&narrow, &Facts::default(), PlanOptions::default())
+            .unwrap()
+            .upsert_by_rebuild(|| unreachable!());
+        assert!(!narrow.upserts_by_rebuild(), "{narrow}");
+        // A missing table is simply created.
+        let created = Plan::new(
+            &TABLE,
+            true,
+            &Relation::Missing,
+            &Facts::default(),
+            PlanOptions::default(),
+            || unreachable!(),
+        )
+        .unwrap()
+        .upsert_by_rebuild(|| unreachable!());
+        assert!(matches!(created.action, Action::Create { .. }));
+    }
+
+    #[test]
     fn matching_table_needs_nothing_whatever_the_names_and_order() {
         let plan = plan(&live(), &Facts::default(), PlanOptions::default()).unwrap();
         assert_eq!(plan.action, Action::Nothing { oid: 42 });
@@ -1355,7 +1544,7 @@ mod tests {
         assert!(matches!(p.action, Action::Rebuild { .. }), "{p}");
         assert_eq!(
             p.copy_rows().unwrap(),
-            r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT "id", CAST("customer" AS text), "note" FROM "sales"."orders""#
+            r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", CAST(o."customer" AS text), o."note" FROM "sales"."orders" AS o"#
         );
         let p = plan(
             &l,
@@ -1546,7 +1735,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             plan.copy_rows().unwrap(),
-            r#"INSERT INTO "s"."t_new" ("id", "mood") SELECT "id", CAST(CAST("mood" AS text) AS "s"."mood") FROM "s"."t""#
+            r#"INSERT INTO "s"."t_new" ("id", "mood") SELECT o."id", CAST(CAST(o."mood" AS text) AS "s"."mood") FROM "s"."t" AS o"#
         );
         assert_eq!(
             plan.before_load(),
