@@ -375,3 +375,43 @@ fn a_failed_rebuild_leaves_the_table_as_it_was() {
     assert_eq!(contents(&mut client, "public.stock"), snapshot);
     assert_eq!(intermediates(&mut client), 0);
 }
+
+fn repeatable_read(client: &mut Client) -> postgres::Transaction<'_> {
+    let mut tx = client.transaction().unwrap();
+    tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    tx
+}
+
+#[test]
+fn no_rebuild_in_a_repeatable_read_transaction() {
+    // There the live rows would be read with the transaction's snapshot, and
+    // rows other sessions commit after it would be lost with the old table.
+    let db = pg_bulk_ingest_testkit::server().create_database("rebuild_repeatable_read");
+    let mut client = db.connect();
+    seed(&mut client, (0..100_000).map(|id| stock(id, 1)));
+    let before = oid(&mut client, "public.stock");
+    let large: Vec<Stock> = (50_000..150_000).map(|id| stock(id, 2)).collect();
+
+    let mut tx = repeatable_read(&mut client);
+    let err = Ingest::new()
+        .upsert_strategy(UpsertStrategy::Rebuild)
+        .upsert(&mut tx, &large)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported { what, .. } if what.contains("REPEATABLE READ")),
+        "{err}"
+    );
+    drop(tx);
+
+    // `Auto` merges instead.
+    let mut tx = repeatable_read(&mut client);
+    Ingest::new().upsert(&mut tx, &large).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(oid(&mut client, "public.stock"), before);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM public.stock", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 150_000);
+}

@@ -102,7 +102,8 @@ pub enum UpsertStrategy {
     /// at least 100,000 rows (below that the time saved is too small to be
     /// worth a swap) and at least half the table's estimated row count (`reltuples`, kept
     /// by `VACUUM`, `ANALYZE` and index builds); the call loads one table; the
-    /// call is not [`in_place`](Ingest::in_place); and the table can be
+    /// call is not [`in_place`](Ingest::in_place); the transaction is `READ
+    /// COMMITTED` (see [`Rebuild`](UpsertStrategy::Rebuild)); and the table can be
     /// rebuilt without losing anything (no objects or settings a rebuild
     /// doesn't carry, see [`Rebuild`](UpsertStrategy::Rebuild)).
     #[default]
@@ -124,7 +125,11 @@ pub enum UpsertStrategy {
     /// privileges, comments, indexes and dependent views are carried; a table
     /// with anything else hanging off it (foreign keys into it, triggers,
     /// policies, other people's indexes, storage parameters, ...) fails the
-    /// call with [`Error::Dependents`](crate::Error::Dependents).
+    /// call with [`Error::Dependents`](crate::Error::Dependents). A rebuild
+    /// needs a `READ COMMITTED` transaction (in `REPEATABLE READ` rows other
+    /// sessions commit after the transaction's snapshot would be lost; the
+    /// call fails with [`Error::Unsupported`](crate::Error::Unsupported)), as
+    /// migrations that rebuild do.
     Rebuild,
 }
 
@@ -1075,6 +1080,17 @@ fn plan_table(
     if let Some(upsert) = upsert {
         plan = plan_upsert(sp, def, table, plan, options, upsert)?;
     }
+    if plan.copies_rows() && !read_committed(sp).map_err(pg)? {
+        // The live rows are read with the transaction's snapshot: rows other
+        // sessions commit after it and before the lock would be left behind
+        // in the old table, and dropped with it.
+        return Err(Error::Unsupported {
+            table: name,
+            what: "rebuilding the table (copying its rows into a new one) in a REPEATABLE READ \
+                   or SERIALIZABLE transaction, where rows other sessions commit after the \
+                   transaction's snapshot would be lost; run the call in READ COMMITTED",
+        });
+    }
     if plan.swap().is_empty() {
         return Ok(plan);
     }
@@ -1115,7 +1131,9 @@ fn plan_upsert(
     let wanted = match upsert.strategy {
         UpsertStrategy::Merge => false,
         UpsertStrategy::Rebuild => true,
-        UpsertStrategy::Auto => upsert.single_table && !options.in_place,
+        UpsertStrategy::Auto => {
+            upsert.single_table && !options.in_place && read_committed(sp).map_err(pg)?
+        }
     };
     if !wanted {
         return Ok(plan);
@@ -1141,6 +1159,17 @@ fn plan_upsert(
     let carried = catalog::read_carried(sp, table.oid).map_err(pg)?;
     let intermediate = free_name(sp, def).map_err(pg)?;
     Ok(plan.upsert_by_rebuild(|| (intermediate, carried)))
+}
+
+/// Whether the transaction is READ COMMITTED, where each statement sees what
+/// was committed before it started.
+fn read_committed(sp: &mut Transaction<'_>) -> Result<bool, postgres::Error> {
+    Ok(sp
+        .query_one(
+            "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed'",
+            &[],
+        )?
+        .get(0))
 }
 
 /// What hangs off the live table `table` that a swap would drop and can't

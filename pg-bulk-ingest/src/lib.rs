@@ -53,7 +53,11 @@
 //! wait and readers go on, the batch is loaded, keys and indexes are built, the
 //! owner, privileges and comments are carried over, and the new table is swapped
 //! in as the call's last step. With [`Ingest::in_place`], catalog-only changes
-//! are made with `ALTER TABLE` instead.
+//! are made with `ALTER TABLE` instead. A rebuild needs a `READ COMMITTED`
+//! transaction (in `REPEATABLE READ` or `SERIALIZABLE` the live rows would be
+//! read with a snapshot that misses rows other sessions commit before the
+//! lock, and they would be lost with the old table), so there it fails with
+//! [`Error::Unsupported`].
 //!
 //! Changes that would lose data (dropping a column that holds data, narrowing a
 //! type, a type change without an exact conversion) are refused with
