@@ -68,8 +68,11 @@ enum Contender {
     ReplaceLib,
     /// `TRUNCATE` + `BinaryCopyInWriter` of the same.
     ReplaceCopy,
-    /// `pg_bulk_ingest::upsert` of N rows into N: half updates, half new.
+    /// `pg_bulk_ingest::upsert` of N rows into N: half updates, half new
+    /// (the default strategy, which rebuilds for a batch this large).
     UpsertLib,
+    /// The same with `UpsertStrategy::Merge`: staging table + `ON CONFLICT`.
+    UpsertMerge,
     /// temp table + `BinaryCopyInWriter` + `INSERT ... ON CONFLICT`, same rows.
     UpsertCopy,
     /// Only makes the rows (no database): the client CPU every contender
@@ -80,7 +83,7 @@ enum Contender {
 use Contender::*;
 
 impl Contender {
-    const LOADS: [Contender; 8] = [
+    const LOADS: [Contender; 9] = [
         InsertLib,
         InsertCopy,
         InsertToSql,
@@ -88,6 +91,7 @@ impl Contender {
         ReplaceLib,
         ReplaceCopy,
         UpsertLib,
+        UpsertMerge,
         UpsertCopy,
     ];
 
@@ -100,6 +104,7 @@ impl Contender {
             ReplaceLib => "replace-lib",
             ReplaceCopy => "replace-copy",
             UpsertLib => "upsert-lib",
+            UpsertMerge => "upsert-merge",
             UpsertCopy => "upsert-copy",
             Generate => "generate",
         }
@@ -113,7 +118,8 @@ impl Contender {
             CreateLib => "pg_bulk_ingest::insert, creates the table",
             ReplaceLib => "pg_bulk_ingest::replace",
             ReplaceCopy => "TRUNCATE + BinaryCopyInWriter",
-            UpsertLib => "pg_bulk_ingest::upsert",
+            UpsertLib => "pg_bulk_ingest::upsert (default: rebuilds)",
+            UpsertMerge => "pg_bulk_ingest::upsert, UpsertStrategy::Merge",
             UpsertCopy => "temp table + BinaryCopyInWriter + INSERT … ON CONFLICT",
             Generate => "row generation only (no database)",
         }
@@ -127,7 +133,10 @@ impl Contender {
     }
 
     fn is_library(self) -> bool {
-        matches!(self, InsertLib | CreateLib | ReplaceLib | UpsertLib)
+        matches!(
+            self,
+            InsertLib | CreateLib | ReplaceLib | UpsertLib | UpsertMerge
+        )
     }
 
     /// What the table holds before the timed load.
@@ -135,7 +144,7 @@ impl Contender {
         match self {
             InsertLib | InsertCopy | InsertToSql => Start::Empty,
             CreateLib => Start::Absent,
-            ReplaceLib | ReplaceCopy | UpsertLib | UpsertCopy => Start::Filled,
+            ReplaceLib | ReplaceCopy | UpsertLib | UpsertMerge | UpsertCopy => Start::Filled,
             Generate => Start::NoDatabase,
         }
     }
@@ -145,7 +154,9 @@ impl Contender {
     fn expected(self, n: i64) -> (i64, i64, i64) {
         match self.start() {
             Start::Empty | Start::Absent => (n, 0, 1),
-            Start::Filled if matches!(self, UpsertLib | UpsertCopy) => (n + n / 2, n, 1),
+            Start::Filled if matches!(self, UpsertLib | UpsertMerge | UpsertCopy) => {
+                (n + n / 2, n, 1)
+            }
             Start::Filled => (n, n, 1),
             Start::NoDatabase => (0, 0, 0),
         }
@@ -170,7 +181,7 @@ enum Start {
 /// for upsert into 0..N (half updates of existing keys, half new keys).
 fn input(contender: Contender, n: i64) -> impl Iterator<Item = Item> {
     match contender {
-        UpsertLib | UpsertCopy => items(n / 2..n / 2 + n, 1),
+        UpsertLib | UpsertMerge | UpsertCopy => items(n / 2..n / 2 + n, 1),
         ReplaceLib | ReplaceCopy => items(0..n, 1),
         _ => items(0..n, 0),
     }
@@ -190,6 +201,13 @@ fn load(client: &mut Client, contender: Contender, n: i64) -> u64 {
                 .rows
         }
         UpsertLib => pg_bulk_ingest::upsert(&mut tx, rows).expect("upsert").rows,
+        UpsertMerge => {
+            pg_bulk_ingest::Ingest::new()
+                .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Merge)
+                .upsert(&mut tx, rows)
+                .expect("upsert")
+                .rows
+        }
         InsertCopy => binary_copy_in_writer(&mut tx, TABLE, rows),
         InsertToSql => tosql_large_writes(&mut tx, TABLE, rows),
         ReplaceCopy => {
@@ -1105,6 +1123,13 @@ fn targets(options: &Options, runs: &[Run]) -> String {
             &[UpsertCopy],
             1.5,
         );
+        at_least(
+            "`upsert` forced to merge (`UpsertStrategy::Merge`), for comparison",
+            n,
+            UpsertMerge,
+            &[UpsertCopy],
+            1.5,
+        );
     }
     // Client CPU: the library's insert against BinaryCopyInWriter's, whole and
     // net of making the rows (which both spend the same on).
@@ -1282,6 +1307,7 @@ fn chart(options: &Options, runs: &[Run]) -> Result<(), Box<dyn std::error::Erro
             CreateLib => RGBColor(148, 103, 189),
             ReplaceLib | ReplaceCopy => RGBColor(44, 160, 44),
             UpsertLib | UpsertCopy => RGBColor(214, 39, 40),
+            UpsertMerge => RGBColor(255, 127, 14),
             Generate => BLACK,
         };
         let lib = contender.is_library();
