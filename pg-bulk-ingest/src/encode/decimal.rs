@@ -27,12 +27,25 @@ impl Encode for Decimal {
 
 /// Whether `value`, rounded to `scale` the way PostgreSQL rounds (half away
 /// from zero), has at most `precision - scale` integer digits.
+#[inline]
 fn check_fits(
     value: &Decimal,
     precision: u32,
     scale: u32,
     ty: &SqlType,
 ) -> Result<(), EncodeError> {
+    let value_scale = value.scale();
+    if value_scale <= scale && scale <= precision {
+        // Nothing to round: the integer part `mantissa / 10^value_scale` has
+        // at most `precision - scale` digits exactly when the mantissa is
+        // below `10^(precision - scale + value_scale)`. A mantissa has at most
+        // 29 digits.
+        let limit = precision - scale + value_scale;
+        if limit >= 29 || value.mantissa().unsigned_abs() < super::int::pow10(limit) {
+            return Ok(());
+        }
+        return Err(overflow(value, precision, scale, ty));
+    }
     let rounded = value.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
     let int_digits = rounded
         .trunc()
@@ -41,13 +54,18 @@ fn check_fits(
         .checked_ilog10()
         .map_or(0, |d| d + 1);
     if int_digits + scale > precision {
-        return Err(EncodeError::new(format!(
-            "numeric field overflow: {ty} holds at most {} digits before the decimal point",
-            precision.saturating_sub(scale)
-        ))
-        .with_value(value));
+        return Err(overflow(value, precision, scale, ty));
     }
     Ok(())
+}
+
+#[cold]
+fn overflow(value: &Decimal, precision: u32, scale: u32, ty: &SqlType) -> EncodeError {
+    EncodeError::new(format!(
+        "numeric field overflow: {ty} holds at most {} digits before the decimal point",
+        precision.saturating_sub(scale)
+    ))
+    .with_value(value)
 }
 
 fn write_numeric(value: &Decimal, out: &mut Vec<u8>) {
@@ -95,6 +113,95 @@ mod tests {
         out.clear();
         write_numeric(&tiny, &mut out);
         assert_eq!(&out[..8], &[0, 1, 255, 249, 0, 0, 0, 28]);
+    }
+
+    /// The check without its fast path: round, then count integer digits.
+    fn fits_by_rounding(value: &Decimal, precision: u32, scale: u32) -> bool {
+        let rounded = value.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+        let int_digits = rounded
+            .trunc()
+            .abs()
+            .mantissa()
+            .checked_ilog10()
+            .map_or(0, |d| d + 1);
+        int_digits + scale <= precision
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_fit_check_agrees_with_rounding(
+            lo: u32, mid: u32, hi: u32, negative: bool,
+            value_scale in 0u32..=28, precision in 1u32..=40, scale_share in 0u32..=100,
+            digits in 0usize..=29,
+        ) {
+            // Mantissas of every length, not only 96-bit ones.
+            let full = u128::from(lo) | u128::from(mid) << 32 | u128::from(hi) << 64;
+            let mantissa = if digits == 29 { full } else { full % 10u128.pow(digits as u32) };
+            let value = Decimal::from_i128_with_scale(
+                if negative { -(mantissa as i128) } else { mantissa as i128 },
+                value_scale,
+            );
+            let scale = precision * scale_share / 100;
+            let ty = SqlType::new(TypeKind::Numeric).with_precision_scale(precision, scale);
+            proptest::prop_assert_eq!(
+                check_fits(&value, precision, scale, &ty).is_ok(),
+                fits_by_rounding(&value, precision, scale),
+                "{} in numeric({},{})", value, precision, scale
+            );
+        }
+
+        #[test]
+        fn digits_match_the_decimal_text(
+            lo: u32, mid: u32, hi: u32, negative: bool, value_scale in 0u32..=28,
+            digits in 0usize..=29,
+        ) {
+            let full = u128::from(lo) | u128::from(mid) << 32 | u128::from(hi) << 64;
+            let mantissa = if digits == 29 { full } else { full % 10u128.pow(digits as u32) };
+            let value = Decimal::from_i128_with_scale(
+                if negative { -(mantissa as i128) } else { mantissa as i128 },
+                value_scale,
+            );
+            proptest::prop_assert_eq!(numeric_text(&words(&value)), value.abs().to_string());
+        }
+    }
+
+    fn words(value: &Decimal) -> Vec<i16> {
+        let mut out = Vec::new();
+        write_numeric(value, &mut out);
+        out.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    /// The unsigned value a binary numeric holds, as PostgreSQL would print it
+    /// with its display scale.
+    fn numeric_text(words: &[i16]) -> String {
+        let (ndigits, weight, dscale) = (words[0] as i32, words[1] as i32, words[3] as usize);
+        let digit = |i: i32| -> i16 {
+            if (0..ndigits).contains(&i) {
+                words[4 + i as usize]
+            } else {
+                0
+            }
+        };
+        let mut int = String::new();
+        for i in 0..=weight {
+            int.push_str(&format!("{:04}", digit(i)));
+        }
+        let int = int.trim_start_matches('0');
+        let mut frac = String::new();
+        let mut i = weight + 1;
+        while frac.len() < dscale {
+            frac.push_str(&format!("{:04}", digit(i)));
+            i += 1;
+        }
+        frac.truncate(dscale);
+        let int = if int.is_empty() { "0" } else { int };
+        if dscale == 0 {
+            int.to_owned()
+        } else {
+            format!("{int}.{frac}")
+        }
     }
 
     #[test]

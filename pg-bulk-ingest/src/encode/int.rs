@@ -57,38 +57,69 @@ fn write_int<V: Copy + std::fmt::Debug + Into<i128>>(
 /// `scale`: `i16 ndigits, i16 weight, u16 sign, u16 dscale`, then base-10000
 /// digits, most significant first, with no leading or trailing zero digits (as
 /// PostgreSQL sends them). `magnitude × 10³` must fit in 39 decimal digits.
+#[inline]
 pub(crate) fn write_numeric(magnitude: u128, negative: bool, scale: u32, out: &mut Vec<u8>) {
     // Align to whole base-10000 digits after the decimal point.
     let pad = (4 - scale % 4) % 4;
-    let mut m = magnitude * 10u128.pow(pad);
     let frac_groups = ((scale + pad) / 4) as i32;
-    // Base-10000 digits, least significant first: at most 10.
-    let mut digits = [0i16; 10];
+    // Base-10000 digits (at most 10), big-endian, the least significant
+    // ending at byte 20 and the others before it: the 20 bytes from the most
+    // significant one on are always inside the buffer.
+    let mut digits = [0u8; 40];
     let mut n = 0;
+    let mut put = |n: usize, digit: u64| {
+        digits[18 - 2 * n..20 - 2 * n].copy_from_slice(&(digit as u16).to_be_bytes());
+    };
+    let mut m = magnitude * pow10(pad);
+    // 128-bit division is a library call: only while the value needs it.
+    while m > u128::from(u64::MAX) {
+        put(n, (m % 10_000) as u64);
+        m /= 10_000;
+        n += 1;
+    }
+    let mut m = m as u64;
     while m != 0 {
-        digits[n] = (m % 10_000) as i16;
+        put(n, m % 10_000);
         m /= 10_000;
         n += 1;
     }
     // Trailing (least significant) zero digits are not sent.
     let mut low = 0;
-    while low < n && digits[low] == 0 {
+    while low < n && digits[18 - 2 * low] == 0 && digits[19 - 2 * low] == 0 {
         low += 1;
     }
-    let ndigits = (n - low) as i16;
+    let ndigits = (n - low) as u16;
     let weight = if n == 0 {
         0
     } else {
         n as i32 - 1 - frac_groups
     } as i16;
     let sign: u16 = if negative && n != 0 { 0x4000 } else { 0 };
-    out.extend_from_slice(&ndigits.to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&(scale as u16).to_be_bytes());
-    for digit in digits[low..n].iter().rev() {
-        out.extend_from_slice(&digit.to_be_bytes());
-    }
+    let header = u64::from(ndigits) << 48
+        | u64::from(weight as u16) << 32
+        | u64::from(sign) << 16
+        | u64::from(scale as u16);
+    // Copies of fixed length (no call to memcpy), then cut to length.
+    let significant: &[u8; 20] = digits[20 - 2 * n..40 - 2 * n].try_into().expect("20 bytes");
+    let start = out.len();
+    out.extend_from_slice(&header.to_be_bytes());
+    out.extend_from_slice(significant);
+    out.truncate(start + 8 + 2 * usize::from(ndigits));
+}
+
+/// `10^n` for `n` ≤ 38, from a table: `u128::pow` is a loop.
+#[inline]
+pub(crate) fn pow10(n: u32) -> u128 {
+    const POW10: [u128; 39] = {
+        let mut table = [1u128; 39];
+        let mut i = 1;
+        while i < 39 {
+            table[i] = table[i - 1] * 10;
+            i += 1;
+        }
+        table
+    };
+    POW10[n as usize]
 }
 
 macro_rules! int {
