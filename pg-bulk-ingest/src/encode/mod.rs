@@ -363,8 +363,8 @@ impl Encode for str {
             _ => None,
         };
         match max {
-            Some(max) => out.extend_from_slice(fit_length(self, bytes, max, ty)?),
-            None => out.extend_from_slice(bytes),
+            Some(max) => append(out, fit_length(self, bytes, max, ty)?),
+            None => append(out, bytes),
         }
         Ok(())
     }
@@ -392,10 +392,67 @@ impl Encode for char {
 #[inline]
 fn checked_text(s: &str) -> Result<&[u8], EncodeError> {
     let bytes = s.as_bytes();
-    if bytes.contains(&0) {
-        return Err(EncodeError::new("text cannot contain the NUL character (\\0)").with_value(s));
+    if has_nul(bytes) {
+        return Err(nul_in_text(s));
     }
     Ok(bytes)
+}
+
+#[cold]
+fn nul_in_text(s: &str) -> EncodeError {
+    EncodeError::new("text cannot contain the NUL character (\\0)").with_value(s)
+}
+
+/// Whether `bytes` holds a zero byte, a word at a time: a word has a zero
+/// byte exactly when `(w - 0x01..01) & !w & 0x80..80` is not zero. Short
+/// tails are read as overlapping words rather than byte by byte.
+#[inline]
+fn has_nul(bytes: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |w: u64| w.wrapping_sub(LOW) & !w & HIGH != 0;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let half = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes")));
+    let n = bytes.len();
+    if n >= 8 {
+        let mut chunks = bytes.chunks_exact(8);
+        if chunks.any(|c| zero_in(word(c))) {
+            return true;
+        }
+        // The last eight bytes, overlapping the chunks read already.
+        !n.is_multiple_of(8) && zero_in(word(&bytes[n - 8..]))
+    } else if n >= 4 {
+        // The first and the last four bytes, with ones above them.
+        const ONES: u64 = 0x0101_0101_0000_0000;
+        zero_in(half(&bytes[..4]) | ONES) || zero_in(half(&bytes[n - 4..]) | ONES)
+    } else {
+        bytes.contains(&0)
+    }
+}
+
+/// Appends `bytes` to `out`. Values of 8 to 32 bytes, as most text values
+/// are, are copied as two overlapping blocks of fixed size instead of by a
+/// call to `memcpy`.
+#[inline]
+fn append(out: &mut Vec<u8>, bytes: &[u8]) {
+    match bytes.len() {
+        8..=16 => append_overlapping::<8>(out, bytes),
+        17..=32 => append_overlapping::<16>(out, bytes),
+        _ => out.extend_from_slice(bytes),
+    }
+}
+
+/// `bytes` (`W` to `2 * W` long) as its first and its last `W` bytes.
+#[inline]
+fn append_overlapping<const W: usize>(out: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    let head: [u8; W] = bytes[..W].try_into().expect("W bytes");
+    let tail: [u8; W] = bytes[n - W..].try_into().expect("W bytes");
+    let start = out.len();
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&tail);
+    out[start + n - W..start + n].copy_from_slice(&tail);
+    out.truncate(start + n);
 }
 
 /// `varchar(n)`/`char(n)` semantics of PostgreSQL: a value longer than `n`
@@ -462,6 +519,36 @@ mod tests {
             1.0f64.to_be_bytes()
         );
         assert_eq!(encode(&true, bool::SQL_TYPE).unwrap(), [1]);
+    }
+
+    #[test]
+    fn append_copies_every_length() {
+        for len in 0..80 {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
+            let mut out = b"prefix".to_vec();
+            append(&mut out, &bytes);
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(&out[6..], &bytes[..], "{len}");
+        }
+    }
+
+    #[test]
+    fn nul_is_found_at_every_position() {
+        for len in 0..40 {
+            let clean: Vec<u8> = (0..len).map(|i| 1 + (i * 37 % 255) as u8).collect();
+            assert!(!has_nul(&clean), "{len}");
+            // 0x80 and 0xff bytes around zeros must not confuse the check.
+            let high = vec![0x80u8; len];
+            assert!(!has_nul(&high));
+            for at in 0..len {
+                let mut with = clean.clone();
+                with[at] = 0;
+                assert!(has_nul(&with), "{len} {at}");
+                let mut with = vec![0xffu8; len];
+                with[at] = 0;
+                assert!(has_nul(&with), "{len} {at}");
+            }
+        }
     }
 
     #[test]
