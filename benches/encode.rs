@@ -8,12 +8,10 @@
 //! Each iteration encodes the same 10,000 rows (made once, before timing)
 //! into a reused buffer, flushed the way each writer flushes:
 //!
-//! - `pg_bulk_ingest`: field count, then per field a length placeholder, the
-//!   value through `pg_bulk_ingest::Encode` with the column's `SqlType` from
-//!   `Item::TABLE`, and the length patched in: what `RowWriter::field` does for
-//!   each field the generated `write_fields` hands it. `RowWriter::new` is
-//!   crate-private, so the generated `write_fields` itself can't be called
-//!   without a database; this is the same sequence of calls, written out. The
+//! - `pg_bulk_ingest`: `pg_bulk_ingest::encode_row`, the serializer
+//!   `#[derive(BulkTable)]` generates for `Item` (field count, then per field
+//!   the length and the value through `pg_bulk_ingest::Encode` with the
+//!   column's `SqlType`), what the library's COPY writes for each row. The
 //!   buffer is handed off (here: cleared) at 256 KiB, as the library does.
 //! - `BinaryCopyInWriter (ToSql)`: the body of tokio-postgres's
 //!   `BinaryCopyInWriter::write_raw`: `to_sql_checked` through `&dyn ToSql`
@@ -24,7 +22,8 @@
 //!   256 KiB (the hand-written tuned baseline of the load benchmark).
 //!
 //! A second group, `encode_column`, encodes one column of the same rows at a
-//! time through each path, to show where the time goes.
+//! time through each path, to show where the time goes (the library's side
+//! frames each value as `RowWriter::field` does, written out here).
 
 mod common;
 
@@ -41,7 +40,7 @@ use common::{items, Item, TYPES};
 const ROWS: usize = 10_000;
 const CHUNK: usize = 256 * 1024;
 
-/// `RowWriter::field`, as the library writes it.
+/// `RowWriter::field`, written out, for the per-column group.
 #[inline]
 fn field<E: Encode + ?Sized>(
     out: &mut Vec<u8>,
@@ -60,20 +59,10 @@ fn field<E: Encode + ?Sized>(
     Ok(())
 }
 
-/// One row as the library frames it (`write_row` + the generated
-/// `write_fields`).
+/// One row as the library encodes it: the generated serializer.
 #[inline]
-fn library_row(item: &Item, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let columns = <Item as BulkTable>::TABLE.columns;
-    out.extend_from_slice(&(columns.len() as i16).to_be_bytes());
-    field(out, &columns[0].sql_type, &item.id)?;
-    field(out, &columns[1].sql_type, &item.name)?;
-    field(out, &columns[2].sql_type, &item.amount)?;
-    field(out, &columns[3].sql_type, &item.created)?;
-    field(out, &columns[4].sql_type, &item.flag)?;
-    field(out, &columns[5].sql_type, &item.note)?;
-    field(out, &columns[6].sql_type, &item.score)?;
-    Ok(())
+fn library_row(item: &Item, out: &mut Vec<u8>) -> Result<(), pg_bulk_ingest::FieldError> {
+    pg_bulk_ingest::encode_row(item, out)
 }
 
 fn library(rows: &[Item], buf: &mut Vec<u8>) {

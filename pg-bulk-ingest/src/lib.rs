@@ -301,7 +301,7 @@ pub mod plan;
 mod table;
 
 pub use catalog::{Carried, DependentView, LiveColumn, LiveIndex, LiveTable, Relation};
-pub use encode::{Encode, EncodeError, FieldError, RowWriter};
+pub use encode::{encode_row, Encode, EncodeError, FieldError, RowWriter};
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
