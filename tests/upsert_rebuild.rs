@@ -213,27 +213,45 @@ fn composite_keys_repeated_in_the_batch_keep_the_last_row() {
 fn auto_rebuilds_only_for_a_known_batch_at_least_half_the_table() {
     let db = pg_bulk_ingest_testkit::server().create_database("rebuild_auto");
     let mut client = db.connect();
-    // Building the key after the load records the row estimate.
-    seed(&mut client, (0..150_000).map(|id| stock(id, 1)));
+    // Building the key after the load records the row estimate: 210,000.
+    seed(&mut client, (0..210_000).map(|id| stock(id, 1)));
     let before = oid(&mut client, "public.stock");
+    // Upserts `rows` with `Auto` and says whether it rebuilt, rolling back.
+    let rebuilds = |client: &mut Client, rows: &mut dyn Iterator<Item = &Stock>| -> bool {
+        let mut tx = client.transaction().unwrap();
+        Ingest::new().upsert(&mut tx, rows).unwrap();
+        let rebuilt = oid(&mut tx, "public.stock") != before;
+        tx.rollback().unwrap();
+        rebuilt
+    };
 
     // Below 100,000 rows: merged, whatever the share.
     let small: Vec<Stock> = (0..99_999).map(|id| stock(id, 2)).collect();
-    upsert(&mut client, UpsertStrategy::Auto, &small);
-    assert_eq!(oid(&mut client, "public.stock"), before);
-
-    // The same rows with a length the iterator doesn't tell: merged.
-    let large: Vec<Stock> = (100_000..220_000).map(|id| stock(id, 3)).collect();
-    let mut tx = client.transaction().unwrap();
-    Ingest::new()
-        .upsert(&mut tx, large.iter().filter(|_| true))
+    assert!(!rebuilds(&mut client, &mut small.iter()));
+    // 100,000 rows, less than half of about 210,000: merged.
+    let hundred: Vec<Stock> = (150_000..250_000).map(|id| stock(id, 3)).collect();
+    assert!(!rebuilds(&mut client, &mut hundred.iter()));
+    // 120,000 rows with a length the iterator doesn't tell: merged.
+    let large: Vec<Stock> = (150_000..270_000).map(|id| stock(id, 3)).collect();
+    assert!(!rebuilds(&mut client, &mut large.iter().filter(|_| true)));
+    // The same, known, while another session is writing: merged, without
+    // waiting for it.
+    let mut writer = db.connect();
+    let mut writing = writer.transaction().unwrap();
+    writing
+        .execute(
+            "INSERT INTO public.stock VALUES (999999, 's', 1, NULL)",
+            &[],
+        )
         .unwrap();
-    tx.rollback().unwrap();
-    assert_eq!(oid(&mut client, "public.stock"), before);
+    assert!(!rebuilds(&mut client, &mut large.iter()));
+    writing.rollback().unwrap();
 
-    // 120,000 known rows against about 150,000: rebuilt.
+    // 120,000 known rows against about 210,000: rebuilt.
+    upsert(&mut client, UpsertStrategy::Auto, &small);
     let report = upsert(&mut client, UpsertStrategy::Auto, &large);
     assert_ne!(oid(&mut client, "public.stock"), before);
+    assert!(!report.tables[0].created);
     assert_eq!(report.tables[0].written, 120_000);
     let (count, v2, v3): (i64, i64, i64) = {
         let row = client
@@ -245,7 +263,7 @@ fn auto_rebuilds_only_for_a_known_batch_at_least_half_the_table() {
             .unwrap();
         (row.get(0), row.get(1), row.get(2))
     };
-    assert_eq!((count, v2, v3), (220_000, 99_999, 120_000));
+    assert_eq!((count, v2, v3), (270_000, 99_999, 120_000));
 }
 
 #[test]
@@ -306,6 +324,24 @@ fn settings_a_rebuild_would_lose_make_auto_merge_and_rebuild_refuse() {
     );
     upsert(&mut client, UpsertStrategy::Auto, &large);
     assert_eq!(oid(&mut client, "public.stock"), before);
+
+    // A column collation a new table would not get: refused too.
+    client
+        .batch_execute(
+            "DROP TRIGGER touch ON public.stock;
+             ALTER TABLE public.stock ALTER COLUMN shelf TYPE text COLLATE \"C\"",
+        )
+        .unwrap();
+    let mut tx = client.transaction().unwrap();
+    let err = Ingest::new()
+        .upsert_strategy(UpsertStrategy::Rebuild)
+        .upsert(&mut tx, batch())
+        .unwrap_err();
+    drop(tx);
+    assert!(
+        matches!(&err, Error::Dependents { dependents, .. } if dependents == &["column settings (shelf)"]),
+        "{err}"
+    );
 }
 
 #[test]
@@ -337,9 +373,8 @@ fn a_failed_rebuild_leaves_the_table_as_it_was() {
     assert_eq!(contents(&mut client, "public.stock"), snapshot);
     assert_eq!(intermediates(&mut client), 0);
 
-    // A unique index of someone else's would be lost: refused up front. One
-    // of the library's own, declared by another definition, fails on a
-    // duplicate between a batch row and a live row after the copy.
+    // A unique index of the library's, declared by another definition, fails
+    // on a duplicate between a batch row and a live row after the copy.
     #[derive(BulkTable, Debug, Clone, PartialEq)]
     #[bulk(table = "stock", index(shelf), unique(qty))]
     struct UniqueQty {

@@ -478,14 +478,15 @@ pub(crate) struct SizeAndSettings {
 
 /// Reads the row estimate of table `oid` and the settings a rebuild would
 /// lose: storage parameters, row security, replica identity, persistence,
-/// inheritance and partitioning, per-column storage, options and statistics
-/// targets.
+/// inheritance and partitioning, tablespace, access method, publications, and
+/// per-column storage, options, statistics targets, identity, generated
+/// expressions and collations.
 pub(crate) fn read_size_and_settings(
     client: &mut impl GenericClient,
     oid: u32,
 ) -> Result<SizeAndSettings, postgres::Error> {
     let row = client.query_one(
-        "SELECT c.reltuples::float8, \
+        "SELECT c.reltuples::float8, c.relpages::int8, pg_catalog.pg_relation_size(c.oid), \
                 pg_catalog.array_remove(ARRAY[ \
                  CASE WHEN c.reloptions IS NOT NULL THEN 'storage parameters (' \
                       || pg_catalog.array_to_string(c.reloptions, ', ') || ')' END, \
@@ -495,20 +496,34 @@ pub(crate) fn read_size_and_settings(
                  CASE WHEN c.relispartition OR c.relkind = 'p' THEN 'partitioning' END, \
                  CASE WHEN c.relhassubclass OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i \
                       WHERE i.inhrelid = c.oid) THEN 'table inheritance' END, \
+                 CASE WHEN c.reltablespace <> 0 THEN 'a tablespace other than the default' END, \
+                 CASE WHEN c.relam <> (SELECT a.oid FROM pg_catalog.pg_am a WHERE a.amname = 'heap') \
+                      THEN 'a table access method other than heap' END, \
+                 CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables p \
+                      WHERE p.schemaname = n.nspname AND p.tablename = c.relname) \
+                      THEN 'membership of a publication' END, \
                  (SELECT 'column settings (' || pg_catalog.string_agg(a.attname::text, ', ' \
                       ORDER BY a.attnum) || ')' \
                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                     AND (a.attstorage <> t.typstorage \
-                         OR a.attoptions IS NOT NULL OR a.attstattarget >= 0)) \
+                         OR a.attoptions IS NOT NULL OR a.attstattarget >= 0 \
+                         OR a.attidentity <> '' OR a.attgenerated <> '' \
+                         OR a.attcollation <> t.typcollation)) \
                 ], NULL) \
-         FROM pg_catalog.pg_class c WHERE c.oid = $1",
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.oid = $1",
         &[&oid],
     )?;
     let reltuples: f64 = row.get(0);
+    let relpages: i64 = row.get(1);
+    let size: i64 = row.get(2);
+    // A table never vacuumed, analyzed or indexed has reltuples -1 (0 before
+    // PostgreSQL 14); relpages 0 with pages on disk means the same.
+    let known = reltuples >= 0.0 && !(relpages == 0 && size > 0);
     Ok(SizeAndSettings {
-        estimated_rows: (reltuples >= 0.0).then_some(reltuples),
-        uncarried: row.get(1),
+        estimated_rows: known.then_some(reltuples),
+        uncarried: row.get(3),
     })
 }
 

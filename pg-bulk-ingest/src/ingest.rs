@@ -90,46 +90,69 @@ pub struct TableReport {
 
 /// How [`upsert`](crate::upsert) brings the rows into a table that exists.
 ///
-/// Both ways give the same rows in the end (the last row of each key in the
-/// input wins) and are atomic with the caller's transaction; they differ in
-/// speed and in locking.
+/// Both ways are atomic with the caller's transaction and give the same rows
+/// in the end (the last row of each key in the input wins), with one
+/// difference: where a key in the input equals a stored one without being
+/// byte for byte the same (`1.0` and `1.00` as `numeric`), the merge keeps
+/// the stored key and the rebuild stores the input's. They differ in speed
+/// and in locking.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UpsertStrategy {
-    /// Rebuild when the batch is large against the table, merge otherwise.
-    /// Large means: the input's length is known in advance (its iterator's
-    /// `size_hint`, which slices, `Vec`s and most adapters of them give), is
-    /// at least 100,000 rows (below that the time saved is too small to be
-    /// worth a swap) and at least half the table's estimated row count (`reltuples`, kept
-    /// by `VACUUM`, `ANALYZE` and index builds); the call loads one table; the
-    /// call is not [`in_place`](Ingest::in_place); the transaction is `READ
-    /// COMMITTED` (see [`Rebuild`](UpsertStrategy::Rebuild)); and the table can be
-    /// rebuilt without losing anything (no objects or settings a rebuild
-    /// doesn't carry, see [`Rebuild`](UpsertStrategy::Rebuild)).
+    /// Rebuild when the batch is large against the table and the rebuild
+    /// gives the same table back, merge otherwise. It rebuilds when all of
+    /// these hold:
+    ///
+    /// - the input's length is known in advance (its iterator's `size_hint`,
+    ///   which slices, `Vec`s and most adapters of them give), at least
+    ///   100,000 rows (below that the time saved is too small to be worth a
+    ///   swap) and at least half the table's estimated row count
+    ///   (`reltuples`, kept by `VACUUM`, `ANALYZE` and index builds; a table
+    ///   without an estimate is merged into);
+    /// - the call loads one table, is not [`in_place`](Ingest::in_place), and
+    ///   runs in a `READ COMMITTED` transaction without open cursors;
+    /// - the table has nothing a rebuild doesn't carry (see
+    ///   [`Rebuild`](UpsertStrategy::Rebuild)), no dependent views, and its
+    ///   columns in the definition's order;
+    /// - the role may create the new table as the owner's (member of the
+    ///   owner role, `CREATE` on the schema);
+    /// - the `EXCLUSIVE` lock can be had within 2 seconds: while another
+    ///   session is writing to the table, it merges (during those seconds new
+    ///   writers queue behind the request).
+    ///
+    /// The lock, once taken, is held until the caller commits: writers wait
+    /// for the whole call.
     #[default]
     Auto,
     /// Rows go into a temporary staging table, then `INSERT ... ON CONFLICT
     /// (key) DO UPDATE` merges them into the table; rows whose values are
     /// already the same are not rewritten. The table is locked only in `ROW
     /// EXCLUSIVE` mode: other writers go on. The cost grows with the batch,
-    /// not with the table.
+    /// not with the table. A table that needs a migration is still
+    /// rebuilt, with the live rows copied first and the batch merged into
+    /// them.
     Merge,
-    /// Rows go into a new table; the live rows whose key the batch doesn't
-    /// hold are copied after them; the key and indexes are built and the new
-    /// table is swapped in, as for a migration. Writers wait from the copy to
-    /// the caller's commit (`EXCLUSIVE` lock; readers go on), and the swap
-    /// takes a short `ACCESS EXCLUSIVE` lock, with the same attempts and
-    /// [`terminate_blockers_after`](Ingest::terminate_blockers_after) as
-    /// other swaps. The cost grows with the table: about twice as fast as the
-    /// merge when the batch is as large as the table. The table's owner,
+    /// The table is locked `EXCLUSIVE` first (writers wait until the
+    /// caller commits; readers go on). Rows go into a new table; the live
+    /// rows whose key the batch doesn't hold are copied after them; the key
+    /// and indexes are built and the new table is swapped in, as for a
+    /// migration: the swap takes a short `ACCESS EXCLUSIVE` lock, with the
+    /// same attempts and
+    /// [`terminate_blockers_after`](Ingest::terminate_blockers_after) as other
+    /// swaps. The cost grows with the table: about twice as fast as the merge
+    /// when the batch is as large as the table. The table's owner,
     /// privileges, comments, indexes and dependent views are carried; a table
     /// with anything else hanging off it (foreign keys into it, triggers,
-    /// policies, other people's indexes, storage parameters, ...) fails the
-    /// call with [`Error::Dependents`](crate::Error::Dependents). A rebuild
-    /// needs a `READ COMMITTED` transaction (in `REPEATABLE READ` rows other
-    /// sessions commit after the transaction's snapshot would be lost; the
-    /// call fails with [`Error::Unsupported`](crate::Error::Unsupported)), as
-    /// migrations that rebuild do.
+    /// policies, other people's indexes, identity columns, storage
+    /// parameters, publications, ...) fails the call with
+    /// [`Error::Dependents`](crate::Error::Dependents), before any row is
+    /// loaded. The new table has no planner statistics until it is analyzed
+    /// (autovacuum does it soon; `ANALYZE` after the commit does it at once).
+    /// A rebuild needs a `READ COMMITTED` transaction (in `REPEATABLE READ`
+    /// rows other sessions commit after the transaction's snapshot would be
+    /// lost; the call fails with
+    /// [`Error::Unsupported`](crate::Error::Unsupported)), as migrations that
+    /// rebuild do.
     Rebuild,
 }
 
@@ -138,6 +161,10 @@ pub enum UpsertStrategy {
 /// half of them new), the rebuild took 3.7–4.5 s against the merge's 9.7 s;
 /// at a tenth of the table the merge is faster.
 const AUTO_REBUILD_SHARE: f64 = 0.5;
+
+/// How long [`UpsertStrategy::Auto`] waits for the lock of a rebuild before
+/// it merges instead.
+const AUTO_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// The smallest batch [`UpsertStrategy::Auto`] rebuilds for.
 const AUTO_REBUILD_MIN_ROWS: u64 = 100_000;
@@ -852,6 +879,13 @@ impl Target {
                     let dedupe = self.plan.dedupe_loaded().expect("a key");
                     log::debug!("{dedupe}");
                     let removed = sp.execute(&dedupe, &[]).map_err(pg)?;
+                    // One loaded row per key stays, so fewer than all go.
+                    if removed >= self.rows {
+                        return Err(Error::Unsupported {
+                            table: self.name.clone(),
+                            what: "a rebuild whose de-duplication would remove every loaded row",
+                        });
+                    }
                     self.written -= removed;
                     log::debug!("{sql}");
                     sp.batch_execute(&sql).map_err(pg)?;
@@ -859,6 +893,10 @@ impl Target {
                 Err(e) => return Err(pg(e)),
             }
         }
+        // Grants and comments take no lock on the table: read them again.
+        let live = self.plan.live.as_ref().expect("a live table").oid;
+        let carried = catalog::read_carried(sp, live).map_err(pg)?;
+        self.plan.set_carried(carried);
         self.run_steps(sp, self.plan.indexes_and_carry(), false)
     }
 
@@ -1019,7 +1057,7 @@ impl Target {
 
     fn report(self) -> TableReport {
         TableReport {
-            created: self.plan.creates_table(),
+            created: matches!(self.plan.action, Action::Create { .. }),
             table: self.name,
             rows: self.rows,
             written: self.written,
@@ -1124,9 +1162,19 @@ fn plan_upsert(
 ) -> Result<Plan> {
     let name = def.name().to_string();
     let pg = |source| Error::server(name.clone(), source);
+    let lock = format!("LOCK TABLE {name} IN EXCLUSIVE MODE");
     if !matches!(plan.action, Action::Nothing { .. }) {
-        // Replaced or rebuilt anyway (or in place, left as it is).
-        return Ok(plan.upsert_by_rebuild(|| unreachable!("not a matching table")));
+        if upsert.strategy == UpsertStrategy::Merge || !plan.copies_rows() {
+            // Merged into the rebuilt table (or in place, or replaced).
+            return Ok(plan);
+        }
+        let plan = plan.upsert_by_rebuild(|| unreachable!("not a matching table"));
+        if plan.upserts_by_rebuild() {
+            // Writers wait from here until the caller commits: no row of
+            // theirs, and no change to the table, is left behind.
+            sp.batch_execute(&lock).map_err(pg)?;
+        }
+        return Ok(plan);
     }
     let wanted = match upsert.strategy {
         UpsertStrategy::Merge => false,
@@ -1139,26 +1187,106 @@ fn plan_upsert(
         return Ok(plan);
     }
     if upsert.strategy == UpsertStrategy::Auto {
-        let facts = catalog::read_size_and_settings(sp, table.oid).map_err(pg)?;
-        let large = facts.estimated_rows.is_some_and(|estimate| {
-            upsert.rows_hint >= AUTO_REBUILD_MIN_ROWS
-                && upsert.rows_hint as f64 >= estimate * AUTO_REBUILD_SHARE
-        });
-        if !large || !facts.uncarried.is_empty() || !blocking_dependents(sp, def, table)?.is_empty()
-        {
-            log::debug!(
-                "{name}: merging ({} rows expected, about {:?} in the table, not carried by a rebuild: {:?})",
-                upsert.rows_hint,
-                facts.estimated_rows,
-                facts.uncarried
-            );
+        if let Some(reason) = auto_keeps_merging(sp, def, table, upsert)? {
+            log::debug!("{name}: merging: {reason}");
             return Ok(plan);
         }
+        // Only a lock that can be had soon: a writer in the middle of a
+        // transaction means merging, which doesn't wait for it. The wait is
+        // longer than `deadlock_timeout` (1 s by default), after which an
+        // autovacuum in the way is cancelled.
+        let old = set_lock_timeout(sp, AUTO_LOCK_WAIT).map_err(pg)?;
+        let mut attempt = sp.transaction().map_err(pg)?;
+        let locked = match attempt.batch_execute(&lock) {
+            Ok(()) => {
+                attempt.commit().map_err(pg)?;
+                true
+            }
+            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                drop(attempt);
+                false
+            }
+            Err(e) => return Err(pg(e)),
+        };
+        restore(sp, &old).map_err(pg)?;
+        if !locked {
+            log::debug!("{name}: merging: another session holds a conflicting lock");
+            return Ok(plan);
+        }
+    } else {
+        sp.batch_execute(&lock).map_err(pg)?;
     }
+    // Under the lock: what the new table carries can't change any more,
+    // except grants and comments, which are read again before the swap.
     // With `Rebuild`, what can't be carried fails the call in `plan_table`.
     let carried = catalog::read_carried(sp, table.oid).map_err(pg)?;
     let intermediate = free_name(sp, def).map_err(pg)?;
     Ok(plan.upsert_by_rebuild(|| (intermediate, carried)))
+}
+
+/// Why [`UpsertStrategy::Auto`] merges rather than rebuilds the live table
+/// `table`, if it does: the batch is not large against the table, or a
+/// rebuild would not give the same table back (something it can't carry,
+/// dependent views, another column order), or the role could not make the
+/// new table, or the transaction has open cursors.
+fn auto_keeps_merging(
+    sp: &mut Transaction<'_>,
+    def: &'static TableDef,
+    table: &crate::catalog::LiveTable,
+    upsert: UpsertInput,
+) -> Result<Option<String>> {
+    let pg = |source| Error::server(def.name().to_string(), source);
+    if upsert.rows_hint < AUTO_REBUILD_MIN_ROWS {
+        return Ok(Some(format!("{} rows expected", upsert.rows_hint)));
+    }
+    let facts = catalog::read_size_and_settings(sp, table.oid).map_err(pg)?;
+    match facts.estimated_rows {
+        Some(estimate) if upsert.rows_hint as f64 >= estimate * AUTO_REBUILD_SHARE => {}
+        estimate => {
+            return Ok(Some(format!(
+                "{} rows expected, about {estimate:?} in the table",
+                upsert.rows_hint
+            )))
+        }
+    }
+    if !facts.uncarried.is_empty() {
+        return Ok(Some(format!("not carried: {:?}", facts.uncarried)));
+    }
+    let dependents = blocking_dependents(sp, def, table)?;
+    if !dependents.is_empty() {
+        return Ok(Some(format!("not carried: {dependents:?}")));
+    }
+    let same_order = table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .eq(def.columns.iter().map(|c| c.name));
+    if !same_order {
+        return Ok(Some("the table's columns are in another order".into()));
+    }
+    let row = sp
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                 JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+                 WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass \
+                   AND d.refobjid = c.oid AND r.ev_class <> c.oid), \
+                    pg_catalog.pg_has_role(c.relowner, 'MEMBER') \
+                    AND pg_catalog.has_schema_privilege(c.relnamespace, 'CREATE'), \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '') \
+             FROM pg_catalog.pg_class c WHERE c.oid = $1",
+            &[&table.oid],
+        )
+        .map_err(pg)?;
+    let (views, may_create, cursors): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    Ok(if views {
+        Some("views depend on the table".into())
+    } else if !may_create {
+        Some("the role can't make the new table as the owner's".into())
+    } else if cursors {
+        Some("the transaction has open cursors".into())
+    } else {
+        None
+    })
 }
 
 /// Whether the transaction is READ COMMITTED, where each statement sees what

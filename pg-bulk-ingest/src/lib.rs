@@ -499,7 +499,10 @@ where
 
 /// What `insert` or `upsert` would do to `T`'s table, without changing
 /// anything: nothing, create, in place or rebuild, with every statement, the
-/// lock it takes, and what data would be lost. `Display` lists it all.
+/// lock it takes, and what data would be lost. `Display` lists it all. (An
+/// `upsert` may also rebuild a table that needs no change, depending on the
+/// size of its batch: see [`UpsertStrategy`]; and a rebuild for a migration
+/// then loads the batch before it copies the live rows.)
 ///
 /// ```no_run
 /// # use pg_bulk_ingest::BulkTable;

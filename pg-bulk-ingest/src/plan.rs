@@ -756,6 +756,15 @@ impl Plan {
         self
     }
 
+    /// Replaces what a rebuild or replace carries to the new table (read
+    /// again, later than the plan).
+    pub(crate) fn set_carried(&mut self, new: Carried) {
+        if let Action::Rebuild { carried, .. } | Action::Replace { carried, .. } = &mut self.action
+        {
+            *carried = new;
+        }
+    }
+
     /// Whether this is an upsert by rebuild (see [`Action::Rebuild`]).
     pub fn upserts_by_rebuild(&self) -> bool {
         matches!(self.action, Action::Rebuild { upsert: true, .. })
