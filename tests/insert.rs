@@ -1272,3 +1272,40 @@ fn insert_into_a_new_table_in_a_repeatable_read_transaction() {
     tx.commit().unwrap();
     assert_eq!(count(&mut client, "SELECT count(*) FROM public.payment"), 2);
 }
+
+#[test]
+fn a_table_the_call_creates_is_loaded_frozen() {
+    // COPY ... FREEZE marks the pages all-frozen in the visibility map, so no
+    // later VACUUM has to visit them to freeze the rows.
+    #[derive(BulkTable)]
+    #[bulk(table = "frozen")]
+    struct Frozen {
+        #[bulk(primary_key)]
+        id: i64,
+        label: String,
+    }
+    let (_db, mut client) = connect("insert_frozen");
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        .unwrap();
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(
+        &mut tx,
+        (0..20_000).map(|id| Frozen {
+            id,
+            label: format!("row {id}"),
+        }),
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    let row = client
+        .query_one(
+            "SELECT all_frozen, pg_catalog.pg_relation_size('public.frozen') / 8192 \
+             FROM pg_visibility_map_summary('public.frozen')",
+            &[],
+        )
+        .unwrap();
+    let (frozen, pages): (i64, i64) = (row.get(0), row.get(1));
+    assert!(pages > 10, "{pages} pages");
+    assert_eq!(frozen, pages, "every page all-frozen");
+}

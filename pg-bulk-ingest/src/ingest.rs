@@ -735,13 +735,14 @@ impl Target {
             }
         };
         // PostgreSQL refuses COPY FREEZE in a transaction with open cursors or
-        // (in REPEATABLE READ and SERIALIZABLE) an older snapshot.
+        // (in REPEATABLE READ and SERIALIZABLE) an older snapshot. The unnamed
+        // portal of the query asking is listed among the cursors too.
         let freeze = plan.creates_table()
             && staging.is_none()
             && sp
                 .query_one(
                     "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed' \
-                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cursors)",
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')",
                     &[],
                 )
                 .map_err(pg)?
