@@ -450,3 +450,44 @@ fn no_rebuild_in_a_repeatable_read_transaction() {
         .get(0);
     assert_eq!(count, 150_000);
 }
+
+#[test]
+fn tables_with_declared_defaults_are_rebuilt_and_replaced() {
+    #[derive(BulkTable, Debug, Clone, PartialEq)]
+    #[bulk(table = "with_default")]
+    struct WithDefault {
+        #[bulk(primary_key)]
+        id: i64,
+        #[bulk(default = "42")]
+        qty: i32,
+    }
+    let db = pg_bulk_ingest_testkit::server().create_database("rebuild_defaults");
+    let mut client = db.connect();
+    let rows = |from: i64, qty: i32| (from..from + 100).map(move |id| WithDefault { id, qty });
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, rows(0, 1)).unwrap();
+    tx.commit().unwrap();
+    let before = oid(&mut client, "public.with_default");
+
+    let mut tx = client.transaction().unwrap();
+    Ingest::new()
+        .upsert_strategy(UpsertStrategy::Rebuild)
+        .upsert(&mut tx, rows(50, 2))
+        .unwrap();
+    tx.commit().unwrap();
+    let rebuilt = oid(&mut client, "public.with_default");
+    assert_ne!(rebuilt, before);
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::replace(&mut tx, rows(0, 3)).unwrap();
+    tx.commit().unwrap();
+    assert_ne!(oid(&mut client, "public.with_default"), rebuilt);
+    // The default is the definition's on the new table.
+    client
+        .execute("INSERT INTO public.with_default (id) VALUES (1000)", &[])
+        .unwrap();
+    let qty: i32 = client
+        .query_one("SELECT qty FROM public.with_default WHERE id = 1000", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(qty, 42);
+}

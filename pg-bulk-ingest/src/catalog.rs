@@ -418,7 +418,9 @@ pub(crate) fn read_views(
 /// Objects that depend on table `oid` or hang off it and that a swap would
 /// drop with it: views, foreign keys from other tables, triggers, policies,
 /// rules, indexes and constraints other than its primary key, ... Described
-/// with `pg_describe_object`.
+/// with `pg_describe_object`. Column defaults are not among them: the new
+/// table gets the definition's (a live default the definition lacks is a
+/// planned change).
 pub(crate) fn read_dependents(
     client: &mut impl GenericClient,
     oid: u32,
@@ -433,6 +435,7 @@ pub(crate) fn read_dependents(
          FROM pg_catalog.pg_depend d \
          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
            AND d.deptype IN ('n', 'a') \
+           AND d.classid <> 'pg_catalog.pg_attrdef'::regclass \
            AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_constraint k \
                  WHERE k.oid = d.objid AND k.contype = 'p' AND k.conrelid = $1)) \
