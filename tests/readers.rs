@@ -32,6 +32,13 @@ fn reading(id: i64, v: i64) -> Reading {
     }
 }
 
+/// The OID of `public.reading`: a swap changes it.
+fn reading_oid(tx: &mut postgres::Transaction<'_>) -> u32 {
+    tx.query_one("SELECT 'public.reading'::regclass::oid", &[])
+        .unwrap()
+        .get(0)
+}
+
 /// Rows in the table before the call.
 const SEEDED: i64 = 200_000;
 /// Rows of the call.
@@ -306,17 +313,12 @@ fn readers_wait_only_for_the_swap_of_a_million_row_upsert_by_rebuild() {
     let timeout = Duration::from_millis(200);
     let db_check = std::cell::RefCell::new(None);
     run_with_reader_and_swap("readers_upsert_rebuild", new_count, Some(timeout), |tx| {
-        let oid = |tx: &mut postgres::Transaction<'_>| -> u32 {
-            tx.query_one("SELECT 'public.reading'::regclass::oid", &[])
-                .unwrap()
-                .get(0)
-        };
-        let before = oid(tx);
+        let before = reading_oid(tx);
         let report = pg_bulk_ingest::Ingest::new()
             .lock_timeout(timeout)
             .upsert(tx, (first..first + ROWS).map(|id| reading(id, 2 * id)))
             .unwrap();
-        assert_ne!(oid(tx), before, "rebuilt");
+        assert_ne!(reading_oid(tx), before, "rebuilt");
         assert_eq!(report.tables[0].written, ROWS as u64);
         let row = tx
             .query_one(
@@ -346,11 +348,13 @@ fn readers_are_not_blocked_by_a_million_row_insert() {
 fn readers_wait_only_for_the_swap_of_a_million_row_replace() {
     let timeout = Duration::from_millis(200);
     run_with_reader_and_swap("readers_replace", ROWS, Some(timeout), |tx| {
+        let before = reading_oid(tx);
         let report = pg_bulk_ingest::Ingest::new()
             .lock_timeout(timeout)
             .replace(tx, (0..ROWS).map(|id| reading(id, id)))
             .unwrap();
-        assert!(report.tables[0].created);
+        assert!(!report.tables[0].created);
+        assert_ne!(reading_oid(tx), before, "a new table");
         report
     });
 }
@@ -375,11 +379,13 @@ fn readers_wait_only_for_the_swap_of_a_million_row_rebuild() {
             label: "new".to_owned(),
             extra: Some(id),
         });
+        let before = reading_oid(tx);
         let report = pg_bulk_ingest::Ingest::new()
             .lock_timeout(timeout)
             .insert(tx, rows)
             .unwrap();
-        assert!(report.tables[0].created, "rebuilt");
+        assert!(!report.tables[0].created);
+        assert_ne!(reading_oid(tx), before, "rebuilt");
         report
     });
 }
