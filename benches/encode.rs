@@ -10,8 +10,8 @@
 //!
 //! - `pg_bulk_ingest`: `pg_bulk_ingest::encode_row`, the serializer
 //!   `#[derive(BulkTable)]` generates for `Item` (field count, then per field
-//!   the length and the value through `pg_bulk_ingest::Encode` with the
-//!   column's `SqlType`), what the library's COPY writes for each row. The
+//!   `Encode::encode_field` with the column's `SqlType`: the length and the
+//!   value, or -1 for NULL), what the library's COPY writes for each row. The
 //!   buffer is handed off (here: cleared) at 256 KiB, as the library does.
 //! - `BinaryCopyInWriter (ToSql)`: the body of tokio-postgres's
 //!   `BinaryCopyInWriter::write_raw`: `to_sql_checked` through `&dyn ToSql`
@@ -21,9 +21,14 @@
 //! - `ToSql, 256 KiB buffer`: the same encoders into one buffer cleared at
 //!   256 KiB (the hand-written tuned baseline of the load benchmark).
 //!
+//! Before timing, the streams of the two encoders are compared byte for byte:
+//! the comparison means nothing unless they are the same.
+//!
 //! A second group, `encode_column`, encodes one column of the same rows at a
-//! time through each path, to show where the time goes (the library's side
-//! frames each value as `RowWriter::field` does, written out here).
+//! time through each path, to show where the time goes (each column's bytes
+//! are compared too). The library's side writes each value as
+//! `RowWriter::field` does for the generated serializer: -1 for NULL,
+//! otherwise `Encode::encode_field`.
 
 mod common;
 
@@ -40,7 +45,8 @@ use common::{items, Item, TYPES};
 const ROWS: usize = 10_000;
 const CHUNK: usize = 256 * 1024;
 
-/// `RowWriter::field`, written out, for the per-column group.
+/// What `RowWriter::field` does with one field, for the per-column group
+/// (`RowWriter` is made only by the library).
 #[inline]
 fn field<E: Encode + ?Sized>(
     out: &mut Vec<u8>,
@@ -51,12 +57,7 @@ fn field<E: Encode + ?Sized>(
         out.extend_from_slice(&(-1i32).to_be_bytes());
         return Ok(());
     }
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    value.encode(ty, out)?;
-    let len = i32::try_from(out.len() - start - 4).map_err(|_| EncodeError::new("too long"))?;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-    Ok(())
+    value.encode_field(ty, out)
 }
 
 /// One row as the library encodes it: the generated serializer.
@@ -152,21 +153,42 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Where the time goes: one column of every row, framed (length prefix and
-    // value), through each path.
+    // value), through each path; each path's bytes are checked against the
+    // other's first.
     let mut group = c.benchmark_group("encode_column");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    let columns = <Item as BulkTable>::TABLE.columns;
     macro_rules! column {
         ($i:literal, $field:ident) => {
-            let name = columns[$i].name;
+            let name = <Item as BulkTable>::TABLE.columns[$i].name;
+            // The column's type as the generated serializer passes it.
+            let library = |rows: &[Item], buf: &mut Vec<u8>| {
+                for item in rows {
+                    let ty = &<Item as BulkTable>::TABLE.columns[$i].sql_type;
+                    field(buf, ty, &item.$field).expect("encode");
+                }
+            };
+            let tosql = |rows: &[Item], buf: &mut BytesMut| {
+                for item in rows {
+                    let idx = buf.len();
+                    buf.put_i32(0);
+                    let value: &(dyn ToSql + Sync) = &item.$field;
+                    let len = match value.to_sql_checked(&TYPES[$i], buf).expect("to_sql") {
+                        IsNull::Yes => -1,
+                        IsNull::No => (buf.len() - idx - 4) as i32,
+                    };
+                    buf[idx..idx + 4].copy_from_slice(&len.to_be_bytes());
+                }
+            };
+            let (mut ours, mut theirs) = (Vec::new(), BytesMut::new());
+            library(&rows, &mut ours);
+            tosql(&rows, &mut theirs);
+            assert_eq!(ours, theirs[..], "column {name}: the two encoders disagree");
             group.bench_function(format!("{name}/pg_bulk_ingest"), |b| {
                 let mut buf = Vec::with_capacity(CHUNK);
                 b.iter(|| {
-                    for item in black_box(&rows) {
-                        field(&mut buf, &columns[$i].sql_type, &item.$field).unwrap();
-                    }
+                    library(black_box(&rows), &mut buf);
                     black_box(&buf[..]);
                     buf.clear();
                 })
@@ -174,16 +196,7 @@ fn bench(c: &mut Criterion) {
             group.bench_function(format!("{name}/ToSql"), |b| {
                 let mut buf = BytesMut::with_capacity(CHUNK);
                 b.iter(|| {
-                    for item in black_box(&rows) {
-                        let idx = buf.len();
-                        buf.put_i32(0);
-                        let value: &(dyn ToSql + Sync) = &item.$field;
-                        let len = match value.to_sql_checked(&TYPES[$i], &mut buf).unwrap() {
-                            IsNull::Yes => -1,
-                            IsNull::No => (buf.len() - idx - 4) as i32,
-                        };
-                        buf[idx..idx + 4].copy_from_slice(&len.to_be_bytes());
-                    }
+                    tosql(black_box(&rows), &mut buf);
                     black_box(&buf[..]);
                     buf.clear();
                 })

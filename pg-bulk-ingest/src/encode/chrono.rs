@@ -5,12 +5,14 @@
 //! fractional seconds of text input. Values outside PostgreSQL's range (before
 //! 4714-11-24 BC) are rejected, never wrapped.
 
+use std::fmt;
+
 use chrono::{
     DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Timelike,
 };
 
 use super::interval::write_interval;
-use super::{Encode, EncodeError};
+use super::{append_fixed_field, Encode, EncodeError};
 use crate::table::{SqlType, TypeKind};
 
 /// `num_days_from_ce()` of 2000-01-01.
@@ -43,17 +45,29 @@ impl Encode for NaiveDate {
 
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let days = i64::from(self.num_days_from_ce()) - PG_EPOCH_DAYS_FROM_CE;
-        if days < MIN_DAYS {
-            return Err(EncodeError::new(
-                "date out of range: PostgreSQL's dates begin at 4714-11-24 BC",
-            )
-            .with_value(self));
-        }
-        // chrono's dates end in year 262143, well inside PostgreSQL's range.
-        out.extend_from_slice(&(days as i32).to_be_bytes());
+        out.extend_from_slice(&date_days(self)?.to_be_bytes());
         Ok(())
     }
+
+    #[inline]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        append_fixed_field(out, date_days(self)?.to_be_bytes());
+        Ok(())
+    }
+}
+
+/// Days from 2000-01-01.
+#[inline(always)]
+fn date_days(date: &NaiveDate) -> Result<i32, EncodeError> {
+    let days = i64::from(date.num_days_from_ce()) - PG_EPOCH_DAYS_FROM_CE;
+    if days < MIN_DAYS {
+        return Err(EncodeError::new(
+            "date out of range: PostgreSQL's dates begin at 4714-11-24 BC",
+        )
+        .with_value(date));
+    }
+    // chrono's dates end in year 262143, well inside PostgreSQL's range.
+    Ok(days as i32)
 }
 
 impl Encode for NaiveTime {
@@ -62,24 +76,46 @@ impl Encode for NaiveTime {
 
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let micros = i64::from(self.num_seconds_from_midnight()) * 1_000_000
-            + round_nanos(self.nanosecond());
-        // A leap second at 23:59:59 or rounding up may reach 24:00:00, which
-        // PostgreSQL allows; nothing later is representable.
-        if micros > 86_400_000_000 {
-            return Err(EncodeError::new("time out of range: after 24:00:00").with_value(self));
-        }
-        out.extend_from_slice(&micros.to_be_bytes());
+        out.extend_from_slice(&time_micros(self)?.to_be_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        append_fixed_field(out, time_micros(self)?.to_be_bytes());
         Ok(())
     }
 }
 
-#[inline]
-fn timestamp_micros(secs: i64, nanos: u32) -> Option<i64> {
-    let micros = (secs - PG_EPOCH_UNIX_SECS)
-        .checked_mul(1_000_000)?
-        .checked_add(round_nanos(nanos))?;
-    (MIN_MICROS..END_MICROS).contains(&micros).then_some(micros)
+/// Microseconds from midnight.
+#[inline(always)]
+fn time_micros(time: &NaiveTime) -> Result<i64, EncodeError> {
+    let micros =
+        i64::from(time.num_seconds_from_midnight()) * 1_000_000 + round_nanos(time.nanosecond());
+    // A leap second at 23:59:59 or rounding up may reach 24:00:00, which
+    // PostgreSQL allows; nothing later is representable.
+    if micros > 86_400_000_000 {
+        return Err(EncodeError::new("time out of range: after 24:00:00").with_value(time));
+    }
+    Ok(micros)
+}
+
+/// Microseconds from 2000-01-01 00:00 of the instant `secs` seconds and
+/// `nanos` nanoseconds after 1970-01-01 00:00 (UTC), or the error for
+/// `value`.
+#[inline(always)]
+fn timestamp_micros(secs: i64, nanos: u32, value: &dyn fmt::Debug) -> Result<i64, EncodeError> {
+    (secs - PG_EPOCH_UNIX_SECS)
+        .checked_mul(1_000_000)
+        .and_then(|micros| micros.checked_add(round_nanos(nanos)))
+        .filter(|micros| (MIN_MICROS..END_MICROS).contains(micros))
+        .ok_or_else(|| timestamp_out_of_range(value))
+}
+
+#[cold]
+fn timestamp_out_of_range(value: &dyn fmt::Debug) -> EncodeError {
+    EncodeError::new("timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC")
+        .with_value(value)
 }
 
 impl Encode for NaiveDateTime {
@@ -88,17 +124,21 @@ impl Encode for NaiveDateTime {
 
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let utc = self.and_utc();
-        let micros =
-            timestamp_micros(utc.timestamp(), utc.timestamp_subsec_nanos()).ok_or_else(|| {
-                EncodeError::new(
-                    "timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC",
-                )
-                .with_value(self)
-            })?;
-        out.extend_from_slice(&micros.to_be_bytes());
+        out.extend_from_slice(&naive_micros(self)?.to_be_bytes());
         Ok(())
     }
+
+    #[inline(always)]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        append_fixed_field(out, naive_micros(self)?.to_be_bytes());
+        Ok(())
+    }
+}
+
+#[inline(always)]
+fn naive_micros(value: &NaiveDateTime) -> Result<i64, EncodeError> {
+    let utc = value.and_utc();
+    timestamp_micros(utc.timestamp(), utc.timestamp_subsec_nanos(), value)
 }
 
 /// Any time zone (`Utc`, `FixedOffset`, `Local`, `chrono_tz::Tz`, ...): the
@@ -109,14 +149,15 @@ impl<Tz: TimeZone> Encode for DateTime<Tz> {
 
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let micros =
-            timestamp_micros(self.timestamp(), self.timestamp_subsec_nanos()).ok_or_else(|| {
-                EncodeError::new(
-                    "timestamp out of range: PostgreSQL's timestamps begin at 4714-11-24 BC",
-                )
-                .with_value(self)
-            })?;
+        let micros = timestamp_micros(self.timestamp(), self.timestamp_subsec_nanos(), self)?;
         out.extend_from_slice(&micros.to_be_bytes());
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let micros = timestamp_micros(self.timestamp(), self.timestamp_subsec_nanos(), self)?;
+        append_fixed_field(out, micros.to_be_bytes());
         Ok(())
     }
 }

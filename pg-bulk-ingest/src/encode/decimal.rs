@@ -8,6 +8,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use super::int::{write_numeric, write_numeric_field};
 use super::{Encode, EncodeError};
 use crate::table::{SqlType, TypeKind};
 
@@ -15,37 +16,81 @@ impl Encode for Decimal {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Numeric);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Numeric];
 
-    #[inline]
+    #[inline(always)]
     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if let Some(precision) = ty.precision() {
-            check_fits(self, precision, ty.scale().unwrap_or(0), ty)?;
-        }
-        write_numeric(self, out);
+        check_column(self, ty)?;
+        let parts = self.unpack();
+        write_numeric(magnitude(self), parts.negative, parts.scale, out);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn encode_field(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        check_column(self, ty)?;
+        let parts = self.unpack();
+        write_numeric_field(magnitude(self), parts.negative, parts.scale, out);
         Ok(())
     }
 }
 
+/// Whether a `numeric(p,s)` column holds `value`; every value fits a
+/// `numeric` without precision.
+#[inline(always)]
+fn check_column(value: &Decimal, ty: &SqlType) -> Result<(), EncodeError> {
+    match ty.precision() {
+        Some(precision) => check_fits(value, precision, ty.scale().unwrap_or(0), ty),
+        None => Ok(()),
+    }
+}
+
+/// The absolute value of the mantissa (96 bits).
+#[inline(always)]
+fn magnitude(value: &Decimal) -> u128 {
+    let parts = value.unpack();
+    u128::from(parts.hi) << 64 | u128::from(parts.mid) << 32 | u128::from(parts.lo)
+}
+
 /// Whether `value`, rounded to `scale` the way PostgreSQL rounds (half away
-/// from zero), has at most `precision - scale` integer digits.
-#[inline]
+/// from zero), has at most `precision - scale` integer digits. A value that
+/// needs no rounding is checked by [`fits_unrounded`], the others by
+/// [`check_rounded`].
+#[inline(always)]
 fn check_fits(
     value: &Decimal,
     precision: u32,
     scale: u32,
     ty: &SqlType,
 ) -> Result<(), EncodeError> {
-    let value_scale = value.scale();
-    if value_scale <= scale && scale <= precision {
-        // Nothing to round: the integer part `mantissa / 10^value_scale` has
-        // at most `precision - scale` digits exactly when the mantissa is
-        // below `10^(precision - scale + value_scale)`. A mantissa has at most
-        // 29 digits.
-        let limit = precision - scale + value_scale;
-        if limit >= 29 || value.mantissa().unsigned_abs() < super::int::pow10(limit) {
-            return Ok(());
-        }
-        return Err(overflow(value, precision, scale, ty));
+    if fits_unrounded(magnitude(value), value.scale(), precision, scale) {
+        return Ok(());
     }
+    check_rounded(value, precision, scale, ty)
+}
+
+/// Whether a value of `magnitude × 10^-value_scale` fits `numeric(precision,
+/// scale)` without rounding: its scale is at most the column's and its
+/// integer part `magnitude / 10^value_scale` has at most `precision - scale`
+/// digits, that is the magnitude is below `10^(precision - scale +
+/// value_scale)`. `false` leaves the answer to [`check_rounded`].
+#[inline(always)]
+fn fits_unrounded(magnitude: u128, value_scale: u32, precision: u32, scale: u32) -> bool {
+    if value_scale > scale || scale > precision {
+        return false;
+    }
+    // A magnitude has at most 29 digits.
+    let limit = precision - scale + value_scale;
+    limit >= 29 || magnitude < super::int::pow10(limit)
+}
+
+/// [`check_fits`] by rounding `value` to `scale` and counting the digits
+/// of its integer part.
+#[inline(never)]
+fn check_rounded(
+    value: &Decimal,
+    precision: u32,
+    scale: u32,
+    ty: &SqlType,
+) -> Result<(), EncodeError> {
     let rounded = value.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
     let int_digits = rounded
         .trunc()
@@ -68,19 +113,17 @@ fn overflow(value: &Decimal, precision: u32, scale: u32, ty: &SqlType) -> Encode
     .with_value(value)
 }
 
-fn write_numeric(value: &Decimal, out: &mut Vec<u8>) {
-    super::int::write_numeric(
-        value.mantissa().unsigned_abs(),
-        value.is_sign_negative(),
-        value.scale(),
-        out,
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    /// `value` as written to a `numeric` column without precision.
+    fn write_numeric(value: &Decimal, out: &mut Vec<u8>) {
+        value
+            .encode(&Decimal::SQL_TYPE, out)
+            .expect("numeric without limits");
+    }
 
     fn numeric(s: &str) -> Vec<i16> {
         let mut out = Vec::new();

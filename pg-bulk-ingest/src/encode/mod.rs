@@ -82,7 +82,8 @@ pub trait Encode {
     /// is `true`.
     const ARRAY: bool = false;
 
-    /// Whether this value is NULL (then [`encode`](Encode::encode) is not called).
+    /// Whether this value is NULL (then neither [`encode`](Encode::encode)
+    /// nor [`encode_field`](Encode::encode_field) is called).
     #[inline]
     fn is_null(&self) -> bool {
         false
@@ -93,48 +94,146 @@ pub trait Encode {
     /// Values the column cannot hold are rejected with an [`EncodeError`] rather
     /// than sent.
     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError>;
+
+    /// Appends the value as one field of a binary COPY row: its length as a
+    /// big-endian `i32`, then what [`encode`](Encode::encode) appends. The
+    /// generated serializers call it for each field that is not
+    /// [`is_null`](Encode::is_null).
+    ///
+    /// The default writes a placeholder, calls `encode` and fills the length
+    /// in; values of 2³¹ bytes or more are rejected. A type that knows its
+    /// length before writing (a fixed-size type, text) can append length and
+    /// value at once instead, which is faster; it must append the same bytes
+    /// as the default.
+    ///
+    /// ```
+    /// use pg_bulk_ingest::{Encode, EncodeError, SqlType, TypeKind};
+    ///
+    /// /// A point on a line, stored as a `real`.
+    /// struct Position(f32);
+    ///
+    /// impl Encode for Position {
+    ///     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Float4);
+    ///     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Float4];
+    ///     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    ///         out.extend_from_slice(&self.0.to_be_bytes());
+    ///         Ok(())
+    ///     }
+    ///     fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    ///         let [a, b, c, d] = self.0.to_be_bytes();
+    ///         out.extend_from_slice(&[0, 0, 0, 4, a, b, c, d]);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let (mut fast, mut default) = (Vec::new(), Vec::new());
+    /// Position(1.5).encode_field(&Position::SQL_TYPE, &mut fast)?;
+    /// default.extend_from_slice(&4i32.to_be_bytes());
+    /// Position(1.5).encode(&Position::SQL_TYPE, &mut default)?;
+    /// assert_eq!(fast, default);
+    /// # Ok::<(), EncodeError>(())
+    /// ```
+    #[inline(always)]
+    fn encode_field(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        self.encode(ty, out)?;
+        fill_length(out, start)
+    }
+}
+
+/// Fills in the length of the field whose 4-byte length placeholder is at
+/// `start`, from what follows it.
+#[inline(always)]
+fn fill_length(out: &mut [u8], start: usize) -> Result<(), EncodeError> {
+    let len = length_prefix(out.len() - start - 4)?;
+    out[start..start + 4].copy_from_slice(&len);
+    Ok(())
+}
+
+/// `len` as a field's length prefix: a big-endian `i32`.
+#[inline(always)]
+fn length_prefix(len: usize) -> Result<[u8; 4], EncodeError> {
+    match i32::try_from(len) {
+        Ok(len) => Ok(len.to_be_bytes()),
+        Err(_) => Err(too_long(len)),
+    }
+}
+
+#[cold]
+fn too_long(len: usize) -> EncodeError {
+    EncodeError::new(format!(
+        "the value is {len} bytes long; PostgreSQL's limit is 1 GB"
+    ))
+}
+
+/// Appends a field of `N` bytes (`N` ≤ 16), its length prefix and `value`, as
+/// one copy of fixed length.
+#[inline(always)]
+pub(crate) fn append_fixed_field<const N: usize>(out: &mut Vec<u8>, value: [u8; N]) {
+    const { assert!(N <= 16) };
+    let mut field = [0; 20];
+    field[..4].copy_from_slice(&(N as i32).to_be_bytes());
+    field[4..4 + N].copy_from_slice(&value);
+    out.extend_from_slice(&field[..4 + N]);
 }
 
 /// Why a value was not written. The ingest functions turn it into
 /// [`Error::InvalidValue`](crate::Error::InvalidValue), adding the row's
 /// position, the table and the column.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EncodeError {
+// One pointer: `Result<(), EncodeError>` is returned in a register, and an
+// error made out of line is seen to be one (the box is never null).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodeError(Box<EncodeErrorInner>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct EncodeErrorInner {
     reason: String,
     value: Option<String>,
 }
 
 impl EncodeError {
     /// A value that can't be written, for `reason`.
+    #[cold]
     pub fn new(reason: impl Into<String>) -> EncodeError {
-        EncodeError {
+        EncodeError(Box::new(EncodeErrorInner {
             reason: reason.into(),
             value: None,
-        }
+        }))
     }
 
     /// Adds a short rendering of the offending value (it is cut to 60
     /// characters).
+    #[cold]
     pub fn with_value(mut self, value: impl fmt::Debug) -> EncodeError {
-        self.value = Some(shorten(&format!("{value:?}"), 60));
+        self.0.value = Some(shorten(&format!("{value:?}"), 60));
         self
     }
 
     /// Why the value was rejected.
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 
     /// A short rendering of the value, when the encoder gave one.
     pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
+        self.0.value.as_deref()
+    }
+}
+
+impl fmt::Debug for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncodeError")
+            .field("reason", &self.0.reason)
+            .field("value", &self.0.value)
+            .finish()
     }
 }
 
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)?;
-        if let Some(value) = &self.value {
+        f.write_str(&self.0.reason)?;
+        if let Some(value) = &self.0.value {
             write!(f, " (value: {value})")?;
         }
         Ok(())
@@ -172,7 +271,7 @@ impl<'a> RowWriter<'a> {
     }
 
     /// Writes `value` as column `column` (its index), of type `ty`.
-    #[inline]
+    #[inline(always)]
     pub fn field<E: Encode + ?Sized>(
         &mut self,
         column: usize,
@@ -183,7 +282,9 @@ impl<'a> RowWriter<'a> {
             self.buf.extend_from_slice(&(-1i32).to_be_bytes());
             return Ok(());
         }
-        self.framed(column, |out| value.encode(ty, out))
+        value
+            .encode_field(ty, self.buf)
+            .map_err(|error| FieldError { column, error })
     }
 
     /// Writes `value` as column `column` (its index), of type `ty`, with the
@@ -191,7 +292,7 @@ impl<'a> RowWriter<'a> {
     /// NULL. `#[bulk(json)]` and `#[bulk(with = path)]` fields are written
     /// with it; `encode` appends the value's binary representation, as
     /// [`Encode::encode`] does.
-    #[inline]
+    #[inline(always)]
     pub fn field_with<T: ?Sized>(
         &mut self,
         column: usize,
@@ -209,7 +310,7 @@ impl<'a> RowWriter<'a> {
     }
 
     /// The length prefix, then what `write` appends.
-    #[inline]
+    #[inline(always)]
     fn framed(
         &mut self,
         column: usize,
@@ -217,16 +318,9 @@ impl<'a> RowWriter<'a> {
     ) -> Result<(), FieldError> {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
-        write(self.buf).map_err(|error| FieldError { column, error })?;
-        let len = self.buf.len() - start - 4;
-        let len = i32::try_from(len).map_err(|_| FieldError {
-            column,
-            error: EncodeError::new(format!(
-                "the value is {len} bytes long; PostgreSQL's limit is 1 GB"
-            )),
-        })?;
-        self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
-        Ok(())
+        write(self.buf)
+            .and_then(|()| fill_length(self.buf, start))
+            .map_err(|error| FieldError { column, error })
     }
 }
 
@@ -251,7 +345,7 @@ impl<'a> RowWriter<'a> {
 /// assert_eq!(out, [0, 2, 0, 0, 0, 4, 0, 0, 0, 7, 255, 255, 255, 255]);
 /// # Ok::<(), pg_bulk_ingest::FieldError>(())
 /// ```
-#[inline]
+#[inline(always)]
 pub fn encode_row<R: BulkRows + ?Sized>(row: &R, out: &mut Vec<u8>) -> Result<(), FieldError> {
     let columns = R::TABLES
         .get(row.table_index())
@@ -298,7 +392,7 @@ impl<T: Encode> Encode for Option<T> {
     const NULLABLE: bool = true;
     const ARRAY: bool = T::ARRAY;
 
-    #[inline]
+    #[inline(always)]
     fn is_null(&self) -> bool {
         match self {
             Some(v) => v.is_null(),
@@ -306,11 +400,22 @@ impl<T: Encode> Encode for Option<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Some(v) => v.encode(ty, out),
             None => Ok(()),
+        }
+    }
+
+    #[inline(always)]
+    fn encode_field(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Some(v) => v.encode_field(ty, out),
+            None => {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                Ok(())
+            }
         }
     }
 }
@@ -324,14 +429,19 @@ macro_rules! delegate {
             const NULLABLE: bool = <$inner as Encode>::NULLABLE;
             const ARRAY: bool = <$inner as Encode>::ARRAY;
 
-            #[inline]
+            #[inline(always)]
             fn is_null(&self) -> bool {
                 <$inner as Encode>::is_null(self)
             }
 
-            #[inline]
+            #[inline(always)]
             fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
                 <$inner as Encode>::encode(self, ty, out)
+            }
+
+            #[inline(always)]
+            fn encode_field(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+                <$inner as Encode>::encode_field(self, ty, out)
             }
         }
     )*};
@@ -351,9 +461,15 @@ macro_rules! fixed {
             const SQL_TYPE: SqlType = SqlType::new(TypeKind::$kind);
             const ACCEPTS: &'static [TypeKind] = &[TypeKind::$kind];
 
-            #[inline]
+            #[inline(always)]
             fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
                 out.extend_from_slice(&self.to_be_bytes());
+                Ok(())
+            }
+
+            #[inline(always)]
+            fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+                append_fixed_field(out, self.to_be_bytes());
                 Ok(())
             }
         }
@@ -372,9 +488,15 @@ impl Encode for bool {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Bool);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Bool];
 
-    #[inline]
+    #[inline(always)]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         out.push(u8::from(*self));
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        append_fixed_field(out, [u8::from(*self)]);
         Ok(())
     }
 }
@@ -383,21 +505,74 @@ impl Encode for str {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Text);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Text, TypeKind::Varchar, TypeKind::Char];
 
-    #[inline]
+    #[inline(always)]
     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let bytes = checked_text(self)?;
-        // `char` without a length is `char(1)`.
-        let max = match ty.kind() {
-            TypeKind::Char => Some(ty.precision().unwrap_or(1)),
-            TypeKind::Varchar => ty.precision(),
-            _ => None,
-        };
-        match max {
-            Some(max) => append(out, fit_length(self, bytes, max, ty)?),
-            None => append(out, bytes),
+        if may_be_cut(self, ty) {
+            append(out, text_for(self, ty)?);
+            return Ok(());
         }
-        Ok(())
+        match copy_text(out, self.as_bytes()) {
+            true => Ok(()),
+            false => Err(nul_in_text(self)),
+        }
     }
+
+    #[inline(always)]
+    fn encode_field(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let len = self.len();
+        if may_be_cut(self, ty) || len > i32::MAX as usize {
+            return text_field_slow(self, ty, out);
+        }
+        let start = out.len();
+        out.extend_from_slice(&(len as i32).to_be_bytes());
+        match copy_text(out, self.as_bytes()) {
+            true => Ok(()),
+            false => {
+                out.truncate(start);
+                Err(nul_in_text(self))
+            }
+        }
+    }
+}
+
+/// The `n` of a `varchar(n)`/`char(n)` column of type `ty`.
+#[inline(always)]
+fn max_chars(ty: &SqlType) -> Option<u32> {
+    // `char` without a length is `char(1)`.
+    match ty.kind() {
+        TypeKind::Char => Some(ty.precision().unwrap_or(1)),
+        TypeKind::Varchar => ty.precision(),
+        _ => None,
+    }
+}
+
+/// Whether `s` may be longer than a `varchar(n)`/`char(n)` column of type `ty`
+/// takes: it has more bytes than `n`.
+#[inline(always)]
+fn may_be_cut(s: &str, ty: &SqlType) -> bool {
+    max_chars(ty).is_some_and(|max| s.len() > max as usize)
+}
+
+/// The bytes of `s` as a column of type `ty` stores them: no NUL, and for
+/// `varchar(n)`/`char(n)` at most `n` characters.
+#[inline]
+fn text_for<'a>(s: &'a str, ty: &SqlType) -> Result<&'a [u8], EncodeError> {
+    let bytes = checked_text(s)?;
+    match max_chars(ty) {
+        // More bytes than allowed characters: count the characters.
+        Some(max) if bytes.len() > max as usize => fit_length(s, bytes, max, ty),
+        _ => Ok(bytes),
+    }
+}
+
+/// [`Encode::encode_field`] of text that may have to be cut, or too long for
+/// a field.
+#[inline(never)]
+fn text_field_slow(s: &str, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let bytes = text_for(s, ty)?;
+    out.extend_from_slice(&length_prefix(bytes.len())?);
+    append(out, bytes);
+    Ok(())
 }
 
 /// One character: `character(1)` by default, or any text column (every
@@ -485,19 +660,80 @@ fn append_overlapping<const W: usize>(out: &mut Vec<u8>, bytes: &[u8]) {
     out.truncate(start + n);
 }
 
-/// `varchar(n)`/`char(n)` semantics of PostgreSQL: a value longer than `n`
-/// characters is an error, unless the excess is only spaces, which are cut.
-#[inline]
+/// Not zero exactly when `w` has a zero byte: the `0x80` bit of its lowest
+/// zero byte is set (and maybe bits above it).
+#[inline(always)]
+const fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080
+}
+
+/// Appends `bytes` to `out` unless they hold a zero byte, in one pass;
+/// returns whether they were appended (`out` is left as it was otherwise).
+/// Values of 16 bytes and more are checked and copied in blocks of 16, the
+/// last block overlapping the one before; shorter ones as two overlapping
+/// words. The copies are of fixed length, without a call to `memcpy`.
+#[inline(always)]
+fn copy_text(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let start = out.len();
+    let zeros = if n >= 16 {
+        let mut zeros = 0;
+        let mut blocks = bytes.chunks_exact(16);
+        for block in &mut blocks {
+            let block: &[u8; 16] = block.try_into().expect("16 bytes");
+            let v = u128::from_le_bytes(*block);
+            zeros |= zero_bytes(v as u64) | zero_bytes((v >> 64) as u64);
+            out.extend_from_slice(block);
+        }
+        if !blocks.remainder().is_empty() {
+            let last: [u8; 16] = bytes[n - 16..].try_into().expect("16 bytes");
+            let v = u128::from_le_bytes(last);
+            zeros |= zero_bytes(v as u64) | zero_bytes((v >> 64) as u64);
+            out.extend_from_slice(&last);
+            out[start + n - 16..start + n].copy_from_slice(&last);
+            out.truncate(start + n);
+        }
+        zeros
+    } else if n >= 8 {
+        let first = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let last = u64::from_le_bytes(bytes[n - 8..].try_into().expect("8 bytes"));
+        out.extend_from_slice(&(u128::from(last) << 64 | u128::from(first)).to_le_bytes());
+        out[start + n - 8..start + n].copy_from_slice(&last.to_le_bytes());
+        out.truncate(start + n);
+        zero_bytes(first) | zero_bytes(last)
+    } else if n >= 4 {
+        let first = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+        let last = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
+        let both = u64::from(last) << 32 | u64::from(first);
+        out.extend_from_slice(&both.to_le_bytes());
+        out[start + n - 4..start + n].copy_from_slice(&last.to_le_bytes());
+        out.truncate(start + n);
+        zero_bytes(both)
+    } else if n > 0 {
+        // The first, middle and last byte: every byte of 1 to 3.
+        let three = [bytes[0], bytes[n / 2], bytes[n - 1]];
+        out.extend_from_slice(&three);
+        out.truncate(start + n);
+        zero_bytes(u64::from(u32::from_le_bytes([three[0], three[1], three[2], 1])) | !0xffff_ffff)
+    } else {
+        0
+    };
+    if zeros != 0 {
+        out.truncate(start);
+    }
+    zeros == 0
+}
+
+/// `varchar(n)`/`char(n)` semantics of PostgreSQL for a value of more bytes
+/// than `max`: a value longer than `max` characters is an error, unless the
+/// excess is only spaces, which are cut.
+#[inline(never)]
 fn fit_length<'a>(
     s: &str,
     bytes: &'a [u8],
     max: u32,
     ty: &SqlType,
 ) -> Result<&'a [u8], EncodeError> {
-    // Fast path: no more bytes than allowed characters.
-    if bytes.len() <= max as usize {
-        return Ok(bytes);
-    }
     match s.char_indices().nth(max as usize) {
         None => Ok(bytes),
         Some((end, _)) if s[end..].bytes().all(|b| b == b' ') => Ok(&bytes[..end]),
@@ -515,6 +751,13 @@ impl Encode for [u8] {
 
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        out.extend_from_slice(self);
+        Ok(())
+    }
+
+    #[inline]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        out.extend_from_slice(&length_prefix(self.len())?);
         out.extend_from_slice(self);
         Ok(())
     }
@@ -577,6 +820,176 @@ mod tests {
                 let mut with = vec![0xffu8; len];
                 with[at] = 0;
                 assert!(has_nul(&with), "{len} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn copy_text_copies_or_finds_nul_at_every_position() {
+        for len in 0..80 {
+            let clean: Vec<u8> = (0..len).map(|i| 1 + (i * 37 % 255) as u8).collect();
+            let mut out = b"prefix".to_vec();
+            assert!(copy_text(&mut out, &clean), "{len}");
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(&out[6..], &clean[..], "{len}");
+            for fill in [0x01u8, 0x80, 0xff] {
+                let bytes = vec![fill; len];
+                let mut out = b"prefix".to_vec();
+                assert!(copy_text(&mut out, &bytes), "{len} {fill}");
+                assert_eq!(&out[6..], &bytes[..], "{len} {fill}");
+            }
+            for at in 0..len {
+                for base in [clean.clone(), vec![0xffu8; len], vec![0x80u8; len]] {
+                    let mut with = base;
+                    with[at] = 0;
+                    let mut out = b"prefix".to_vec();
+                    assert!(!copy_text(&mut out, &with), "{len} {at}");
+                    assert_eq!(out, b"prefix", "{len} {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_fields_match_encode() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "héllo wörld",
+            &"x".repeat(33),
+            &"é".repeat(40),
+        ];
+        for ty in [
+            str::SQL_TYPE,
+            SqlType::new(TypeKind::Varchar).with_length(5),
+            SqlType::new(TypeKind::Char).with_length(3),
+            SqlType::new(TypeKind::Char),
+        ] {
+            for text in texts {
+                for text in [text.to_owned(), format!("{text}   ")] {
+                    let plain = encode(text.as_str(), ty);
+                    let mut field = Vec::new();
+                    let framed = text.as_str().encode_field(&ty, &mut field);
+                    match plain {
+                        Ok(bytes) => {
+                            framed.unwrap();
+                            assert_eq!(&field[..4], &(bytes.len() as i32).to_be_bytes());
+                            assert_eq!(&field[4..], &bytes[..], "{text:?} as {ty}");
+                        }
+                        Err(e) => assert_eq!(framed.unwrap_err(), e, "{text:?} as {ty}"),
+                    }
+                }
+            }
+        }
+        for text in ["\0", "a\0b", "0123456789abcdef\0", "é\0 0123456789abcdef01"] {
+            let mut out = b"prefix".to_vec();
+            let e = text.encode_field(&str::SQL_TYPE, &mut out).unwrap_err();
+            assert_eq!(e, encode(text, str::SQL_TYPE).unwrap_err());
+            assert_eq!(out, b"prefix");
+        }
+    }
+
+    /// `encode_field` appends the length and what `encode` appends, or
+    /// fails as `encode` does, leaving what was there before.
+    fn field_matches_encode<E: Encode + ?Sized>(value: &E, ty: SqlType) {
+        let mut field = b"prefix".to_vec();
+        let framed = value.encode_field(&ty, &mut field);
+        match encode(value, ty) {
+            Ok(bytes) => {
+                framed.unwrap_or_else(|e| panic!("{ty}: {e}"));
+                assert_eq!(&field[..6], b"prefix");
+                assert_eq!(&field[6..10], &(bytes.len() as i32).to_be_bytes(), "{ty}");
+                assert_eq!(&field[10..], &bytes[..], "{ty}");
+            }
+            Err(e) => {
+                assert_eq!(framed.unwrap_err(), e, "{ty}");
+                assert_eq!(&field[..6], b"prefix");
+            }
+        }
+    }
+
+    #[test]
+    fn fields_are_length_and_value() {
+        for v in [0i16, -1, i16::MAX, i16::MIN] {
+            field_matches_encode(&v, i16::SQL_TYPE);
+        }
+        for v in [0i32, -2, i32::MAX] {
+            field_matches_encode(&v, i32::SQL_TYPE);
+        }
+        for v in [0i64, -3, i64::MIN] {
+            field_matches_encode(&v, i64::SQL_TYPE);
+            field_matches_encode(&Some(v), i64::SQL_TYPE);
+            field_matches_encode(&Box::new(v), i64::SQL_TYPE);
+        }
+        for v in [0.0f32, -1.5, f32::NAN, f32::INFINITY] {
+            field_matches_encode(&v, f32::SQL_TYPE);
+        }
+        for v in [0.0f64, 2.5e300, f64::NEG_INFINITY] {
+            field_matches_encode(&v, f64::SQL_TYPE);
+        }
+        for v in [true, false] {
+            field_matches_encode(&v, bool::SQL_TYPE);
+        }
+        for v in [&b""[..], b"\0\xff", &[7; 40]] {
+            field_matches_encode(v, <[u8]>::SQL_TYPE);
+            field_matches_encode(&v.to_vec(), <[u8]>::SQL_TYPE);
+        }
+        for v in ["", "ab", "ü\0", "a rather longer text of some forty bytes"] {
+            field_matches_encode(v, str::SQL_TYPE);
+            field_matches_encode(&v.to_owned(), str::SQL_TYPE);
+            field_matches_encode(&std::borrow::Cow::Borrowed(v), str::SQL_TYPE);
+        }
+        // NULL: -1, no value.
+        let mut out = Vec::new();
+        None::<i64>.encode_field(&i64::SQL_TYPE, &mut out).unwrap();
+        assert_eq!(out, (-1i32).to_be_bytes());
+        for v in ['a', 'é', '\0'] {
+            field_matches_encode(&v, char::SQL_TYPE);
+        }
+        #[cfg(feature = "uuid")]
+        field_matches_encode(
+            &::uuid::Uuid::from_u128(0x0123_4567_89ab),
+            ::uuid::Uuid::SQL_TYPE,
+        );
+        #[cfg(feature = "chrono")]
+        {
+            use ::chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+            let date = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+            let time = NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_500).unwrap();
+            field_matches_encode(&date, NaiveDate::SQL_TYPE);
+            field_matches_encode(&NaiveDate::MIN, NaiveDate::SQL_TYPE);
+            field_matches_encode(&time, NaiveTime::SQL_TYPE);
+            field_matches_encode(&date.and_time(time), ::chrono::NaiveDateTime::SQL_TYPE);
+            field_matches_encode(&DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::SQL_TYPE);
+            field_matches_encode(&date.and_time(time).and_utc(), DateTime::<Utc>::SQL_TYPE);
+        }
+        #[cfg(feature = "time")]
+        {
+            use ::time::{Date, Month, PrimitiveDateTime, Time};
+            let t = PrimitiveDateTime::new(
+                Date::from_calendar_date(2024, Month::February, 29).unwrap(),
+                Time::from_hms_nano(23, 59, 59, 999_999_500).unwrap(),
+            );
+            field_matches_encode(&t.date(), ::time::Date::SQL_TYPE);
+            field_matches_encode(&t.time(), ::time::Time::SQL_TYPE);
+            field_matches_encode(&t, ::time::PrimitiveDateTime::SQL_TYPE);
+            field_matches_encode(&t.assume_utc(), ::time::OffsetDateTime::SQL_TYPE);
+        }
+        #[cfg(feature = "rust_decimal")]
+        {
+            use ::rust_decimal::Decimal;
+            let n52 = SqlType::new(TypeKind::Numeric).with_precision_scale(5, 2);
+            for v in [
+                Decimal::ZERO,
+                Decimal::MAX,
+                Decimal::new(-99_999, 2),
+                Decimal::new(1, 28),
+            ] {
+                field_matches_encode(&v, Decimal::SQL_TYPE);
+                field_matches_encode(&v, n52);
             }
         }
     }

@@ -8,7 +8,7 @@
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::interval::{nanos_to_micros, write_interval};
-use super::{Encode, EncodeError};
+use super::{append_fixed_field, Encode, EncodeError};
 use crate::table::{SqlType, TypeKind};
 
 /// Julian day number of 2000-01-01.
@@ -36,71 +36,91 @@ fn time_nanos(time: Time) -> i128 {
     (i128::from(h) * 3600 + i128::from(m) * 60 + i128::from(s)) * 1_000_000_000 + i128::from(ns)
 }
 
+/// `micros` as a timestamp's 8 bytes, or the error for `value` out of
+/// PostgreSQL's range.
 #[inline]
-fn write_timestamp(
-    micros: i128,
-    value: &dyn std::fmt::Debug,
-    out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+fn timestamp_bytes(micros: i128, value: &dyn std::fmt::Debug) -> Result<[u8; 8], EncodeError> {
     if !(MIN_MICROS..END_MICROS).contains(&micros) {
         return Err(EncodeError::new(TIMESTAMP_RANGE).with_value(value));
     }
-    out.extend_from_slice(&(micros as i64).to_be_bytes());
-    Ok(())
+    Ok((micros as i64).to_be_bytes())
+}
+
+/// Writes `value` through `bytes`, its 8 or fewer bytes: `encode` and
+/// `encode_field` of a type of fixed size.
+macro_rules! fixed_size {
+    ($bytes:ident) => {
+        #[inline]
+        fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+            out.extend_from_slice(&$bytes(self)?);
+            Ok(())
+        }
+
+        #[inline]
+        fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+            append_fixed_field(out, $bytes(self)?);
+            Ok(())
+        }
+    };
 }
 
 impl Encode for Date {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Date);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Date];
 
-    #[inline]
-    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let days = days(*self);
-        if !(-PG_EPOCH_JDATE..=MAX_DAYS).contains(&days) {
-            return Err(EncodeError::new(
-                "date out of range: PostgreSQL's dates run from 4714-11-24 BC to 5874897 AD",
-            )
-            .with_value(self));
-        }
-        out.extend_from_slice(&(days as i32).to_be_bytes());
-        Ok(())
+    fixed_size!(date_bytes);
+}
+
+#[inline]
+fn date_bytes(date: &Date) -> Result<[u8; 4], EncodeError> {
+    let days = days(*date);
+    if !(-PG_EPOCH_JDATE..=MAX_DAYS).contains(&days) {
+        return Err(EncodeError::new(
+            "date out of range: PostgreSQL's dates run from 4714-11-24 BC to 5874897 AD",
+        )
+        .with_value(date));
     }
+    Ok((days as i32).to_be_bytes())
 }
 
 impl Encode for Time {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Time);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Time];
 
-    #[inline]
-    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        // At most 23:59:59.999999999, which rounds to 24:00:00: PostgreSQL
-        // allows it.
-        let micros = nanos_to_micros(time_nanos(*self)) as i64;
-        out.extend_from_slice(&micros.to_be_bytes());
-        Ok(())
-    }
+    fixed_size!(time_bytes);
+}
+
+#[inline]
+fn time_bytes(time: &Time) -> Result<[u8; 8], EncodeError> {
+    // At most 23:59:59.999999999, which rounds to 24:00:00: PostgreSQL
+    // allows it.
+    Ok((nanos_to_micros(time_nanos(*time)) as i64).to_be_bytes())
 }
 
 impl Encode for PrimitiveDateTime {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Timestamp);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Timestamp];
 
-    #[inline]
-    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let nanos = i128::from(days(self.date())) * 86_400_000_000_000 + time_nanos(self.time());
-        write_timestamp(nanos_to_micros(nanos), self, out)
-    }
+    fixed_size!(primitive_bytes);
+}
+
+#[inline]
+fn primitive_bytes(value: &PrimitiveDateTime) -> Result<[u8; 8], EncodeError> {
+    let nanos = i128::from(days(value.date())) * 86_400_000_000_000 + time_nanos(value.time());
+    timestamp_bytes(nanos_to_micros(nanos), value)
 }
 
 impl Encode for OffsetDateTime {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Timestamptz);
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Timestamptz];
 
-    #[inline]
-    fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let nanos = self.unix_timestamp_nanos() - PG_EPOCH_UNIX_SECS * 1_000_000_000;
-        write_timestamp(nanos_to_micros(nanos), self, out)
-    }
+    fixed_size!(offset_bytes);
+}
+
+#[inline]
+fn offset_bytes(value: &OffsetDateTime) -> Result<[u8; 8], EncodeError> {
+    let nanos = value.unix_timestamp_nanos() - PG_EPOCH_UNIX_SECS * 1_000_000_000;
+    timestamp_bytes(nanos_to_micros(nanos), value)
 }
 
 impl Encode for Duration {

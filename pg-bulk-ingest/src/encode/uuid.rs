@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{Encode, EncodeError};
+use super::{append_fixed_field, Encode, EncodeError};
 use crate::table::{SqlType, TypeKind};
 
 impl Encode for Uuid {
@@ -13,6 +13,12 @@ impl Encode for Uuid {
     #[inline]
     fn encode(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         out.extend_from_slice(self.as_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn encode_field(&self, _: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        append_fixed_field(out, *self.as_bytes());
         Ok(())
     }
 }
