@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::catalog::{Carried, DependentView, Grant, LiveColumn, LiveIndex, LiveTable, Relation};
 use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
-use crate::table::{EnumDef, IndexDef, SqlType, TableDef, TypeKind};
+use crate::table::{ColumnDef, EnumDef, IndexDef, SqlType, TableDef, TypeKind};
 
 /// One change that makes the live table match its definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,10 +390,7 @@ pub fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<Change>
     let mut out = Vec::new();
     let mut matched: Vec<&str> = Vec::new();
     for column in table.columns {
-        let found = live
-            .column(column.name)
-            .or_else(|| column.rename_from.and_then(|old| live.column(old)));
-        let Some(live_col) = found else {
+        let Some(live_col) = source_column(live, column) else {
             out.push(Change::AddColumn {
                 column: column.name.to_owned(),
             });
@@ -485,6 +482,13 @@ pub fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<Change>
         });
     }
     out
+}
+
+/// The live column that holds `column`'s values: the one of its name, or the
+/// one it is renamed from.
+fn source_column<'a>(live: &'a LiveTable, column: &ColumnDef) -> Option<&'a LiveColumn> {
+    live.column(column.name)
+        .or_else(|| column.rename_from.and_then(|old| live.column(old)))
 }
 
 /// Whether live column `live` has the type `declared`: enum types by schema
@@ -730,11 +734,9 @@ impl Plan {
                 .zip(&live.primary_key)
                 .all(|(&key, live_key)| {
                     let column = def.column(key).expect("key columns are declared");
-                    live.column(key)
-                        .or_else(|| column.rename_from.and_then(|old| live.column(old)))
-                        .is_some_and(|source| {
-                            &source.name == live_key && same_type(source, &column.sql_type)
-                        })
+                    source_column(live, column).is_some_and(|source| {
+                        &source.name == live_key && same_type(source, &column.sql_type)
+                    })
                 });
         if !same_key {
             return self;
@@ -835,10 +837,7 @@ impl Plan {
         let mut targets = Vec::new();
         let mut values = Vec::new();
         for column in def.columns {
-            let source = live
-                .column(column.name)
-                .or_else(|| column.rename_from.and_then(|old| live.column(old)));
-            let Some(source) = source else {
+            let Some(source) = source_column(live, column) else {
                 continue; // a new column: its default (or NULL)
             };
             targets.push(column.name);
