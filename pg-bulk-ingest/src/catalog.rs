@@ -37,8 +37,8 @@ pub struct LiveIndex {
     pub unique: bool,
     /// Access method (`btree`, `gin`, ...).
     pub method: String,
-    /// No expressions, predicate or included columns: the kind of index a
-    /// definition can declare.
+    /// No expressions, predicate, included columns or `NULLS NOT DISTINCT`
+    /// (PostgreSQL 15): the kind of index a definition can declare.
     pub plain: bool,
     /// `pg_get_indexdef`.
     pub definition: String,
@@ -66,7 +66,8 @@ pub struct LiveColumn {
     /// [`type_name`](LiveColumn::type_name): `format_type` qualifies the name
     /// only when the type is not on the search path.
     pub is_enum: bool,
-    /// `NOT attnotnull`.
+    /// `NOT attnotnull`, or a `NOT NULL` constraint that is `NOT VALID`
+    /// (PostgreSQL 18), which leaves the NULLs already stored in place.
     pub nullable: bool,
     /// `pg_get_expr` of the column default, when it has one.
     pub default: Option<String>,
@@ -153,7 +154,10 @@ pub(crate) fn read_table(
     let columns = client
         .query(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    NOT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                    NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
+                      WHERE k.conrelid = a.attrelid AND k.contype = 'n' \
+                        AND k.conkey[1] = a.attnum AND NOT k.convalidated), \
+                    pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
                     tn.nspname::text, t.typname::text, t.typtype = 'e' \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
@@ -191,7 +195,8 @@ pub(crate) fn read_table(
         .query(
             "SELECT c.relname::text, i.indisunique, am.amname::text, \
                     i.indexprs IS NULL AND i.indpred IS NULL AND i.indnatts = i.indnkeyatts \
-                      AND NOT (0 = ANY (i.indkey::int2[])), \
+                      AND NOT (0 = ANY (i.indkey::int2[])) \
+                      AND NOT coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false), \
                     ARRAY(SELECT a.attname::text \
                           FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
                           JOIN pg_catalog.pg_attribute a \
@@ -420,7 +425,16 @@ pub(crate) fn read_views(
 /// rules, indexes and constraints other than its primary key, ... Described
 /// with `pg_describe_object`. Column defaults are not among them: the new
 /// table gets the definition's (a live default the definition lacks is a
-/// planned change).
+/// planned change). Nor are the `NOT NULL` constraints PostgreSQL 18 records in
+/// `pg_constraint` (`contype = 'n'`): they are part of the column definitions,
+/// compared through [`LiveColumn::nullable`], and made again by the new table.
+/// A primary key `WITHOUT OVERLAPS` (PostgreSQL 18) is among them: the new
+/// table's key would be a plain one. The table's own columns, which a
+/// generated column depends on in `pg_depend` on PostgreSQL 12–14, are not
+/// listed: generated columns are refused as column settings instead (see
+/// [`read_size_and_settings`]).
+/// Columns PostgreSQL added in later majors are read through `to_jsonb` of the
+/// catalog row, so that the query runs on every major from 12.
 pub(crate) fn read_dependents(
     client: &mut impl GenericClient,
     oid: u32,
@@ -436,12 +450,16 @@ pub(crate) fn read_dependents(
          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
            AND d.deptype IN ('n', 'a') \
            AND d.classid <> 'pg_catalog.pg_attrdef'::regclass \
+           AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = $1) \
            AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_constraint k \
-                 WHERE k.oid = d.objid AND k.contype = 'p' AND k.conrelid = $1)) \
+                 WHERE k.oid = d.objid AND k.conrelid = $1 AND (k.contype = 'n' \
+                   OR k.contype = 'p' \
+                      AND NOT coalesce((to_jsonb(k) ->> 'conperiod')::bool, false)))) \
            AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_index i \
-                 WHERE i.indexrelid = d.objid AND i.indisprimary AND i.indrelid = $1)) \
+                 WHERE i.indexrelid = d.objid AND i.indisprimary AND NOT i.indisexclusion \
+                   AND i.indrelid = $1)) \
            AND NOT (d.classid = 'pg_catalog.pg_rewrite'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.oid = d.objid AND r.ev_class = $1 \
                    AND r.rulename = '_RETURN')) \
@@ -482,8 +500,9 @@ pub(crate) struct SizeAndSettings {
 /// Reads the row estimate of table `oid` and the settings a rebuild would
 /// lose: storage parameters, row security, replica identity, persistence,
 /// inheritance and partitioning, tablespace, access method, publications, and
-/// per-column storage, options, statistics targets, identity, generated
-/// expressions and collations.
+/// per-column storage, options, statistics targets (-1 for the default up to
+/// PostgreSQL 16, NULL from 17), identity, generated expressions (stored, and
+/// virtual from 18), collations and compression (from 14).
 pub(crate) fn read_size_and_settings(
     client: &mut impl GenericClient,
     oid: u32,
@@ -512,7 +531,8 @@ pub(crate) fn read_size_and_settings(
                     AND (a.attstorage <> t.typstorage \
                          OR a.attoptions IS NOT NULL OR a.attstattarget >= 0 \
                          OR a.attidentity <> '' OR a.attgenerated <> '' \
-                         OR a.attcollation <> t.typcollation)) \
+                         OR a.attcollation <> t.typcollation \
+                         OR coalesce(to_jsonb(a) ->> 'attcompression', '') <> '')) \
                 ], NULL) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.oid = $1",

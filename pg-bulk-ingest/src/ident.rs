@@ -102,9 +102,55 @@ pub(crate) fn limited(base: &str, suffix: &str) -> String {
     format!("{}{}", &base[..end], suffix)
 }
 
+/// The name PostgreSQL gives an object of two names and a label when it
+/// chooses one itself, e.g. `orders_id_not_null`: `name1_name2_label`, the
+/// longer of the two names cut a byte at a time (at a character boundary) until
+/// the whole fits in 63 bytes. The rule of `makeObjectName` in PostgreSQL's
+/// `src/backend/commands/indexcmds.c`.
+pub(crate) fn object_name(name1: &str, name2: &str, label: &str) -> String {
+    const MAX: usize = 63;
+    let avail = MAX.saturating_sub(label.len() + 2);
+    let (mut n1, mut n2) = (name1.len(), name2.len());
+    while n1 + n2 > avail {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    let clip = |s: &str, mut end: usize| {
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        end
+    };
+    let (n1, n2) = (clip(name1, n1), clip(name2, n2));
+    format!("{}_{}_{label}", &name1[..n1], &name2[..n2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_names_are_cut_like_postgresql_cuts_them() {
+        assert_eq!(
+            object_name("orders", "id", "not_null"),
+            "orders_id_not_null"
+        );
+        let long = "t".repeat(70);
+        let name = object_name(&long, "id", "not_null");
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with("_id_not_null"));
+        let name = object_name(&"a".repeat(40), &"b".repeat(40), "not_null");
+        assert_eq!(
+            name,
+            format!("{}_{}_not_null", "a".repeat(27), "b".repeat(26))
+        );
+        // Multi-byte characters are never split.
+        let name = object_name(&"é".repeat(40), "c", "not_null");
+        assert!(name.len() <= 63 && name.ends_with("_c_not_null"), "{name}");
+    }
 
     #[test]
     fn quotes_and_doubles() {

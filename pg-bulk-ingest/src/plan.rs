@@ -12,7 +12,7 @@
 use std::fmt;
 
 use crate::catalog::{Carried, DependentView, Grant, LiveColumn, LiveIndex, LiveTable, Relation};
-use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
+use crate::ident::{limited, object_name, Ident, IdentList, Literal, QualifiedName};
 use crate::table::{ColumnDef, EnumDef, IndexDef, SqlType, TableDef, TypeKind};
 
 /// One change that makes the live table match its definition.
@@ -1297,6 +1297,13 @@ pub(crate) fn add_enum_label(def: &EnumDef, label: &str, place: Option<(bool, &s
 }
 
 /// `CREATE TABLE schema.name (...)` with the columns of `table`, without keys.
+///
+/// Each `NOT NULL` is named as PostgreSQL names it for the table's own name
+/// (`<table>_<column>_not_null`), also when `name` is an intermediate table
+/// swapped in later: PostgreSQL 18 keeps NOT NULL constraints by name in
+/// `pg_constraint`, and the swapped-in table should carry the names a table
+/// created under its own name would have. Earlier majors accept the name and
+/// ignore it. A table created under its own name gets PostgreSQL's names.
 pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
     let mut sql = format!("CREATE TABLE {} (", QualifiedName::new(table.schema, name));
     for (i, column) in table.columns.iter().enumerate() {
@@ -1308,6 +1315,12 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
             sql.push_str(&format!(" DEFAULT {default}"));
         }
         if !column.nullable {
+            if name != table.table {
+                sql.push_str(&format!(
+                    " CONSTRAINT {}",
+                    Ident(&object_name(table.table, column.name, "not_null"))
+                ));
+            }
             sql.push_str(" NOT NULL");
         }
     }
@@ -1747,7 +1760,9 @@ mod tests {
         );
         assert_eq!(
             plan.before_load(),
-            [r#"CREATE TABLE "s"."t_new" ("id" bigint NOT NULL, "mood" "s"."mood")"#]
+            [
+                r#"CREATE TABLE "s"."t_new" ("id" bigint CONSTRAINT "t_id_not_null" NOT NULL, "mood" "s"."mood")"#
+            ]
         );
         // From an enum to text: every label fits.
         let text = SqlType::new(TypeKind::Text);
