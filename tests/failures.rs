@@ -291,6 +291,35 @@ fn iterator_panic_in_a_call_that_creates_the_table_leaves_no_table() {
 // ---------------------------------------------------------------------------
 // The backend terminated by another session.
 
+/// Terminates backend `pid` and waits, up to 10 s, until it has exited; true
+/// when it has. (`pg_terminate_backend(pid, timeout)`, which waits itself,
+/// exists only from PostgreSQL 14; polling `pg_stat_activity` works on every
+/// major.)
+fn terminate_and_wait(killer: &mut postgres::Client, pid: i32) -> bool {
+    let signalled: bool = killer
+        .query_one("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
+        .unwrap()
+        .get(0);
+    if !signalled {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let alive: bool = killer
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1)",
+                &[&pid],
+            )
+            .unwrap()
+            .get(0);
+        if !alive {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
 #[test]
 fn backend_terminated_midway_returns_an_error() {
     let db = setup("fail_terminate");
@@ -307,12 +336,7 @@ fn backend_terminated_midway_returns_an_error() {
         let mut tx = client.transaction().unwrap();
         let rows = (0..400_000i64).map(|i| {
             if i == 100_000 {
-                // Waits (up to 10 s) until the backend has exited.
-                let done: bool = killer
-                    .query_one("SELECT pg_catalog.pg_terminate_backend($1, 10000)", &[&pid])
-                    .unwrap()
-                    .get(0);
-                terminated.set(done);
+                terminated.set(terminate_and_wait(&mut killer, pid));
             }
             yielded.set(yielded.get() + 1);
             account(SEEDED + i)
