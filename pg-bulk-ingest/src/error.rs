@@ -124,7 +124,11 @@ pub enum Error {
     },
 
     /// A lock could not be had within the lock timeout.
-    #[error("{table}: could not lock within the lock timeout (SQLSTATE 55P03): {source}")]
+    #[error(
+        "{table}: could not lock within the lock timeout: {} (SQLSTATE {})",
+        ServerMessage(source),
+        Sqlstate(source)
+    )]
     LockTimeout {
         /// Schema-qualified, quoted table name.
         table: String,
@@ -238,8 +242,10 @@ impl fmt::Display for InColumn<'_> {
     }
 }
 
-/// The server's message with its detail, or the client error's text.
-struct ServerMessage<'a>(&'a postgres::Error);
+/// The server's message with its detail and hint, or the client error's text
+/// followed by its causes. (`postgres::Error`'s own `Display` says only "db
+/// error" for the server's errors, and leaves the causes of the others out.)
+pub(crate) struct ServerMessage<'a>(pub(crate) &'a postgres::Error);
 impl fmt::Display for ServerMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.as_db_error() {
@@ -248,11 +254,27 @@ impl fmt::Display for ServerMessage<'_> {
                 if let Some(detail) = db.detail() {
                     write!(f, " ({detail})")?;
                 }
+                if let Some(hint) = db.hint() {
+                    write!(f, " (hint: {hint})")?;
+                }
                 Ok(())
             }
-            None => write!(f, "{}", self.0),
+            None => {
+                write!(f, "{}", self.0)?;
+                let mut cause = std::error::Error::source(self.0);
+                while let Some(c) = cause {
+                    write!(f, ": {c}")?;
+                    cause = c.source();
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// A `postgres::Error` in words: [`ServerMessage`] and the SQLSTATE.
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    format!("{} (SQLSTATE {})", ServerMessage(error), Sqlstate(error))
 }
 
 struct Sqlstate<'a>(&'a postgres::Error);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use postgres::error::SqlState;
 use postgres::Transaction;
 
-use crate::error::{Error, Result};
+use crate::error::{describe, Error, Result};
 use crate::ident::Literal;
 
 /// How the swap lock is taken.
@@ -142,7 +142,7 @@ fn terminate_blockers(
 ) -> Result<(), String> {
     let mut client = config
         .connect(postgres::NoTls)
-        .map_err(|e| format!("the force_connection could not connect: {e}"))?;
+        .map_err(|e| format!("the force_connection could not connect: {}", describe(&e)))?;
     while !stop.load(Ordering::Relaxed) {
         let blockers = client
             .query(
@@ -153,7 +153,7 @@ fn terminate_blockers(
                  WHERE a.pid = ANY (pg_catalog.pg_blocking_pids($1))",
                 &[&pid],
             )
-            .map_err(|e| format!("could not list the blocking sessions: {e}"))?;
+            .map_err(|e| format!("could not list the blocking sessions: {}", describe(&e)))?;
         for row in blockers {
             let (blocker, user, age, query): (i32, Option<String>, Option<f64>, Option<String>) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -166,7 +166,7 @@ fn terminate_blockers(
             );
             let terminated: bool = client
                 .query_one("SELECT pg_catalog.pg_terminate_backend($1)", &[&blocker])
-                .map_err(|e| format!("could not terminate backend {blocker}: {e}"))?
+                .map_err(|e| format!("could not terminate backend {blocker}: {}", describe(&e)))?
                 .get(0);
             if !terminated {
                 return Err(format!("backend {blocker} could not be terminated"));
