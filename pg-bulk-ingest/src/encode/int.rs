@@ -69,7 +69,8 @@ pub(crate) fn write_numeric(magnitude: u128, negative: bool, scale: u32, out: &m
     out.truncate(start + field.len - 4);
 }
 
-/// [`write_numeric`] as a COPY field, after its length.
+/// [`write_numeric`] as a COPY field, after its length (used by `Decimal`).
+#[cfg(any(feature = "rust_decimal", test))]
 #[inline(always)]
 pub(crate) fn write_numeric_field(magnitude: u128, negative: bool, scale: u32, out: &mut Vec<u8>) {
     let field = numeric_field(magnitude, negative, scale);
