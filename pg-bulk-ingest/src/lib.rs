@@ -38,6 +38,18 @@
 //!
 //! Rows of several tables can come in one stream: see [`BulkRows`](derive@BulkRows).
 //!
+//! # Supported PostgreSQL
+//!
+//! PostgreSQL 12 to 18; the whole test suite runs on each of them. Where the
+//! majors store a table differently, the comparison reads what each stores:
+//! PostgreSQL 18's named `NOT NULL` constraints (`pg_constraint.contype = 'n'`)
+//! are part of the columns, and a table swapped in gets the names PostgreSQL
+//! gives a table created under its own name (`<table>_<column>_not_null`); a
+//! `NOT NULL ... NOT VALID` compares as nullable; settings a swap would not
+//! carry (virtual generated columns and `WITHOUT OVERLAPS` keys of 18,
+//! `NULLS NOT DISTINCT` indexes of 15, column compression of 14, ...) are
+//! refused on the majors that have them.
+//!
 //! # Migrations
 //!
 //! Each call first makes the live table match the struct. The comparison is
