@@ -3,7 +3,6 @@
 use postgres::GenericClient;
 
 use crate::ident::Ident;
-use crate::plan::Facts;
 use crate::table::{ColumnDef, TableDef};
 
 /// A table as it is in the database.
@@ -71,6 +70,21 @@ pub struct LiveColumn {
     pub nullable: bool,
     /// `pg_get_expr` of the column default, when it has one.
     pub default: Option<String>,
+}
+
+/// Facts about the live table's data that decide whether a change loses
+/// data; read for the columns a comparison asks about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Whether the table has any row.
+    pub has_rows: bool,
+    /// Live columns that hold at least one non-NULL value.
+    pub columns_with_data: Vec<String>,
+    /// Live columns that hold at least one NULL.
+    pub columns_with_nulls: Vec<String>,
+    /// Declared defaults as PostgreSQL normalizes them (`pg_get_expr`), by
+    /// column.
+    pub normalized_defaults: Vec<(String, String)>,
 }
 
 /// What lives under a name.

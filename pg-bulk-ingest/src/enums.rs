@@ -15,7 +15,8 @@ use crate::catalog::{self, LiveType};
 use crate::error::{Error, Result};
 use crate::ident::Ident;
 use crate::plan::{add_enum_label, create_enum, Refusal};
-use crate::table::{EnumDef, TableDef};
+use crate::table::TableDef;
+use crate::types::EnumDef;
 
 /// Key space of the advisory locks that serialise the creation of a type
 /// (ASCII "enum"); distinct from the tables' space.

@@ -8,12 +8,13 @@ use postgres::error::SqlState;
 use postgres::{CopyInWriter, Transaction};
 
 use crate::catalog::{self, Carried, Relation};
-use crate::encode::{RowWriter, COPY_HEADER, COPY_TRAILER};
+use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
 use crate::error::{Error, Result};
 use crate::ident::{limited, Ident, IdentList, Literal, QualifiedName};
 use crate::lock::{lock_exclusive, LockPolicy};
 use crate::plan::{Action, Plan, PlanOptions};
-use crate::table::{AsRow, BulkRows, HasPrimaryKey, TableDef};
+use crate::row::{AsRow, BulkRows, HasPrimaryKey};
+use crate::table::TableDef;
 
 /// Bytes encoded before they are handed to the connection. Large enough that
 /// the per-message overhead vanishes, small enough to stay in cache.
@@ -500,8 +501,8 @@ impl<'p> Ingest<'p> {
                 } else {
                     &mut waiting[table].bytes
                 };
-                let staged = targets[table].staging.is_some();
-                if let Err(e) = write_row(out, row, targets[table].def, staged, position) {
+                let staged = targets[table].staging.is_some().then_some(position);
+                if let Err(e) = write_tuple(out, row, staged) {
                     let def = targets[table].def;
                     return Err(Error::InvalidValue {
                         row: position,
@@ -604,27 +605,6 @@ impl Batch {
     }
 }
 
-/// One row in binary COPY format: field count, the staging position (upsert),
-/// the fields.
-#[inline]
-fn write_row<R: BulkRows + ?Sized>(
-    out: &mut Vec<u8>,
-    row: &R,
-    def: &TableDef,
-    staged: bool,
-    position: u64,
-) -> Result<(), crate::FieldError> {
-    let fields = def.columns.len() + usize::from(staged);
-    out.extend_from_slice(&(fields as i16).to_be_bytes());
-    let mut w = RowWriter::new(out);
-    if staged {
-        w.field(usize::MAX, &STAGING_POSITION_TYPE, &(position as i64))?;
-    }
-    row.write_fields(&mut w)
-}
-
-/// Type of the input-position column of staging tables.
-const STAGING_POSITION_TYPE: crate::SqlType = crate::SqlType::new(crate::TypeKind::Int8);
 /// Name of the input-position column of staging tables (`_` is appended while
 /// a column of the table has the name).
 const STAGING_POSITION: &str = "pg_bulk_ingest_position";
@@ -1471,7 +1451,8 @@ fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{ColumnDef, SqlType, TypeKind};
+    use crate::table::ColumnDef;
+    use crate::types::{SqlType, TypeKind};
 
     static DEF: TableDef = TableDef::new(
         "s",

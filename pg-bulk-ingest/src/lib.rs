@@ -303,6 +303,7 @@
 extern crate self as pg_bulk_ingest;
 
 mod catalog;
+mod copy;
 mod encode;
 mod enums;
 mod error;
@@ -310,17 +311,19 @@ mod ident;
 mod ingest;
 mod lock;
 pub mod plan;
+mod row;
 mod table;
+mod types;
 
 pub use catalog::{Carried, DependentView, LiveColumn, LiveIndex, LiveTable, Relation};
-pub use encode::{encode_row, Encode, EncodeError, FieldError, RowWriter};
+pub use copy::encode_row;
+pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
-pub use table::{
-    AsRow, BulkEnum, BulkRows, BulkTable, ColumnDef, EnumDef, HasPrimaryKey, IndexDef, SqlType,
-    TableDef, TypeKind,
-};
+pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey};
+pub use table::{ColumnDef, IndexDef, TableDef};
+pub use types::{EnumDef, SqlType, TypeKind};
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
 #[cfg(feature = "derive")]

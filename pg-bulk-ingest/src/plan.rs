@@ -11,9 +11,12 @@
 
 use std::fmt;
 
-use crate::catalog::{Carried, DependentView, Grant, LiveColumn, LiveIndex, LiveTable, Relation};
+use crate::catalog::{
+    Carried, DependentView, Facts, Grant, LiveColumn, LiveIndex, LiveTable, Relation,
+};
 use crate::ident::{limited, object_name, Ident, IdentList, Literal, QualifiedName};
-use crate::table::{ColumnDef, EnumDef, IndexDef, SqlType, TableDef, TypeKind};
+use crate::table::{ColumnDef, IndexDef, TableDef};
+use crate::types::{EnumDef, SqlType, TypeKind};
 
 /// One change that makes the live table match its definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -290,21 +293,6 @@ impl fmt::Display for Refusal {
             }
         }
     }
-}
-
-/// Facts about the live table's data that decide whether a change loses
-/// data; read by the caller for the columns [`changes`] asks about.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// Whether the table has any row.
-    pub has_rows: bool,
-    /// Live columns that hold at least one non-NULL value.
-    pub columns_with_data: Vec<String>,
-    /// Live columns that hold at least one NULL.
-    pub columns_with_nulls: Vec<String>,
-    /// Declared defaults as PostgreSQL normalizes them (`pg_get_expr`), by
-    /// column.
-    pub normalized_defaults: Vec<(String, String)>,
 }
 
 /// What a call does to the table before loading rows.
@@ -1386,6 +1374,7 @@ pub(crate) fn add_primary_key(table: &TableDef, name: &str, constraint: &str) ->
 mod tests {
     use super::*;
     use crate::table::ColumnDef;
+    use crate::types::{SqlType, TypeKind};
 
     static TABLE: TableDef = TableDef::new(
         "sales",

@@ -13,7 +13,7 @@
 //! (`Vec<Vec<u8>>` is `bytea[]`).
 
 use super::{Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 /// PostgreSQL's limit on the number of elements of an array
 /// (`MaxArraySize`).

@@ -13,7 +13,7 @@ use chrono::{
 
 use super::interval::write_interval;
 use super::{append_fixed_field, Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 /// `num_days_from_ce()` of 2000-01-01.
 const PG_EPOCH_DAYS_FROM_CE: i64 = 730_120;

@@ -10,7 +10,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::int::{write_numeric, write_numeric_field};
 use super::{Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 impl Encode for Decimal {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Numeric);

@@ -8,7 +8,7 @@
 //! no room for arrays of `u8`. Store a byte as `i16`.
 
 use super::{Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 /// Writes `value` as a column of kind `ty` (an integer type or numeric).
 #[inline]

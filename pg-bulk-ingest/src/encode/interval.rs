@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::{Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 /// Nanoseconds to microseconds, rounded half to even (also for negative
 /// values).

@@ -24,7 +24,7 @@ use std::io::Write;
 use serde_json::{Map, Number, Value};
 
 use super::{Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 /// The version byte of the binary `jsonb` format.
 const JSONB_VERSION: u8 = 1;

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::table::{BulkRows, SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 mod array;
 #[cfg(feature = "chrono")]
@@ -26,12 +26,6 @@ mod net;
 mod time;
 #[cfg(feature = "uuid")]
 mod uuid;
-
-/// The 19 bytes every binary COPY stream starts with: signature, flags `0`,
-/// header-extension length `0`.
-pub(crate) const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-/// The trailer: a field count of `-1`.
-pub(crate) const COPY_TRAILER: &[u8] = &(-1i16).to_be_bytes();
 
 /// A Rust type that can be written into a PostgreSQL column in binary COPY
 /// format.
@@ -322,36 +316,6 @@ impl<'a> RowWriter<'a> {
             .and_then(|()| fill_length(self.buf, start))
             .map_err(|error| FieldError { column, error })
     }
-}
-
-/// Appends `row` to `out` as one tuple of binary COPY (the field count of the
-/// row's table, then each field: its length and its bytes, or -1 for NULL), as
-/// the calls send it, through the serializer `#[derive(BulkTable)]` generates.
-/// For a COPY of your own, or to measure encoding without a database; the
-/// stream around the tuples is the 19-byte header `PGCOPY\n\xff\r\n\0` plus
-/// eight zero bytes, and the trailer `-1i16`.
-///
-/// ```
-/// use pg_bulk_ingest::{encode_row, BulkTable};
-///
-/// #[derive(BulkTable)]
-/// struct Point {
-///     x: i32,
-///     label: Option<String>,
-/// }
-///
-/// let mut out = Vec::new();
-/// encode_row(&Point { x: 7, label: None }, &mut out)?;
-/// assert_eq!(out, [0, 2, 0, 0, 0, 4, 0, 0, 0, 7, 255, 255, 255, 255]);
-/// # Ok::<(), pg_bulk_ingest::FieldError>(())
-/// ```
-#[inline(always)]
-pub fn encode_row<R: BulkRows + ?Sized>(row: &R, out: &mut Vec<u8>) -> Result<(), FieldError> {
-    let columns = R::TABLES
-        .get(row.table_index())
-        .map_or(0, |table| table.columns.len());
-    out.extend_from_slice(&(columns as i16).to_be_bytes());
-    row.write_fields(&mut RowWriter::new(out))
 }
 
 /// What `#[derive(BulkEnum)]` writes: the label, as the enum type's binary
@@ -775,12 +739,6 @@ mod tests {
         let mut out = Vec::new();
         v.encode(&ty, &mut out)?;
         Ok(out)
-    }
-
-    #[test]
-    fn header_is_nineteen_bytes() {
-        assert_eq!(COPY_HEADER.len(), 19);
-        assert_eq!(&COPY_HEADER[..11], b"PGCOPY\n\xff\r\n\0");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 const PGSQL_AF_INET: u8 = 2;
 const PGSQL_AF_INET6: u8 = 3;

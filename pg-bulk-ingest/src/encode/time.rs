@@ -9,7 +9,7 @@ use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::interval::{nanos_to_micros, write_interval};
 use super::{append_fixed_field, Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 /// Julian day number of 2000-01-01.
 const PG_EPOCH_JDATE: i64 = 2_451_545;

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::{append_fixed_field, Encode, EncodeError};
-use crate::table::{SqlType, TypeKind};
+use crate::types::{SqlType, TypeKind};
 
 impl Encode for Uuid {
     const SQL_TYPE: SqlType = SqlType::new(TypeKind::Uuid);
