@@ -1,34 +1,39 @@
-//! Code generation: the `BulkTable` impl (table definition as a constant, the
-//! serializer writing each field through static dispatch), `AsRow` for `T` and
-//! `&T`, `HasPrimaryKey` when there is a key, and compile-time checks of
-//! `sql_type` and keys, each spanned at the attribute it checks.
+//! `#[derive(BulkTable)]` code generation: the `BulkTable` impl (table
+//! definition as a constant, the serializer writing each field through static
+//! dispatch), `AsRow` for `T` and `&T`, `HasPrimaryKey` when there is a key,
+//! and compile-time checks of `sql_type` and keys, each spanned at the
+//! attribute it checks.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::visit_mut::VisitMut;
 use syn::{DeriveInput, Lifetime};
 
-use crate::attr::Container;
-use crate::ctxt::Ctxt;
+use crate::internals::ast::Container;
+use crate::internals::{check, Ctxt};
+use crate::{as_row, dummy};
 
-pub fn bulk_table(input: &DeriveInput) -> syn::Result<TokenStream> {
-    let mut cx = Ctxt::default();
-    let container = Container::from_ast(&mut cx, input);
+pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let cx = Ctxt::default();
+    let container = Container::from_ast(&cx, input);
+    if let Some(container) = &container {
+        check::table(&cx, container);
+    }
     cx.check()?;
     let container = container.expect("no errors means a container");
     Ok(generate(&container))
 }
 
 fn generate(cont: &Container<'_>) -> TokenStream {
-    let ident = &cont.input.ident;
-    let (impl_generics, ty_generics, where_clause) = cont.input.generics.split_for_impl();
+    let ident = &cont.original.ident;
+    let (impl_generics, ty_generics, where_clause) = cont.original.generics.split_for_impl();
     let schema = &cont.schema;
     let table = &cont.table;
 
     let columns = cont.fields.iter().map(|f| {
         let ty = f.ty;
         let name = &f.column;
-        let sql_type = match (&f.sql_type, &f.with, &f.json) {
+        let sql_type = match (&f.sql_type, &f.attrs.with, &f.attrs.json) {
             (Some((parsed, _)), _, _) => quote!(#parsed),
             (None, Some(path), _) => {
                 quote_spanned!(path_span(path)=> #path::SQL_TYPE)
@@ -47,8 +52,13 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         } else {
             quote!(<#ty as ::pg_bulk_ingest::Encode>::NULLABLE)
         };
-        let default = f.default.as_ref().map(|lit| quote!(.with_default(#lit)));
+        let default = f
+            .attrs
+            .default
+            .as_ref()
+            .map(|lit| quote!(.with_default(#lit)));
         let rename_from = f
+            .attrs
             .rename_from
             .as_ref()
             .map(|lit| quote!(.renamed_from(#lit)));
@@ -64,9 +74,15 @@ fn generate(cont: &Container<'_>) -> TokenStream {
     });
     let key = cont.primary_key().map(|f| &f.column);
     let indexes = cont.indexes.iter().map(|index| {
-        let columns = &index.columns;
+        let columns = index.fields.iter().map(|name| {
+            let field = cont.field_named(name);
+            &field.expect("checked: an index's fields exist").column
+        });
         let unique = index.unique;
-        let method = index.method.as_ref().map(|m| quote!(.using(#m)));
+        let method = index.method.as_ref().map(|lit| {
+            let m = lit.value();
+            quote!(.using(#m))
+        });
         quote!(::pg_bulk_ingest::IndexDef::new(&[#(#columns),*], #unique) #method)
     });
 
@@ -79,7 +95,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                 Some(inner) => (quote!(::core::option::Option::as_ref(&self.#member)), inner),
                 None => (quote!(::core::option::Option::Some(&self.#member)), f.ty),
             };
-            let encode = match &f.with {
+            let encode = match &f.attrs.with {
                 Some(path) => quote_spanned!(path_span(path)=> #path::encode),
                 None => {
                     let span = syn::spanned::Spanned::span(ty);
@@ -162,7 +178,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                 const _: bool = <#ty as ::pg_bulk_ingest::Encode>::ARRAY;
             });
         }
-        if let Some(path) = &f.primary_key {
+        if let Some(path) = &f.attrs.primary_key {
             let message = format!(
                 "column `{}`: a primary-key column can't be NULL, so its field can't be an Option",
                 f.column
@@ -185,38 +201,35 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         }
     });
 
-    let as_row = as_row_impls(cont.input);
+    let as_row = as_row::impls(cont.original);
 
-    quote! {
-        #[doc(hidden)]
-        const _: () = {
-            #[automatically_derived]
-            impl #impl_generics ::pg_bulk_ingest::BulkTable for #ident #ty_generics #where_clause {
-                const TABLE: ::pg_bulk_ingest::TableDef = ::pg_bulk_ingest::TableDef::new(
-                    #schema,
-                    #table,
-                    &[#(#columns),*],
-                    &[#(#key),*],
-                )
-                .with_indexes(&[#(#indexes),*]);
+    dummy::wrap_in_const(quote! {
+        #[automatically_derived]
+        impl #impl_generics ::pg_bulk_ingest::BulkTable for #ident #ty_generics #where_clause {
+            const TABLE: ::pg_bulk_ingest::TableDef = ::pg_bulk_ingest::TableDef::new(
+                #schema,
+                #table,
+                &[#(#columns),*],
+                &[#(#key),*],
+            )
+            .with_indexes(&[#(#indexes),*]);
 
-                #[inline]
-                fn write_fields(
-                    &self,
-                    w: &mut ::pg_bulk_ingest::RowWriter<'_>,
-                ) -> ::core::result::Result<(), ::pg_bulk_ingest::FieldError> {
-                    #(#writes)*
-                    ::core::result::Result::Ok(())
-                }
+            #[inline]
+            fn write_fields(
+                &self,
+                w: &mut ::pg_bulk_ingest::RowWriter<'_>,
+            ) -> ::core::result::Result<(), ::pg_bulk_ingest::FieldError> {
+                #(#writes)*
+                ::core::result::Result::Ok(())
             }
+        }
 
-            #as_row
+        #as_row
 
-            #has_key
+        #has_key
 
-            #(#checks)*
-        };
-    }
+        #(#checks)*
+    })
 }
 
 /// The type as the user wrote it, with rustfmt-like spacing.
@@ -252,33 +265,4 @@ fn static_lifetimes(ty: &syn::Type) -> syn::Type {
     let mut ty = ty.clone();
     Static.visit_type_mut(&mut ty);
     ty
-}
-
-/// `AsRow` for `T` and `&T`, so that iterators of rows and of references to
-/// rows can be loaded.
-pub fn as_row_impls(input: &DeriveInput) -> TokenStream {
-    let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let mut ref_generics = input.generics.clone();
-    ref_generics.params.insert(0, syn::parse_quote!('__row));
-    let (ref_impl_generics, _, _) = ref_generics.split_for_impl();
-    quote! {
-            #[automatically_derived]
-            impl #impl_generics ::pg_bulk_ingest::AsRow for #ident #ty_generics #where_clause {
-                type Row = Self;
-                #[inline]
-                fn as_row(&self) -> &Self {
-                    self
-                }
-            }
-
-            #[automatically_derived]
-            impl #ref_impl_generics ::pg_bulk_ingest::AsRow for &'__row #ident #ty_generics #where_clause {
-                type Row = #ident #ty_generics;
-                #[inline]
-                fn as_row(&self) -> &#ident #ty_generics {
-                    self
-                }
-            }
-    }
 }

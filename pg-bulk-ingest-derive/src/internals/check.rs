@@ -1,0 +1,125 @@
+//! Checks that look at more than one attribute or element of the model:
+//! attributes of a field that contradict each other, two fields with one
+//! column, index fields that do not exist, two variants with one label or one
+//! row type. Each error goes into the [`Ctxt`], at the attribute or element
+//! that makes the contradiction.
+//!
+//! [`field`], [`label`] and [`row_type`] are run by [`ast`] on each element
+//! as it is built; [`table`] on the whole `BulkTable` model.
+//!
+//! [`ast`]: super::ast
+
+use proc_macro2::Span;
+use quote::quote;
+
+use super::ast::{Container, Field, RowVariant, Variant};
+use super::ctxt::Ctxt;
+
+/// A field's attributes against each other; of two that conflict, the
+/// second written is the error.
+pub fn field(cx: &Ctxt, field: &Field<'_>) {
+    let attrs = &field.attrs;
+    let second = |a: &str, b: &str| -> Option<Span> {
+        let first_of = |name: &str| attrs.written.iter().position(|(n, _)| n == name);
+        let (i, j) = (first_of(a)?, first_of(b)?);
+        Some(attrs.written[i.max(j)].1)
+    };
+    let conflict = |a: &str, b: &str, message: &str| {
+        if let Some(span) = second(a, b) {
+            cx.error_at(span, message);
+        }
+    };
+    conflict(
+        "json",
+        "with",
+        "`json` and `with` both say how the field is written: use one of them",
+    );
+    conflict(
+        "json",
+        "primary_key",
+        "a `json` field can't be (part of) the primary key: json has no equality, and a jsonb key is rarely what you want",
+    );
+    conflict(
+        "with",
+        "sql_type",
+        "a `with` field's column type is `path::SQL_TYPE`: set it there instead of `sql_type`",
+    );
+    if let (Some(_), Some((parsed, _))) = (&attrs.json, &field.sql_type) {
+        if !matches!(parsed.kind, "Json" | "Jsonb") || parsed.array {
+            conflict(
+                "json",
+                "sql_type",
+                "a `json` field is written as `jsonb` (the default) or `json`: `sql_type` can only be one of them",
+            );
+        }
+    }
+    // A `with` field is nullable when written `Option<T>`; the other keys'
+    // types are checked by the generated code (`!Encode::NULLABLE`).
+    if let (Some(path), Some(_)) = (&attrs.primary_key, field.option_inner) {
+        if attrs.json.is_none() && attrs.with.is_some() {
+            cx.error(
+                path,
+                format!(
+                    "column `{}`: a primary-key column can't be NULL, so its field can't be an Option",
+                    field.column
+                ),
+            );
+        }
+    }
+}
+
+/// The whole table: no column twice, each index on fields that exist and
+/// with a method that is a plain name.
+pub fn table(cx: &Ctxt, cont: &Container<'_>) {
+    for (i, field) in cont.fields.iter().enumerate() {
+        if cont.fields[..i].iter().any(|f| f.column == field.column) {
+            cx.error(
+                field.member,
+                format!("two fields are both column `{}`", field.column),
+            );
+        }
+    }
+    for index in &cont.indexes {
+        for name in &index.fields {
+            if cont.field_named(name).is_none() {
+                cx.error(name, format!("no field `{name}` to index"));
+            }
+        }
+        if let Some(lit) = &index.method {
+            let m = lit.value();
+            if m.is_empty()
+                || !m
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                cx.error(
+                    lit,
+                    "an index method is a plain name such as \"btree\", \"gin\" or \"gist\"",
+                );
+            }
+        }
+    }
+}
+
+/// An enum variant's label against those of the variants before it.
+pub fn label(cx: &Ctxt, before: &[Variant<'_>], variant: &Variant<'_>) {
+    if before.iter().any(|v| v.label == variant.label) {
+        cx.error(
+            variant.label_span(),
+            format!("two variants are both the label `{}`", variant.label),
+        );
+    }
+}
+
+/// A `BulkRows` variant's row type against those of the variants before it
+/// (compared as written).
+pub fn row_type(cx: &Ctxt, before: &[RowVariant<'_>], variant: &RowVariant<'_>) {
+    let ty = variant.ty;
+    let written = quote!(#ty).to_string();
+    if before.iter().any(|v| {
+        let t = v.ty;
+        quote!(#t).to_string() == written
+    }) {
+        cx.error(ty, "two variants hold the same row type");
+    }
+}
