@@ -202,7 +202,7 @@ fn json_fields_round_trip() {
     );
     // A re-run changes nothing.
     let oid = table_oid(&mut client, "j.person");
-    let plan = pg_bulk_ingest::plan::<Person>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<Person>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
     insert(&mut client, (6..8).map(person).collect()).unwrap();
     assert_eq!(table_oid(&mut client, "j.person"), oid);

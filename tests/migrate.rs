@@ -153,7 +153,7 @@ fn every_attribute_reruns_without_rebuild() {
         "{:?}",
         before.1
     );
-    let plan = pg_bulk_ingest::plan::<Full>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<Full>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
     insert(&mut client, rows(10..20)).unwrap();
     insert(&mut client, rows(20..30)).unwrap();
@@ -187,7 +187,7 @@ fn add_nullable_columns_at_the_end_and_in_the_middle() {
     let (_db, mut client) = connect("migrate_add");
     insert(&mut client, v1::rows(0..4)).unwrap();
     let before = oid(&mut client);
-    let plan = pg_bulk_ingest::plan::<V2>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<V2>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     let text = plan.to_string();
     assert!(text.contains("rebuild"), "{text}");
     assert!(text.contains(r#"add column "extra_middle""#), "{text}");
@@ -358,7 +358,7 @@ fn rename_from_carries_the_data() {
         ]
     );
     // Re-running: the old names are gone, nothing to change.
-    let plan = pg_bulk_ingest::plan::<V2>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<V2>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
 }
 
@@ -838,6 +838,6 @@ fn rebuild_with_identifiers_that_need_quoting() {
         ["bigint", "text"],
         "integer → bigint and varchar → text"
     );
-    let plan = pg_bulk_ingest::plan::<Second>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<Second>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
 }

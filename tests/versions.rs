@@ -137,7 +137,7 @@ fn a_swapped_in_table_has_the_not_null_names_of_a_table_made_under_its_own_name(
     }
     // A re-run over the swapped-in table compares as unchanged, and a swap
     // again refuses nothing.
-    let plan = pg_bulk_ingest::plan::<T>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<T>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
     let before = oid(&mut client, "v.t");
     load(&mut client, upsert);
@@ -165,7 +165,8 @@ fn a_not_valid_not_null_is_compared_as_nullable() {
         18,
         "ALTER TABLE v.t ADD CONSTRAINT note_set NOT NULL note NOT VALID",
     );
-    let plan = pg_bulk_ingest::plan::<Strict>(&mut client).unwrap_err();
+    let plan =
+        pg_bulk_ingest::plan::<Strict>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap_err();
     assert!(
         plan.to_string().contains(r#"column "note" holds NULLs"#),
         "{plan}"
@@ -177,7 +178,7 @@ fn a_not_valid_not_null_is_compared_as_nullable() {
         18,
         "ALTER TABLE v.t VALIDATE CONSTRAINT note_set",
     );
-    let plan = pg_bulk_ingest::plan::<Strict>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<Strict>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     let text = plan.to_string();
     if major(&mut client) >= 18 {
         assert!(text.contains("nothing to change"), "{text}");
@@ -317,7 +318,7 @@ fn a_unique_index_with_nulls_not_distinct_is_not_the_declared_one() {
     )
     .unwrap();
     tx.commit().unwrap();
-    let plan = pg_bulk_ingest::plan::<Unique>(&mut client).unwrap();
+    let plan = pg_bulk_ingest::plan::<Unique>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
     // Swap the library's index for one that treats NULLs as equal (15+): a
     // different constraint from the declared one.
@@ -339,7 +340,7 @@ fn a_unique_index_with_nulls_not_distinct_is_not_the_declared_one() {
     ) {
         // Not the declared index: the call would add that one, which takes a
         // rebuild, and the rebuild would lose theirs.
-        match pg_bulk_ingest::plan::<Unique>(&mut client) {
+        match pg_bulk_ingest::plan::<Unique>(&mut client, pg_bulk_ingest::Mode::Insert) {
             Err(Error::Dependents { dependents, .. }) => {
                 assert_eq!(dependents, ["index v.theirs"])
             }

@@ -1,9 +1,12 @@
-//! Reading a live table's definition from `pg_catalog`.
+//! Every catalog query the library makes, and the plain data they give: a
+//! live table's definition, what a swap would carry or lose, the facts about
+//! its data a migration depends on, and the session's isolation and cursors.
+//! [`Gathered`] is everything planning one table reads.
 
 use postgres::GenericClient;
 
 use crate::ident::Ident;
-use crate::table::{ColumnDef, TableDef};
+use crate::table::{ColumnDef, IndexDef, TableDef};
 
 /// A table as it is in the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +25,13 @@ impl LiveTable {
     /// The column called `name`.
     pub fn column(&self, name: &str) -> Option<&LiveColumn> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The live column that holds declared `column`'s values: the one of its
+    /// name, or the one it is renamed from (`rename_from`).
+    pub(crate) fn source_of(&self, column: &ColumnDef) -> Option<&LiveColumn> {
+        self.column(column.name)
+            .or_else(|| column.rename_from.and_then(|old| self.column(old)))
     }
 }
 
@@ -44,6 +54,27 @@ pub struct LiveIndex {
     /// Created by this library (its comment says so): dropped when the
     /// definition no longer declares it. Other indexes are left alone.
     pub ours: bool,
+}
+
+impl LiveIndex {
+    /// Whether this is the declared `index` (plain, same uniqueness, method
+    /// and columns), its columns named as `columns` gives them (the live
+    /// names of the declared columns, after renames).
+    pub(crate) fn is_declared<'a>(
+        &self,
+        index: &IndexDef,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
+        self.plain
+            && self.unique == index.unique
+            && self.method == index.method
+            && self.columns.iter().map(String::as_str).eq(columns)
+    }
+
+    /// Whether this is the declared `index`, named by the same columns.
+    pub(crate) fn is(&self, index: &IndexDef) -> bool {
+        self.is_declared(index, index.columns.iter().copied())
+    }
 }
 
 /// The comment the library puts on the indexes it creates.
@@ -603,10 +634,10 @@ pub(crate) fn read_facts(
     };
     if facts.has_rows {
         for column in &live.columns {
-            let declared = def.columns.iter().find(|c| {
-                c.name == column.name
-                    || (c.rename_from == Some(&column.name) && live.column(c.name).is_none())
-            });
+            let declared = def
+                .columns
+                .iter()
+                .find(|c| live.source_of(c).is_some_and(|s| s.name == column.name));
             match declared {
                 None => {
                     if exists(tx, format!("{} IS NOT NULL", Ident(&column.name)))? {
@@ -655,4 +686,120 @@ pub(crate) fn read_facts(
         probe.rollback()?;
     }
     Ok(facts)
+}
+
+/// The transaction's isolation and cursors, which decide whether the live rows
+/// may be copied into a new table and whether a COPY may use `FREEZE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// `READ COMMITTED`: each statement sees what was committed before it.
+    pub read_committed: bool,
+    /// Cursors other than the unnamed portal of the query asking.
+    pub open_cursors: bool,
+}
+
+/// Reads the session's isolation level and whether it has open cursors.
+pub(crate) fn read_session(client: &mut impl GenericClient) -> Result<Session, postgres::Error> {
+    // The unnamed portal of the query asking is listed among the cursors too.
+    let row = client.query_one(
+        "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed', \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')",
+        &[],
+    )?;
+    Ok(Session {
+        read_committed: row.get(0),
+        open_cursors: row.get(1),
+    })
+}
+
+/// Whether the role may create a table in the schema of table `oid` and
+/// give it to the table's owner (a member of the owner role, `CREATE` on the
+/// schema): what making the new table of a swap needs.
+pub(crate) fn may_create_as_owner(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<bool, postgres::Error> {
+    let row = client.query_one(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'MEMBER') \
+                AND pg_catalog.has_schema_privilege(c.relnamespace, 'CREATE') \
+         FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[&oid],
+    )?;
+    Ok(row.get(0))
+}
+
+/// What a swap relies on: read when a call may swap the table.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SwapFacts {
+    /// What the new table is given.
+    pub carried: Carried,
+    /// What depends on the live table.
+    pub dependents: Vec<Dependent>,
+    /// The row estimate, and the settings the new table would not get.
+    pub settings: SizeAndSettings,
+    /// A name for the new table, free in the table's schema.
+    pub intermediate: String,
+    /// See [`may_create_as_owner`].
+    pub may_create_as_owner: bool,
+}
+
+/// Everything planning one table reads from the catalog.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Gathered {
+    /// Whether the table's schema exists.
+    pub schema_exists: bool,
+    /// What lives under the table's name.
+    pub live: Relation,
+    /// The live table's data, as far as a migration depends on it.
+    pub facts: Facts,
+    /// The session's isolation and cursors.
+    pub session: Session,
+    /// What a swap relies on, when the call may swap.
+    pub swap: Option<SwapFacts>,
+}
+
+/// What the plan of a swap took for granted about the live table: checked
+/// again once the table's definition can't change any more (under the
+/// `EXCLUSIVE` lock), so that a swap never loses what appeared meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Basis {
+    table: LiveTable,
+    owner: String,
+    views: Vec<DependentView>,
+    dependents: Vec<Dependent>,
+    uncarried: Vec<String>,
+}
+
+impl Basis {
+    /// The basis of a plan made from `live` and `swap`.
+    pub(crate) fn of(live: &LiveTable, swap: &SwapFacts) -> Basis {
+        Basis {
+            table: live.clone(),
+            owner: swap.carried.owner.clone(),
+            views: swap.carried.views.clone(),
+            dependents: swap.dependents.clone(),
+            uncarried: swap.settings.uncarried.clone(),
+        }
+    }
+
+    /// The basis as the catalog holds it now, for the table of `def` (`None`
+    /// when the table is gone or is no longer a table).
+    pub(crate) fn read(
+        client: &mut impl GenericClient,
+        def: &TableDef,
+    ) -> Result<Option<Basis>, postgres::Error> {
+        let Relation::Table(table) = read_table(client, def.schema, def.table)? else {
+            return Ok(None);
+        };
+        let carried = read_carried(client, table.oid)?;
+        let dependents = read_dependents(client, table.oid)?;
+        let uncarried = read_size_and_settings(client, table.oid)?.uncarried;
+        Ok(Some(Basis {
+            owner: carried.owner,
+            views: carried.views,
+            table,
+            dependents,
+            uncarried,
+        }))
+    }
 }

@@ -13,14 +13,11 @@ use postgres::{GenericClient, Transaction};
 
 use crate::catalog::{self, LiveType};
 use crate::error::{Error, Result};
-use crate::ident::Ident;
-use crate::plan::{add_enum_label, create_enum, Refusal};
+use crate::lock;
+use crate::plan::{Lock, LockMode, Refusal, Run, Stage, Step};
+use crate::sql::{add_enum_label, create_enum, create_schema};
 use crate::table::TableDef;
 use crate::types::EnumDef;
-
-/// Key space of the advisory locks that serialise the creation of a type
-/// (ASCII "enum"); distinct from the tables' space.
-const ENUM_LOCK_SPACE: i32 = 0x656e_756d;
 
 /// One enum type the tables use: every definition of it (two Rust enums may
 /// name the same type), the union of their labels in order, and the first
@@ -73,13 +70,28 @@ fn refused(used: &Used, typtype: char) -> Error {
     }
 }
 
-/// Takes the transaction-level lock that serialises changes to the type.
-fn lock_type(client: &mut impl GenericClient, def: &EnumDef) -> Result<(), postgres::Error> {
-    client.execute(
-        "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-        &[&ENUM_LOCK_SPACE, &def.name().to_string()],
-    )?;
-    Ok(())
+/// Takes the transaction-level lock that serialises changes to the type;
+/// returns its statement.
+fn lock_type(client: &mut impl GenericClient, def: &EnumDef) -> Result<String, postgres::Error> {
+    let sql = lock::advisory_enum(def);
+    client.batch_execute(&sql)?;
+    Ok(sql)
+}
+
+/// A step of the prelude: a statement run for an enum type before the
+/// tables are read.
+fn prelude(sql: String, lock: Option<&EnumDef>) -> Step {
+    Step {
+        stage: Stage::Prelude,
+        lock: lock.map(|def| Lock::new(LockMode::Advisory, def.name().to_string())),
+        note: if lock.is_some() {
+            "serialises the creation of the enum type".to_owned()
+        } else {
+            "a missing enum type, created before the table is read".to_owned()
+        },
+        sql,
+        run: Run::Execute,
+    }
 }
 
 /// For a call: checks every enum type `tables` use, and creates the missing
@@ -87,11 +99,11 @@ fn lock_type(client: &mut impl GenericClient, def: &EnumDef) -> Result<(), postg
 /// [`Error::EnumLabelsMissing`], a name taken by another kind of type
 /// [`Error::Refused`]; both before anything is changed. Returns, per table
 /// (in `tables`' order), the statements run for the types it is the first
-/// to use.
+/// to use, as steps of its plan's prelude.
 pub(crate) fn ensure(
     sp: &mut Transaction<'_>,
     tables: &[&'static TableDef],
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<Step>>> {
     let used = used(tables);
     let mut statements = vec![Vec::new(); tables.len()];
     // Everything is checked before anything is created.
@@ -106,24 +118,22 @@ pub(crate) fn ensure(
     for u in missing {
         let pg = |source| Error::server(u.table.clone(), source);
         // Another session may be creating it: wait for it, then look again.
-        lock_type(sp, u.def).map_err(pg)?;
+        let locked = lock_type(sp, u.def).map_err(pg)?;
+        statements[u.first_table].push(prelude(locked, Some(u.def)));
         if let Some(live) = catalog::read_type(sp, u.def.schema, u.def.name).map_err(pg)? {
             check(u, &live)?;
             continue;
         }
         let mut sql = Vec::new();
         if !catalog::schema_exists(sp, u.def.schema).map_err(pg)? {
-            sql.push(format!(
-                "CREATE SCHEMA IF NOT EXISTS {}",
-                Ident(u.def.schema)
-            ));
+            sql.push(create_schema(u.def.schema));
         }
         sql.push(create_enum(u.def, &u.labels));
-        for s in &sql {
+        for s in sql {
             log::info!("{}: {s}", u.table);
-            sp.batch_execute(s).map_err(pg)?;
+            sp.batch_execute(&s).map_err(pg)?;
+            statements[u.first_table].push(prelude(s, None));
         }
-        statements[u.first_table].extend(sql);
     }
     Ok(statements)
 }
@@ -168,10 +178,7 @@ pub(crate) fn complete(
             Some(LiveType::Other(typtype)) => return Err(refused(&u, typtype)),
             None => {
                 if !catalog::schema_exists(tx, u.def.schema).map_err(pg)? {
-                    sql.push(format!(
-                        "CREATE SCHEMA IF NOT EXISTS {}",
-                        Ident(u.def.schema)
-                    ));
+                    sql.push(create_schema(u.def.schema));
                 }
                 sql.push(create_enum(u.def, &u.labels));
             }

@@ -312,15 +312,16 @@ mod ingest;
 mod lock;
 pub mod plan;
 mod row;
+mod sql;
 mod table;
 mod types;
 
-pub use catalog::{Carried, DependentView, LiveColumn, LiveIndex, LiveTable, Relation};
 pub use copy::encode_row;
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
+pub use plan::{Mode, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey};
 pub use table::{ColumnDef, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
@@ -512,25 +513,30 @@ where
     Ingest::new().replace(tx, rows)
 }
 
-/// What `insert` or `upsert` would do to `T`'s table, without changing
-/// anything: nothing, create, in place or rebuild, with every statement, the
-/// lock it takes, and what data would be lost. `Display` lists it all. (An
-/// `upsert` may also rebuild a table that needs no change, depending on the
-/// size of its batch: see [`UpsertStrategy`]; and a rebuild for a migration
-/// then loads the batch before it copies the live rows.)
+/// What a call of `mode` would do to `T`'s table, without changing anything:
+/// the path (nothing, create, in place, rebuild, ...), what data would be
+/// lost, and every step the call runs, in order, with the statement, the lock
+/// it takes on the table and what it reads or rewrites. `Display` lists it all;
+/// [`Plan::steps`] gives the steps. A call with the default options executes
+/// exactly these steps unless the table changes in between (see
+/// [`Ingest::plan`] for other options, and for what an `upsert` of a large
+/// batch may do instead).
 ///
 /// ```no_run
-/// # use pg_bulk_ingest::BulkTable;
+/// # use pg_bulk_ingest::{BulkTable, Mode};
 /// #[derive(BulkTable)]
 /// struct Rate { #[bulk(primary_key)] currency: String, rate: f64 }
 ///
 /// # fn run(client: &mut postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
-/// let plan = pg_bulk_ingest::plan::<Rate>(client)?;
+/// let plan = pg_bulk_ingest::plan::<Rate>(client, Mode::Upsert)?;
 /// println!("{plan}");
 /// # Ok(()) }
 /// ```
-pub fn plan<T: BulkTable>(client: &mut postgres::Client) -> Result<plan::Plan> {
-    let mut plans = Ingest::new().plan::<T>(client)?;
+///
+/// # Errors
+/// As [`Ingest::plan`].
+pub fn plan<T: BulkTable>(client: &mut postgres::Client, mode: Mode) -> Result<Plan> {
+    let mut plans = Ingest::new().plan::<T>(client, mode)?;
     Ok(plans.remove(0))
 }
 

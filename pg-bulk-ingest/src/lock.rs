@@ -1,5 +1,9 @@
-//! Taking the `ACCESS EXCLUSIVE` lock a swap needs without stalling readers
-//! for long, and terminating the backends that block it when told to.
+//! Every lock the library takes: the advisory locks that serialise calls on a
+//! table (and the creation of an enum type), `LOCK TABLE` in each mode a plan
+//! uses, the session's `lock_timeout`, and the `ACCESS EXCLUSIVE` lock a swap
+//! needs, taken without stalling readers for long and terminating the
+//! backends that block it when told to (PostgreSQL's documentation,
+//! "Explicit Locking").
 //!
 //! While a lock request waits, every later `SELECT` on the table queues behind
 //! it. So each attempt waits at most the lock timeout, inside a savepoint,
@@ -16,6 +20,103 @@ use postgres::Transaction;
 
 use crate::error::{describe, Error, Result};
 use crate::ident::Literal;
+use crate::plan::LockMode;
+use crate::table::TableDef;
+use crate::types::EnumDef;
+
+/// Key space of the advisory locks on tables (ASCII "bulk").
+const TABLE_LOCK_SPACE: i32 = 0x6275_6c6b;
+
+/// Key space of the advisory locks that serialise the creation of an enum
+/// type (ASCII "enum"); distinct from the tables' space.
+const ENUM_LOCK_SPACE: i32 = 0x656e_756d;
+
+/// The transaction-level advisory lock on `key` in `space`, as a statement.
+fn advisory(space: i32, key: &str) -> String {
+    format!(
+        "SELECT pg_catalog.pg_advisory_xact_lock({space}, pg_catalog.hashtext({}))",
+        Literal(key)
+    )
+}
+
+/// The advisory lock that serialises calls on table `def`: a second call
+/// waits until the first one's transaction ends.
+pub(crate) fn advisory_table(def: &TableDef) -> String {
+    advisory(TABLE_LOCK_SPACE, &def.name().to_string())
+}
+
+/// The advisory lock that serialises the creation of enum type `def`.
+pub(crate) fn advisory_enum(def: &EnumDef) -> String {
+    advisory(ENUM_LOCK_SPACE, &def.name().to_string())
+}
+
+/// `LOCK TABLE <table> IN <mode> MODE` (`table` quoted).
+pub(crate) fn lock_table(table: &str, mode: LockMode) -> String {
+    let mode = match mode {
+        LockMode::RowExclusive => "ROW EXCLUSIVE",
+        LockMode::Exclusive => "EXCLUSIVE",
+        LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        LockMode::Advisory => unreachable!("advisory locks are not table locks"),
+    };
+    format!("LOCK TABLE {table} IN {mode} MODE")
+}
+
+/// `SET LOCAL lock_timeout` to `timeout` (at least 1 ms).
+fn set_local_lock_timeout(timeout: Duration) -> String {
+    format!(
+        "SET LOCAL lock_timeout = {}",
+        Literal(&format!("{}ms", timeout.as_millis().max(1)))
+    )
+}
+
+/// `SET LOCAL lock_timeout`, returning the previous value to restore.
+pub(crate) fn set_lock_timeout(
+    sp: &mut Transaction<'_>,
+    timeout: Duration,
+) -> Result<String, postgres::Error> {
+    let old: String = sp
+        .query_one("SELECT pg_catalog.current_setting('lock_timeout')", &[])?
+        .get(0);
+    sp.batch_execute(&set_local_lock_timeout(timeout))?;
+    Ok(old)
+}
+
+/// Restores the `lock_timeout` [`set_lock_timeout`] returned.
+pub(crate) fn restore_lock_timeout(
+    sp: &mut Transaction<'_>,
+    old: &str,
+) -> Result<(), postgres::Error> {
+    sp.execute(
+        "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+        &[&old],
+    )?;
+    Ok(())
+}
+
+/// Runs `lock` (a `LOCK TABLE`) waiting at most `wait`, in a savepoint: true
+/// when the lock was had, false when another session held a conflicting one
+/// all that time. The session's lock timeout is restored either way.
+pub(crate) fn try_lock(
+    sp: &mut Transaction<'_>,
+    lock: &str,
+    wait: Duration,
+) -> Result<bool, postgres::Error> {
+    let old = set_lock_timeout(sp, wait)?;
+    let mut attempt = sp.transaction()?;
+    let locked = match attempt.batch_execute(lock) {
+        Ok(()) => {
+            attempt.commit()?;
+            true
+        }
+        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            drop(attempt);
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    restore_lock_timeout(sp, &old)?;
+    Ok(locked)
+}
 
 /// How the swap lock is taken.
 #[derive(Clone, Debug)]
@@ -77,15 +178,12 @@ fn attempt(
     timeout: Duration,
 ) -> Result<(), postgres::Error> {
     let mut attempt = sp.transaction()?;
-    attempt.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {}",
-        Literal(&format!("{}ms", timeout.as_millis().max(1)))
-    ))?;
+    attempt.batch_execute(&set_local_lock_timeout(timeout))?;
     for sql in first {
         log::debug!("{sql}");
         attempt.batch_execute(sql)?;
     }
-    attempt.batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))?;
+    attempt.batch_execute(&lock_table(table, LockMode::AccessExclusive))?;
     attempt.commit()
 }
 

@@ -311,6 +311,11 @@ impl Cluster {
         &self.dir
     }
 
+    /// The server's log (its standard output and error).
+    pub fn server_log(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
     /// The process id of the server (the postmaster).
     pub fn pid(&self) -> u32 {
         self.pid

@@ -1,0 +1,243 @@
+//! The executor: runs a plan's steps of one stage, in order, as each step's
+//! [`Run`] says, and maps their errors. It decides nothing: where a step may
+//! fail in a foreseen way (a lock not had in time, a key that repeats, a table
+//! that changed before its lock), the plan says what happens then.
+
+use postgres::error::SqlState;
+use postgres::Transaction;
+
+use crate::catalog::{self, Basis};
+use crate::error::{Error, Result};
+use crate::lock::{self, LockPolicy};
+use crate::plan::{Plan, Run, Stage, Step};
+use crate::sql;
+use crate::table::TableDef;
+
+/// One table of a call: its plan, and what happened to it so far.
+pub(crate) struct Table {
+    pub def: &'static TableDef,
+    /// Schema-qualified, quoted.
+    pub name: String,
+    pub plan: Plan,
+    /// Rows of the input that belong to it.
+    pub rows: u64,
+    /// Rows written (see [`TableReport::written`](crate::TableReport::written)).
+    pub written: u64,
+    /// Live rows copied into a new table before the load (they come first
+    /// in it).
+    pub preloaded: u64,
+}
+
+/// How a stage ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Every step ran.
+    Done,
+    /// A [`Run::TryLock`] step could not have its lock in time: the plan's
+    /// fallback runs instead.
+    Fallback,
+    /// A [`Run::Verify`] step found the table changed since it was read: the
+    /// call is planned again (under the locks now held).
+    Replan,
+}
+
+impl Table {
+    pub(crate) fn new(plan: Plan) -> Table {
+        Table {
+            def: plan.table,
+            name: plan.table.name().to_string(),
+            plan,
+            rows: 0,
+            written: 0,
+            preloaded: 0,
+        }
+    }
+
+    fn pg(&self) -> impl Fn(postgres::Error) -> Error + '_ {
+        move |source| Error::server(self.name.clone(), source)
+    }
+
+    /// Runs the plan's steps of `stage`.
+    pub(crate) fn run(
+        &mut self,
+        sp: &mut Transaction<'_>,
+        stage: Stage,
+        policy: &LockPolicy,
+    ) -> Result<Outcome> {
+        if stage == Stage::Finish {
+            // Until a step counts them otherwise, every row loaded is written.
+            self.written = self.rows;
+        }
+        let steps: Vec<Step> = self.plan.steps_of(stage).cloned().collect();
+        let mut carried = false;
+        for step in &steps {
+            if !matches!(step.run, Run::Verify | Run::Carry) {
+                log::debug!("{}", step.sql);
+            }
+            match &step.run {
+                Run::Execute => sp.batch_execute(&step.sql).map_err(self.pg())?,
+                Run::Load => unreachable!("the load runs the COPY"),
+                Run::Unique { explain } => self.unique(sp, &step.sql, *explain)?,
+                Run::TryLock { wait } => {
+                    if !lock::try_lock(sp, &step.sql, *wait).map_err(self.pg())? {
+                        log::debug!(
+                            "{}: merging: another session holds a conflicting lock",
+                            self.name
+                        );
+                        return Ok(Outcome::Fallback);
+                    }
+                }
+                Run::Verify => {
+                    let now = Basis::read(sp, self.def).map_err(self.pg())?;
+                    if now.as_ref() != self.plan.basis.as_ref() {
+                        log::info!(
+                            "{}: the table changed while planning: planning again",
+                            self.name
+                        );
+                        return Ok(Outcome::Replan);
+                    }
+                }
+                Run::CopyLive => {
+                    log::info!("{}: copying the live rows into the new table", self.name);
+                    self.preloaded = sp.execute(&step.sql, &[]).map_err(self.pg())?;
+                }
+                Run::Merge { dedupe } => self.merge(sp, &step.sql, dedupe)?,
+                Run::Insert => {
+                    self.written = sp.execute(&step.sql, &[]).map_err(self.pg())?;
+                }
+                Run::KeyAfterDedupe { dedupe } => self.key_after_dedupe(sp, &step.sql, dedupe)?,
+                Run::Carry => {
+                    // Owner, grants and comments take no lock the call's locks
+                    // block: they are read again, and given as they are now.
+                    if !std::mem::replace(&mut carried, true) {
+                        self.carry(sp)?;
+                    }
+                }
+                Run::SwapLock { first } => {
+                    log::info!(
+                        "{}: taking the lock to swap the new table in or alter it",
+                        self.name
+                    );
+                    lock::lock_exclusive(sp, &self.name, first, policy)?;
+                }
+            }
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// A statement that builds a unique key or index over the loaded rows, in
+    /// a savepoint, so that a key violation can be explained from them
+    /// before the call's savepoint goes.
+    fn unique(&self, sp: &mut Transaction<'_>, sql: &str, explain: bool) -> Result<()> {
+        let mut step = sp.transaction().map_err(self.pg())?;
+        match step.batch_execute(sql) {
+            Ok(()) => step.commit().map_err(self.pg()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                drop(step);
+                let row = if explain {
+                    self.first_duplicate(sp).unwrap_or(None)
+                } else {
+                    None
+                };
+                Err(Error::RowRejected {
+                    row,
+                    table: self.name.clone(),
+                    column: None,
+                    source: e,
+                })
+            }
+            Err(e) => Err(self.pg()(e)),
+        }
+    }
+
+    /// In a table this call created and loaded, the input position of the
+    /// first row whose key an earlier row already had: rows of a new table
+    /// are stored in the order they were loaded, so `ctid` order is input
+    /// order (after the live rows copied first).
+    fn first_duplicate(&self, sp: &mut Transaction<'_>) -> Result<Option<u64>, postgres::Error> {
+        let row = sp.query_one(
+            &sql::first_duplicate(self.def, &self.plan.copy_relname),
+            &[],
+        )?;
+        Ok(row
+            .get::<_, Option<i64>>(0)
+            .and_then(|n| (n as u64).checked_sub(self.preloaded)))
+    }
+
+    /// The merge, in a savepoint: most batches have no key twice and merge
+    /// as they are. A key twice makes `ON CONFLICT DO UPDATE` fail ("cannot
+    /// affect row a second time"); then `dedupe` runs, keeping the last row
+    /// of each key.
+    fn merge(&mut self, sp: &mut Transaction<'_>, sql: &str, dedupe: &str) -> Result<()> {
+        log::info!("{}: merging {} staged rows", self.name, self.rows);
+        let mut attempt = sp.transaction().map_err(self.pg())?;
+        match attempt.execute(sql, &[]) {
+            Ok(written) => {
+                attempt.commit().map_err(self.pg())?;
+                self.written = written;
+                Ok(())
+            }
+            Err(e) if e.code() == Some(&SqlState::CARDINALITY_VIOLATION) => {
+                drop(attempt);
+                log::info!(
+                    "{}: keys repeat in the batch: the last row of each wins",
+                    self.name
+                );
+                log::debug!("{dedupe}");
+                self.written = sp.execute(dedupe, &[]).map_err(self.pg())?;
+                Ok(())
+            }
+            Err(e) => Err(self.pg()(e)),
+        }
+    }
+
+    /// The key of an upsert by rebuild's new table. The live rows are unique
+    /// in the key (the live table has the same one) and none shares a key
+    /// with a loaded row, so a duplicate is always a key the input repeats:
+    /// `dedupe` keeps the last row of each, and the key is built again.
+    fn key_after_dedupe(
+        &mut self,
+        sp: &mut Transaction<'_>,
+        sql: &str,
+        dedupe: &str,
+    ) -> Result<()> {
+        let mut attempt = sp.transaction().map_err(self.pg())?;
+        match attempt.batch_execute(sql) {
+            Ok(()) => attempt.commit().map_err(self.pg()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                drop(attempt);
+                log::info!(
+                    "{}: keys repeat in the batch: the last row of each wins",
+                    self.name
+                );
+                log::debug!("{dedupe}");
+                let removed = sp.execute(dedupe, &[]).map_err(self.pg())?;
+                // One loaded row per key stays, so fewer than all go.
+                if removed >= self.rows {
+                    return Err(Error::Unsupported {
+                        table: self.name.clone(),
+                        what: "a rebuild whose de-duplication would remove every loaded row",
+                    });
+                }
+                self.written -= removed;
+                log::debug!("{sql}");
+                sp.batch_execute(sql).map_err(self.pg())
+            }
+            Err(e) => Err(self.pg()(e)),
+        }
+    }
+
+    /// The [`Run::Carry`] steps: owner, privileges and comments of the live
+    /// table, read again and given to the new one.
+    fn carry(&self, sp: &mut Transaction<'_>) -> Result<()> {
+        let (Some(oid), Some(into)) = (self.plan.oid, self.plan.new_table.as_deref()) else {
+            unreachable!("only a swap carries");
+        };
+        let now = catalog::read_carried(sp, oid).map_err(self.pg())?;
+        for sql in sql::carry(self.def, into, &now) {
+            log::debug!("{sql}");
+            self.unique(sp, &sql, false)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! Gathering: every catalog read planning one table needs, in a fixed order,
+//! into plain data ([`Gathered`]). What a swap relies on is read only when the
+//! call may swap.
+
+use postgres::Transaction;
+
+use crate::catalog::{self, Facts, Gathered, Relation, SwapFacts};
+use crate::ident::limited;
+use crate::plan::diff::{changes, Change};
+use crate::plan::{Input, Mode, Options};
+use crate::sql::primary_key_name;
+use crate::table::TableDef;
+
+/// Reads what planning `def` needs, and compares it with the live table (the
+/// changes are empty when there is no table, and for `replace`).
+pub(crate) fn gather(
+    sp: &mut Transaction<'_>,
+    def: &'static TableDef,
+    options: &Options,
+    input: &Input,
+) -> Result<(Gathered, Vec<Change>), postgres::Error> {
+    let schema_exists = catalog::schema_exists(sp, def.schema)?;
+    let live = catalog::read_table(sp, def.schema, def.table)?;
+    let session = catalog::read_session(sp)?;
+    let mut gathered = Gathered {
+        schema_exists,
+        live,
+        facts: Facts::default(),
+        session,
+        swap: None,
+    };
+    let Relation::Table(table) = &gathered.live else {
+        return Ok((gathered, Vec::new()));
+    };
+    let mut found = Vec::new();
+    if input.mode != Mode::Replace {
+        gathered.facts = catalog::read_facts(sp, def, table)?;
+        found = changes(def, table, &gathered.facts);
+    }
+    if crate::plan::decide::may_swap(&found, options, input) {
+        let oid = table.oid;
+        gathered.swap = Some(SwapFacts {
+            carried: catalog::read_carried(sp, oid)?,
+            dependents: catalog::read_dependents(sp, oid)?,
+            settings: catalog::read_size_and_settings(sp, oid)?,
+            intermediate: free_name(sp, def)?,
+            may_create_as_owner: catalog::may_create_as_owner(sp, oid)?,
+        });
+    }
+    Ok((gathered, found))
+}
+
+/// A name for the new table of a swap, free in the table's schema (and so is
+/// its key's name).
+fn free_name(sp: &mut Transaction<'_>, def: &TableDef) -> Result<String, postgres::Error> {
+    for n in 0u32.. {
+        let suffix = if n == 0 {
+            "_pgbi_new".to_owned()
+        } else {
+            format!("_pgbi_new{n}")
+        };
+        let name = limited(def.table, &suffix);
+        if !catalog::relation_exists(sp, def.schema, &name)?
+            && !catalog::relation_exists(sp, def.schema, &primary_key_name(&name))?
+        {
+            return Ok(name);
+        }
+    }
+    unreachable!("some suffix is free")
+}

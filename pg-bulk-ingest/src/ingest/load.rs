@@ -1,0 +1,292 @@
+//! The load: the input streamed into its tables' COPYs, and a server error
+//! during a COPY mapped back to the input position of the row it names.
+
+use std::io::Write;
+
+use postgres::error::SqlState;
+use postgres::{CopyInWriter, Transaction};
+
+use super::execute::Table;
+use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
+use crate::error::{Error, Result};
+use crate::plan::{Run, Stage};
+use crate::row::{AsRow, BulkRows};
+use crate::table::TableDef;
+
+/// Bytes encoded before they are handed to the connection. Large enough that
+/// the per-message overhead vanishes, small enough to stay in cache.
+const CHUNK: usize = 256 * 1024;
+
+/// Bytes of rows of a table other than the one being COPYed that wait before
+/// that table gets its turn.
+const WAITING_CHUNK: usize = 1024 * 1024;
+
+/// Runs of input positions one COPY keeps (each 16 bytes); past this, the COPY
+/// is finished and a new one started, so memory stays bounded whatever the mix.
+const MAX_RUNS: usize = 64 * 1024;
+
+/// How often the progress callback is offered the row count, in rows.
+const PROGRESS_CHECK_ROWS: u64 = 4096;
+
+/// Streams the rows into their tables' COPYs (each table's [`Stage::Load`]
+/// step). One COPY is open at a time: rows of its table go straight into it;
+/// rows of other tables wait in a bounded buffer of their own, and when one
+/// fills, the open COPY is finished and that table's COPY opened (starting
+/// with its buffer). With one table, this is a single COPY of the whole input.
+/// `progress` is offered the row count every few thousand rows. Returns the
+/// number of rows.
+pub(crate) fn load<I>(
+    sp: &mut Transaction<'_>,
+    tables: &mut [Table],
+    rows: I,
+    mut progress: Option<&mut dyn FnMut(u64)>,
+) -> Result<u64>
+where
+    I: IntoIterator,
+    I::Item: AsRow,
+{
+    let mut rows = rows.into_iter();
+    let mut waiting: Vec<Batch> = tables.iter().map(|_| Batch::default()).collect();
+    let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
+    let mut position: u64 = 0;
+    let mut current = 0;
+    loop {
+        let table = &tables[current];
+        log::debug!("{}: COPY from row {position}", table.name);
+        let mut copy = start_copy(sp, table)?;
+        // This COPY's rows, as runs of input positions, to name a row the
+        // server rejects by its COPY line.
+        let mut lines = std::mem::take(&mut waiting[current]);
+        buf.clear();
+        buf.extend_from_slice(COPY_HEADER);
+        buf.append(&mut lines.bytes);
+        let mut next = None;
+        for item in rows.by_ref() {
+            let row = item.as_row();
+            let index = row.table_index();
+            if index >= tables.len() {
+                return Err(Error::Unsupported {
+                    table: tables[current].name.clone(),
+                    what: "a row whose table_index is out of range",
+                });
+            }
+            let out = if index == current {
+                &mut buf
+            } else {
+                &mut waiting[index].bytes
+            };
+            let staged = tables[index].plan.position_column.is_some();
+            if let Err(e) = write_tuple(out, row, staged.then_some(position)) {
+                let def = tables[index].def;
+                return Err(Error::InvalidValue {
+                    row: position,
+                    table: tables[index].name.clone(),
+                    column: def.columns.get(e.column).map_or("?", |c| c.name).to_owned(),
+                    reason: e.error.reason().to_owned(),
+                    value: e.error.value().map(str::to_owned),
+                });
+            }
+            if index == current {
+                lines.push(position);
+            } else {
+                waiting[index].push(position);
+            }
+            tables[index].rows += 1;
+            position += 1;
+            if index == current {
+                if buf.len() >= CHUNK {
+                    if let Err(e) = copy.write_all(&buf) {
+                        return Err(copy_failed(&tables[current], copy, e, &lines));
+                    }
+                    buf.clear();
+                }
+                if lines.runs.len() >= MAX_RUNS {
+                    next = Some(current);
+                    break;
+                }
+            } else if waiting[index].bytes.len() >= WAITING_CHUNK {
+                next = Some(index);
+                break;
+            }
+            if position.is_multiple_of(PROGRESS_CHECK_ROWS) {
+                if let Some(progress) = progress.as_mut() {
+                    progress(position);
+                }
+            }
+        }
+        buf.extend_from_slice(COPY_TRAILER);
+        let table = &tables[current];
+        if let Err(e) = copy.write_all(&buf) {
+            return Err(copy_failed(table, copy, e, &lines));
+        }
+        if let Err(e) = copy.finish() {
+            return Err(rejected(table, e, &lines));
+        }
+        current = match next {
+            Some(index) => index,
+            // The input is exhausted: what still waits gets a COPY each.
+            None => match waiting.iter().position(|w| !w.runs.is_empty()) {
+                Some(index) => index,
+                None => break,
+            },
+        };
+    }
+    for table in tables.iter() {
+        log::info!("{}: {} rows loaded", table.name, table.rows);
+    }
+    Ok(position)
+}
+
+/// Opens the COPY of `table`'s load step.
+fn start_copy<'a>(sp: &'a mut Transaction<'_>, table: &Table) -> Result<CopyInWriter<'a>> {
+    let step = table
+        .plan
+        .steps_of(Stage::Load)
+        .find(|s| s.run == Run::Load)
+        .expect("every plan loads");
+    log::debug!("{}", step.sql);
+    sp.copy_in(&step.sql)
+        .map_err(|e| rejected(table, e, &Batch::default()))
+}
+
+/// Encoded rows of one table, with their input positions as runs.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// `(first position, count)` of consecutive input positions.
+    runs: Vec<(u64, u64)>,
+}
+
+impl Batch {
+    fn push(&mut self, position: u64) {
+        match self.runs.last_mut() {
+            Some((first, count)) if *first + *count == position => *count += 1,
+            _ => self.runs.push((position, 1)),
+        }
+    }
+
+    /// The input position of the row on 1-based COPY `line`.
+    fn position(&self, line: u64) -> Option<u64> {
+        let mut skipped = 0;
+        for &(first, count) in &self.runs {
+            if line <= skipped + count {
+                return Some(first + (line - skipped - 1));
+            }
+            skipped += count;
+        }
+        None
+    }
+}
+
+/// The COPY failed while sending: the server's reason comes with `finish`.
+fn copy_failed(table: &Table, copy: CopyInWriter<'_>, e: std::io::Error, lines: &Batch) -> Error {
+    let sent = e
+        .into_inner()
+        .and_then(|inner| inner.downcast::<postgres::Error>().ok());
+    match (copy.finish(), sent) {
+        (Err(e), _) if e.as_db_error().is_some() => rejected(table, e, lines),
+        (_, Some(e)) => rejected(table, *e, lines),
+        (Err(e), None) => rejected(table, e, lines),
+        (Ok(_), None) => unreachable!("a COPY whose write failed cannot finish"),
+    }
+}
+
+/// Maps a server error during the COPY to the row and column it names.
+fn rejected(table: &Table, source: postgres::Error, lines: &Batch) -> Error {
+    if source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+        return Error::LockTimeout {
+            table: table.name.clone(),
+            source,
+        };
+    }
+    let Some((line, rest)) = source
+        .as_db_error()
+        .and_then(|db| copy_line(db.where_()?, &table.plan.copy_relname))
+    else {
+        return Error::server(table.name.clone(), source);
+    };
+    let column = source
+        .as_db_error()
+        .and_then(|db| db.column())
+        .or_else(|| copy_column(rest, table.def))
+        .map(str::to_owned);
+    Error::RowRejected {
+        row: lines.position(line),
+        table: table.name.clone(),
+        column,
+        source,
+    }
+}
+
+/// From a COPY error's context (`COPY orders, line 7, column amount: "…"`), the
+/// 1-based line and the text after `line N`. `relname` is the table's name as
+/// the context gives it (it may itself hold ", line ").
+fn copy_line<'c>(context: &'c str, relname: &str) -> Option<(u64, &'c str)> {
+    // The context may hold several lines; the COPY one starts with "COPY ".
+    let prefix = format!("COPY {relname}, line ");
+    let line = context.lines().find(|l| l.starts_with(&prefix))?;
+    let rest = &line[prefix.len()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    Some((rest[..digits].parse().ok()?, &rest[digits..]))
+}
+
+/// The column named after `line N` (`, column amount: …`), matched against
+/// the table's columns (names may hold any character).
+fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
+    let named = rest.strip_prefix(", column ")?;
+    def.columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|name| {
+            named.starts_with(name)
+                && matches!(named[name.len()..].chars().next(), None | Some(':'))
+        })
+        .max_by_key(|name| name.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::ColumnDef;
+    use crate::types::{SqlType, TypeKind};
+
+    static DEF: TableDef = TableDef::new(
+        "s",
+        "t",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new("a", SqlType::new(TypeKind::Text), false),
+            ColumnDef::new("a: b", SqlType::new(TypeKind::Text), true),
+        ],
+        &["id"],
+    );
+
+    #[test]
+    fn parses_copy_context() {
+        let (line, rest) = copy_line("COPY t, line 7, column a: \"x\"", "t").unwrap();
+        assert_eq!(line, 7);
+        assert_eq!(copy_column(rest, &DEF), Some("a"));
+        let (_, rest) = copy_line("COPY t, line 3, column a: b: \"x\"", "t").unwrap();
+        assert_eq!(copy_column(rest, &DEF), Some("a: b"));
+        let (line, rest) = copy_line("some function\nCOPY t, line 12", "t").unwrap();
+        assert_eq!((line, copy_column(rest, &DEF)), (12, None));
+        assert!(copy_line("SQL statement", "t").is_none());
+        // A table name holding ", line ".
+        let (line, _) = copy_line("COPY ledger, line 7, line 3", "ledger, line 7").unwrap();
+        assert_eq!(line, 3);
+    }
+
+    #[test]
+    fn positions_come_from_runs() {
+        let mut batch = Batch::default();
+        for p in [3, 4, 5, 9, 10, 20] {
+            batch.push(p);
+        }
+        assert_eq!(batch.runs, [(3, 3), (9, 2), (20, 1)]);
+        let found: Vec<Option<u64>> = (1..=7).map(|line| batch.position(line)).collect();
+        assert_eq!(
+            found,
+            [Some(3), Some(4), Some(5), Some(9), Some(10), Some(20), None]
+        );
+    }
+}

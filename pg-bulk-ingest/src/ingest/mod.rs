@@ -1,0 +1,491 @@
+//! Ingest: the public options of a call and its orchestration. A call runs in
+//! a savepoint of the caller's transaction: for each table, the prelude (its
+//! advisory lock, missing enum types), then [`gather`] (every catalog read),
+//! then [`decide`](crate::plan::decide()) (pure), then the plan's steps by
+//! stage, every table's [`Stage::Prepare`] steps, the [`load`] of all rows,
+//! every table's [`Stage::Finish`] steps, and last every table's
+//! [`Stage::Swap`] steps, by the [`execute`] module.
+
+use std::time::{Duration, Instant};
+
+use postgres::Transaction;
+
+use crate::error::{Error, Result};
+use crate::lock::{self, LockPolicy};
+use crate::plan::decide::Refused;
+use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
+use crate::row::{AsRow, BulkRows, HasPrimaryKey};
+use crate::table::TableDef;
+
+mod execute;
+mod gather;
+mod load;
+
+use execute::{Outcome, Table};
+use gather::gather;
+
+pub use crate::plan::decide::UpsertStrategy;
+
+/// How often a plan may be made again because the table changed between its
+/// catalog reads and the lock that freezes its definition.
+const REPLANS: usize = 3;
+
+/// What a progress callback is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Rows taken from the input so far.
+    pub rows: u64,
+    /// Time since the call started.
+    pub elapsed: Duration,
+    /// What the call is doing.
+    pub phase: Phase,
+}
+
+/// The phases of a call, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Creating or checking the table.
+    Preparing,
+    /// Streaming rows.
+    Loading,
+    /// Merging staged rows into the table (`upsert`), or building keys.
+    Finishing,
+    /// Done; `rows` is final.
+    Done,
+}
+
+/// What a call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Rows taken from the input.
+    pub rows: u64,
+    /// Per table, in the order of the row type's tables.
+    pub tables: Vec<TableReport>,
+    /// Wall-clock time of the call.
+    pub elapsed: Duration,
+}
+
+/// What a call did to one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableReport {
+    /// Schema-qualified, quoted name.
+    pub table: String,
+    /// Rows of the input that belonged to this table.
+    pub rows: u64,
+    /// Whether the call created the table.
+    pub created: bool,
+    /// `upsert`: rows inserted or changed (duplicates in the input count
+    /// once; a merge doesn't rewrite, or count, rows whose values were already
+    /// the same, a rebuild writes them all). `insert` and `replace`: equal to
+    /// `rows`.
+    pub written: u64,
+    /// The plan the call executed for the table: what [`plan`](crate::plan())
+    /// would have shown, or, for an `upsert` whose
+    /// [`UpsertStrategy::Auto`] chose by the batch's length, the plan it
+    /// chose (its fallback's, when the lock could not be had in time).
+    pub plan: Plan,
+}
+
+/// Options for a call; the free functions [`insert`](crate::insert) and
+/// [`upsert`](crate::upsert) are shortcuts for `Ingest::new()`.
+///
+/// ```no_run
+/// # use pg_bulk_ingest::{BulkTable, Ingest};
+/// # #[derive(BulkTable)] struct Event { #[bulk(primary_key)] id: i64 }
+/// # fn run(client: &mut postgres::Client, events: Vec<Event>) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tx = client.transaction()?;
+/// let report = Ingest::new()
+///     .on_progress(|p| eprintln!("{} rows after {:?}", p.rows, p.elapsed))
+///     .upsert(&mut tx, &events)?;
+/// tx.commit()?;
+/// println!("{} rows", report.rows);
+/// # Ok(()) }
+/// ```
+pub struct Ingest<'p> {
+    on_progress: Option<ProgressFn<'p>>,
+    progress_interval: Duration,
+    lock_timeout: Option<Duration>,
+    terminate_blockers_after: Duration,
+    force_connection: Option<postgres::Config>,
+    options: Options,
+}
+
+type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
+
+/// The longest one attempt at the swap lock waits by default.
+const DEFAULT_SWAP_ATTEMPT: Duration = Duration::from_secs(1);
+
+impl Default for Ingest<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'p> Ingest<'p> {
+    /// Default options: no progress callback, the session's own lock timeout.
+    pub fn new() -> Self {
+        Ingest {
+            on_progress: None,
+            progress_interval: Duration::from_secs(1),
+            lock_timeout: None,
+            terminate_blockers_after: Duration::from_secs(300),
+            force_connection: None,
+            options: Options::default(),
+        }
+    }
+
+    /// Calls `f` as the call goes: at each phase, and while loading at most
+    /// once per [`progress_interval`](Ingest::progress_interval).
+    pub fn on_progress(mut self, f: impl FnMut(&Progress) + 'p) -> Self {
+        self.on_progress = Some(Box::new(f));
+        self
+    }
+
+    /// How often progress is reported while loading (default 1 s).
+    pub fn progress_interval(mut self, interval: Duration) -> Self {
+        self.progress_interval = interval;
+        self
+    }
+
+    /// The longest the call waits for any lock (`lock_timeout`) before it
+    /// fails with [`Error::LockTimeout`]. By default the session's setting
+    /// applies (PostgreSQL's default: wait indefinitely). The caller's setting
+    /// is restored when the call returns.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// How long [`replace`](Ingest::replace) keeps trying to take the lock its
+    /// swap needs before it terminates the sessions that hold it (with a
+    /// [`force_connection`](Ingest::force_connection)) or fails with
+    /// [`Error::SwapTimeout`] (without one). Default: 5 minutes.
+    ///
+    /// Each attempt waits at most the [`lock_timeout`](Ingest::lock_timeout)
+    /// (default 1 s), during which new readers of the table queue behind it;
+    /// between attempts they proceed.
+    pub fn terminate_blockers_after(mut self, delay: Duration) -> Self {
+        self.terminate_blockers_after = delay;
+        self
+    }
+
+    /// A second connection, used only to terminate the backends that block
+    /// the swap once [`terminate_blockers_after`](Ingest::terminate_blockers_after)
+    /// has passed. Its role needs the right to terminate them: superuser, or
+    /// membership of `pg_signal_backend` (which can't terminate superusers'
+    /// sessions). Each terminated backend is logged at warn with its pid, user
+    /// and query age.
+    pub fn force_connection(mut self, config: postgres::Config) -> Self {
+        self.force_connection = Some(config);
+        self
+    }
+
+    /// Makes catalog-only changes (adding a nullable column or one with a
+    /// default, dropping or renaming a column, widening a `varchar`, dropping
+    /// `NOT NULL`, a default or an index) with `ALTER TABLE` in place, instead
+    /// of rebuilding the table. Default: off.
+    ///
+    /// The trade-off: a rebuild copies the whole table, but readers wait only
+    /// for the swap at the end. In place copies nothing, but the rows are then
+    /// staged and go in after the `ALTER`s, under the table's `ACCESS
+    /// EXCLUSIVE` lock, which is held until the caller commits: readers pause
+    /// for about as long as the batch takes to insert. Changes that are not
+    /// catalog-only always rebuild.
+    pub fn in_place(mut self, on: bool) -> Self {
+        self.options.in_place = on;
+        self
+    }
+
+    /// Allows migrations that lose data: dropping a column that holds data,
+    /// narrowing a type or changing it without an exact conversion. Without
+    /// it such a call fails before doing anything, with [`Error::Refused`]
+    /// listing what would be lost. With it, a value that doesn't convert still
+    /// fails the call, and the table is left as it was.
+    pub fn allow_data_loss(mut self, on: bool) -> Self {
+        self.options.allow_data_loss = on;
+        self
+    }
+
+    /// How [`upsert`](Ingest::upsert) brings the rows into a table that
+    /// exists: by merging them, or by rebuilding the table. Default:
+    /// [`UpsertStrategy::Auto`], which rebuilds only for a batch at least half
+    /// as large as the table.
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Ingest, UpsertStrategy};
+    /// # #[derive(BulkTable)] struct Event { #[bulk(primary_key)] id: i64 }
+    /// # fn run(tx: &mut postgres::Transaction<'_>, events: Vec<Event>) -> pg_bulk_ingest::Result<()> {
+    /// // Other writers of the table must never wait for this job.
+    /// Ingest::new()
+    ///     .upsert_strategy(UpsertStrategy::Merge)
+    ///     .upsert(tx, &events)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn upsert_strategy(mut self, strategy: UpsertStrategy) -> Self {
+        self.options.strategy = strategy;
+        self
+    }
+
+    /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
+    pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        self.run(tx, rows, Mode::Replace)
+    }
+
+    /// What a call of `mode` with these options would do to `T`'s table(s),
+    /// without changing anything: the catalog is read in a transaction that
+    /// is rolled back (missing enum types are created in it, as the call
+    /// would), and no lock is taken but what reading the catalog takes. A call
+    /// executes exactly these plans' steps, unless the tables change in
+    /// between.
+    ///
+    /// An upsert with [`UpsertStrategy::Auto`] is planned for an input of
+    /// unknown length, which merges: a call whose input is known to be large
+    /// against the table may rebuild instead (see [`UpsertStrategy::Auto`]);
+    /// with [`UpsertStrategy::Rebuild`] the plan is the rebuild's.
+    ///
+    /// # Errors
+    /// What the call would fail with before loading any row: [`Error::Refused`],
+    /// [`Error::Dependents`], [`Error::Unsupported`], [`Error::EnumLabelsMissing`],
+    /// or a server error.
+    pub fn plan<T: BulkRows>(
+        &self,
+        client: &mut postgres::Client,
+        mode: Mode,
+    ) -> Result<Vec<Plan>> {
+        let first = T::TABLES
+            .first()
+            .map_or_else(String::new, |t| t.name().to_string());
+        let mut tx = client
+            .transaction()
+            .map_err(|e| Error::server(first.clone(), e))?;
+        let types = crate::enums::ensure(&mut tx, T::TABLES)?;
+        let input = Input {
+            mode,
+            rows_hint: 0,
+            single_table: T::TABLES.len() == 1,
+        };
+        let mut plans = Vec::new();
+        for (&def, types) in T::TABLES.iter().zip(types) {
+            plans.push(plan_table(&mut tx, def, &self.options, &input, types)?);
+        }
+        tx.rollback().map_err(|e| Error::server(first, e))?;
+        Ok(plans)
+    }
+
+    /// Appends the rows; see [`insert`](crate::insert).
+    pub fn insert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        self.run(tx, rows, Mode::Insert)
+    }
+
+    /// Inserts new rows and updates existing ones by primary key; see
+    /// [`upsert`](crate::upsert).
+    pub fn upsert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+        <I::Item as AsRow>::Row: HasPrimaryKey,
+    {
+        self.run(tx, rows, Mode::Upsert)
+    }
+
+    fn run<I>(mut self, tx: &mut Transaction<'_>, rows: I, mode: Mode) -> Result<Report>
+    where
+        I: IntoIterator,
+        I::Item: AsRow,
+    {
+        let started = Instant::now();
+        let defs = <<I::Item as AsRow>::Row as BulkRows>::TABLES;
+        let first = defs
+            .first()
+            .map_or_else(String::new, |t| t.name().to_string());
+        let pg = |source| Error::server(first.clone(), source);
+        // Everything happens in a savepoint: on error it is rolled back (when
+        // `sp` is dropped) and the caller's transaction goes on as before.
+        let mut sp = tx.transaction().map_err(pg)?;
+        let restore_lock_timeout = match self.lock_timeout {
+            Some(timeout) => Some(lock::set_lock_timeout(&mut sp, timeout).map_err(pg)?),
+            None => None,
+        };
+        self.progress(0, started, Phase::Preparing);
+        let rows = rows.into_iter();
+        let input = Input {
+            mode,
+            rows_hint: rows.size_hint().0 as u64,
+            single_table: defs.len() == 1,
+        };
+        let policy = LockPolicy {
+            attempt_timeout: self.lock_timeout.unwrap_or(DEFAULT_SWAP_ATTEMPT),
+            deadline: self.terminate_blockers_after,
+            force: self.force_connection.clone(),
+        };
+        // Enum types first: a missing label fails the call before anything
+        // is changed; missing types are created.
+        let types = crate::enums::ensure(&mut sp, defs)?;
+        let mut tables = Vec::with_capacity(defs.len());
+        for (&def, types) in defs.iter().zip(types) {
+            tables.push(self.prepare(&mut sp, def, &input, types, &policy)?);
+        }
+
+        let interval = self.progress_interval;
+        let reports = self.on_progress.is_some();
+        let mut last = started;
+        let on_progress = &mut self.on_progress;
+        let mut report_loading = |rows: u64| {
+            let now = Instant::now();
+            if now - last >= interval {
+                last = now;
+                if let Some(f) = on_progress.as_mut() {
+                    f(&Progress {
+                        rows,
+                        elapsed: started.elapsed(),
+                        phase: Phase::Loading,
+                    });
+                }
+            }
+        };
+        let progress: Option<&mut dyn FnMut(u64)> = match reports {
+            true => Some(&mut report_loading),
+            false => None,
+        };
+        let count = load::load(&mut sp, &mut tables, rows, progress)?;
+
+        self.progress(count, started, Phase::Finishing);
+        for table in &mut tables {
+            table.run(&mut sp, Stage::Finish, &policy)?;
+        }
+        // The swaps come last: their ACCESS EXCLUSIVE locks are held until the
+        // caller commits.
+        for table in &mut tables {
+            let swapped = Instant::now();
+            table.run(&mut sp, Stage::Swap, &policy)?;
+            if table.plan.steps_of(Stage::Swap).next().is_some() {
+                log::info!(
+                    "{}: swapped in after {:.3} s",
+                    table.name,
+                    swapped.elapsed().as_secs_f64()
+                );
+            }
+        }
+        if let Some(old) = restore_lock_timeout {
+            lock::restore_lock_timeout(&mut sp, &old).map_err(pg)?;
+        }
+        sp.commit().map_err(pg)?;
+
+        let report = Report {
+            rows: count,
+            tables: tables.into_iter().map(Table::report).collect(),
+            elapsed: started.elapsed(),
+        };
+        self.progress(count, started, Phase::Done);
+        log::info!(
+            "{first}: {mode:?} of {count} rows done in {:.3} s",
+            report.elapsed.as_secs_f64()
+        );
+        Ok(report)
+    }
+
+    /// One table, up to the load: its advisory lock, then gathering,
+    /// deciding and the plan's [`Stage::Prepare`] steps; again when a lock
+    /// the plan takes finds the table changed, or the plan's fallback when
+    /// its first lock can't be had in time.
+    fn prepare(
+        &self,
+        sp: &mut Transaction<'_>,
+        def: &'static TableDef,
+        input: &Input,
+        types: Vec<Step>,
+        policy: &LockPolicy,
+    ) -> Result<Table> {
+        let name = def.name().to_string();
+        // Serialise calls on the same table: a second one waits here until
+        // the first one's transaction ends.
+        let advisory = crate::plan::advisory(def);
+        log::debug!("{}", advisory.sql());
+        sp.batch_execute(advisory.sql())
+            .map_err(|e| Error::server(name.clone(), e))?;
+        for _ in 0..REPLANS {
+            let plan = plan_table(sp, def, &self.options, input, types.clone())?;
+            log::info!(
+                "{name}: {}",
+                plan.to_string().lines().next().unwrap_or_default()
+            );
+            let mut table = Table::new(plan);
+            match table.run(sp, Stage::Prepare, policy)? {
+                Outcome::Done => return Ok(table),
+                Outcome::Replan => continue,
+                Outcome::Fallback => {
+                    let fallback = table.plan.fallback.take().expect("a plan with a fallback");
+                    let mut table = Table::new(*fallback);
+                    return match table.run(sp, Stage::Prepare, policy)? {
+                        Outcome::Done => Ok(table),
+                        _ => unreachable!("a fallback takes no lock it may not have"),
+                    };
+                }
+            }
+        }
+        Err(Error::Unsupported {
+            table: name,
+            what: "a table whose definition keeps changing while the call plans it",
+        })
+    }
+
+    fn progress(&mut self, rows: u64, started: Instant, phase: Phase) {
+        if let Some(f) = self.on_progress.as_mut() {
+            f(&Progress {
+                rows,
+                elapsed: started.elapsed(),
+                phase,
+            });
+        }
+    }
+}
+
+/// Gathers and decides the plan of one table.
+fn plan_table(
+    sp: &mut Transaction<'_>,
+    def: &'static TableDef,
+    options: &Options,
+    input: &Input,
+    types: Vec<Step>,
+) -> Result<Plan> {
+    let name = def.name().to_string();
+    let (gathered, changes) =
+        gather(sp, def, options, input).map_err(|e| Error::server(name.clone(), e))?;
+    let mut prelude = types;
+    prelude.push(crate::plan::advisory(def));
+    decide(def, &gathered, &changes, options, input, prelude).map_err(|refused| match refused {
+        Refused::Changes(refusals) => Error::Refused {
+            table: name,
+            refusals,
+        },
+        Refused::Dependents(dependents) => Error::Dependents {
+            table: name,
+            dependents,
+        },
+        Refused::Unsupported(what) => Error::Unsupported { table: name, what },
+    })
+}
+
+impl Table {
+    fn report(self) -> TableReport {
+        TableReport {
+            created: self.plan.path() == crate::plan::Path::Create,
+            table: self.name,
+            rows: self.rows,
+            written: self.written,
+            plan: self.plan,
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! What a call will do to each table, as data: the path it takes, the changes
+//! it makes, and the ordered list of steps it runs. A call executes exactly
+//! its plan's steps, in order, and [`plan()`](crate::plan()) returns the same
+//! plan without running it.
+//!
+//! Planning is pure: [`decide`] turns the definition, the facts read from the
+//! catalog and the call's options into a [`Plan`]; the comparison of a
+//! definition with the live table is in `diff`, the order of the steps of
+//! each path in `steps`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::catalog::{Basis, Carried};
+use crate::table::TableDef;
+
+pub(crate) mod decide;
+pub(crate) mod diff;
+mod steps;
+
+pub(crate) use decide::{decide, Input, Options};
+pub use diff::{Cast, Change, Refusal};
+pub(crate) use steps::{advisory, STAGING_POSITION};
+
+/// What a call does with the rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// [`insert`](crate::insert): append.
+    Insert,
+    /// [`upsert`](crate::upsert): insert new keys, update the others.
+    Upsert,
+    /// [`replace`](crate::replace): the rows become the table's contents.
+    Replace,
+}
+
+/// The path a call takes for one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Path {
+    /// The table matches its definition: the rows go into it (straight, or
+    /// merged through a staging table by `upsert`).
+    Nothing,
+    /// The table does not exist: it is created, loaded, then keyed and
+    /// indexed.
+    Create,
+    /// Catalog-only changes are made with `ALTER TABLE` under the swap's
+    /// lock at the end of the call; the rows wait in a staging table until
+    /// then ([`Ingest::in_place`](crate::Ingest::in_place)).
+    InPlace,
+    /// An intermediate table with the new definition gets the live rows
+    /// (writers wait, readers go on), then the batch; it is swapped in last.
+    Rebuild,
+    /// `upsert` by rebuild ([`UpsertStrategy`](crate::UpsertStrategy)): the
+    /// batch goes into a new table first, then the live rows whose key it
+    /// doesn't hold; the new table is swapped in last.
+    UpsertByRebuild,
+    /// `replace`: a fresh table is loaded and swapped in last.
+    Replace,
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Path::Nothing => "nothing to change",
+            Path::Create => "create",
+            Path::InPlace => "in place",
+            Path::Rebuild => "rebuild (copy the rows into a new table, then swap it in)",
+            Path::UpsertByRebuild => {
+                "rebuild for the upsert (load a new table, copy the live rows whose key it \
+                 doesn't hold, then swap it in)"
+            }
+            Path::Replace => "replace (load a new table, then swap it in)",
+        })
+    }
+}
+
+/// When in a call a step runs. Every table's steps of one stage run before
+/// any table's steps of the next (a call may load several tables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Before the catalog is read: the lock that serialises calls on the
+    /// table, and the enum types a column needs and the database lacks.
+    Prelude,
+    /// After planning, before any row is sent.
+    Prepare,
+    /// The rows: `COPY ... FROM STDIN (FORMAT binary)`.
+    Load,
+    /// After the rows: merges, keys, indexes, what a swap carries.
+    Finish,
+    /// Last: the swap's `ACCESS EXCLUSIVE` lock, held until the caller
+    /// commits, and what runs under it.
+    Swap,
+}
+
+/// A table-level lock mode, by PostgreSQL's name for it (PostgreSQL's
+/// documentation, "Explicit Locking", section "Table-Level Locks"), or the
+/// library's transaction-level advisory lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LockMode {
+    /// `pg_advisory_xact_lock`: conflicts only with the same lock of
+    /// another call.
+    Advisory,
+    /// `ROW EXCLUSIVE`: what writes take; conflicts with neither readers nor
+    /// other writers.
+    RowExclusive,
+    /// `EXCLUSIVE`: writers wait, readers go on.
+    Exclusive,
+    /// `ACCESS EXCLUSIVE`: readers wait too.
+    AccessExclusive,
+}
+
+impl fmt::Display for LockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockMode::Advisory => "advisory lock",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        })
+    }
+}
+
+/// A lock a step takes on the live table (or, for [`LockMode::Advisory`],
+/// on the table's name), held until the caller's transaction ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lock {
+    mode: LockMode,
+    on: String,
+}
+
+impl Lock {
+    pub(crate) fn new(mode: LockMode, on: impl Into<String>) -> Lock {
+        Lock {
+            mode,
+            on: on.into(),
+        }
+    }
+
+    /// The lock mode.
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+
+    /// What is locked: a schema-qualified, quoted name.
+    pub fn on(&self) -> &str {
+        &self.on
+    }
+}
+
+impl fmt::Display for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}", self.mode, self.on)
+    }
+}
+
+/// How the executor runs a step: what it does with the statement, and what
+/// it does when the statement fails in the one way the plan foresees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Run {
+    /// The statement, as it is.
+    Execute,
+    /// The statement in a savepoint; a unique violation is reported with the
+    /// input position of the first row whose key repeats (when `explain`:
+    /// the table was created and loaded by this call alone).
+    Unique { explain: bool },
+    /// `LOCK TABLE ... IN EXCLUSIVE MODE` waiting at most `wait`; when the
+    /// lock can't be had in time, the plan's fallback runs instead.
+    TryLock { wait: Duration },
+    /// After a lock that freezes the table's definition: the catalog is read
+    /// again, and the call is planned again if it changed since it was read.
+    Verify,
+    /// The live rows copied into the new table; their count is kept (rows
+    /// loaded later come after them).
+    CopyLive,
+    /// The COPY of the input.
+    Load,
+    /// The merge of the staging table, in a savepoint; when keys repeat in
+    /// the batch (`cardinality_violation`), `dedupe` runs instead. The rows
+    /// written are counted.
+    Merge { dedupe: String },
+    /// An `INSERT` from the staging table (rows appended in input order, or
+    /// the last row of each key into a table the call created); the rows
+    /// written are counted.
+    Insert,
+    /// The key of a table loaded by an upsert by rebuild: when the batch
+    /// repeats a key, `dedupe` keeps the last row of each and the key is
+    /// built again.
+    KeyAfterDedupe { dedupe: String },
+    /// The owner, privileges and comments, read again at this point (`GRANT`
+    /// and `COMMENT` take no lock the call's locks block).
+    Carry,
+    /// The swap's `ACCESS EXCLUSIVE` lock, taken in attempts of at most the
+    /// lock timeout, each after dropping the views made again (`first`), with
+    /// blockers terminated after the configured delay.
+    SwapLock { first: Vec<String> },
+}
+
+/// One step of a plan: one statement (or the COPY), the lock it takes on the
+/// live table, and what it reads, writes or carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub(crate) stage: Stage,
+    pub(crate) sql: String,
+    pub(crate) lock: Option<Lock>,
+    pub(crate) note: String,
+    pub(crate) run: Run,
+}
+
+impl Step {
+    /// When in the call it runs.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// The statement, as it is sent (for the load, the `COPY` command);
+    /// empty for a step that only reads the catalog again.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Every statement the step sends when nothing goes wrong, in order: the
+    /// `DROP VIEW`s a swap lock runs in the same attempt, then
+    /// [`sql`](Step::sql). Savepoints around a step are not listed.
+    pub fn statements(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = match &self.run {
+            Run::SwapLock { first } => first.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !self.sql.is_empty() {
+            out.push(&self.sql);
+        }
+        out
+    }
+
+    /// The lock it takes on the live table, if any (a step that touches only
+    /// a table the call created takes none that anyone else waits for).
+    pub fn lock(&self) -> Option<&Lock> {
+        self.lock.as_ref()
+    }
+
+    /// What it reads, rewrites or carries, and what happens if it fails in
+    /// the way the plan foresees; may be empty.
+    pub fn note(&self) -> &str {
+        &self.note
+    }
+}
+
+/// What a call will do to one table, and every step of it in order.
+///
+/// ```no_run
+/// # use pg_bulk_ingest::{BulkTable, Mode};
+/// # #[derive(BulkTable)] struct Event { #[bulk(primary_key)] id: i64 }
+/// # fn run(client: &mut postgres::Client) -> pg_bulk_ingest::Result<()> {
+/// let plan = pg_bulk_ingest::plan::<Event>(client, Mode::Upsert)?;
+/// println!("{plan}");
+/// for step in plan.steps() {
+///     println!("{:?} {} -- {:?}", step.stage(), step.sql(), step.lock());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub(crate) table: &'static TableDef,
+    pub(crate) mode: Mode,
+    pub(crate) path: Path,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) steps: Vec<Step>,
+    /// What runs instead when a [`Run::TryLock`] step can't have its lock in
+    /// time.
+    pub(crate) fallback: Option<Box<Plan>>,
+    /// The live table's OID, when there is one.
+    pub(crate) oid: Option<u32>,
+    /// What the swap carries, as read when planning (views are made again
+    /// from it; [`Run::Carry`] reads owner, grants and comments again).
+    pub(crate) carried: Option<Carried>,
+    /// What the plan of a swap relies on, checked again by [`Run::Verify`].
+    pub(crate) basis: Option<Basis>,
+    /// Where the COPY goes, unqualified and unquoted (as COPY errors name
+    /// it), and whether it goes through a staging table with the input
+    /// position as its first column (the column's name).
+    pub(crate) copy_relname: String,
+    pub(crate) position_column: Option<String>,
+    /// The new table a swap puts in the live table's place (unqualified).
+    pub(crate) new_table: Option<String>,
+}
+
+impl Plan {
+    /// The table, schema-qualified and quoted.
+    pub fn table(&self) -> String {
+        self.table.name().to_string()
+    }
+
+    /// The call the plan is for.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The path the call takes.
+    pub fn path(&self) -> Path {
+        self.path
+    }
+
+    /// The changes that make the live table match its definition (empty for
+    /// [`Path::Nothing`], [`Path::Create`], [`Path::Replace`] and an upsert
+    /// by rebuild of a table that matches).
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// The steps, in the order they run.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The plan that runs instead when the first lock can't be had soon
+    /// ([`UpsertStrategy::Auto`](crate::UpsertStrategy::Auto): merge when
+    /// another session holds a conflicting lock for 2 seconds).
+    pub fn fallback(&self) -> Option<&Plan> {
+        self.fallback.as_deref()
+    }
+
+    /// Every statement the call sends for this table when nothing goes wrong
+    /// and no fallback is taken, in order (see [`Step::statements`]).
+    pub fn statements(&self) -> Vec<&str> {
+        self.steps.iter().flat_map(Step::statements).collect()
+    }
+
+    pub(crate) fn steps_of(&self, stage: Stage) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(move |s| s.stage == stage)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {}", self.table.name(), self.path)?;
+        for change in &self.changes {
+            writeln!(f, "  - {change}")?;
+        }
+        for step in &self.steps {
+            if step.sql.is_empty() {
+                writeln!(f, "  -- {}", step.note)?;
+                continue;
+            }
+            for sql in step.statements() {
+                write!(f, "  {sql};")?;
+                let mut comment = Vec::new();
+                if let Some(lock) = &step.lock {
+                    comment.push(lock.to_string());
+                }
+                if !step.note.is_empty() {
+                    comment.push(step.note.clone());
+                }
+                if comment.is_empty() {
+                    writeln!(f)?;
+                } else {
+                    writeln!(f, "  -- {}", comment.join("; "))?;
+                }
+            }
+        }
+        if let Some(fallback) = &self.fallback {
+            writeln!(f, "  -- if that lock can't be had in time, instead:")?;
+            for line in fallback.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        Ok(())
+    }
+}

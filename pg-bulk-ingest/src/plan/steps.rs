@@ -1,0 +1,400 @@
+//! The steps of each path, in the order they run: the one place that order
+//! is written down. [`build`] turns a decided [`Shape`] into steps; the
+//! executor runs them as they are and `Display` shows them as they are.
+
+use std::time::Duration;
+
+use super::diff::Change;
+use super::{Lock, LockMode, Mode, Path, Run, Stage, Step};
+use crate::catalog::{LiveTable, SwapFacts};
+use crate::ident::{limited, Ident, QualifiedName};
+use crate::lock;
+use crate::sql;
+use crate::table::TableDef;
+
+/// Name of the input-position column of staging tables (`_` is appended
+/// while a column of the table has the name).
+pub(crate) const STAGING_POSITION: &str = "pg_bulk_ingest_position";
+
+/// What [`decide`](super::decide()) chose, and what the steps are built from.
+#[derive(Clone)]
+pub(super) struct Shape<'a> {
+    pub def: &'static TableDef,
+    pub mode: Mode,
+    pub path: Path,
+    /// The table's schema does not exist yet.
+    pub create_schema: bool,
+    pub live: Option<&'a LiveTable>,
+    pub changes: &'a [Change],
+    /// What a swap relies on, read when the call may swap.
+    pub swap: Option<&'a SwapFacts>,
+    /// Whether a COPY into a table created by the call may use `FREEZE`
+    /// (PostgreSQL refuses it with open cursors, and in a transaction whose
+    /// snapshot is older than the statement).
+    pub freeze: bool,
+    /// For an upsert by rebuild: how long the `EXCLUSIVE` lock is waited for
+    /// before the fallback runs instead (`None`: as long as the lock timeout).
+    pub lock_wait: Option<Duration>,
+    pub single_table: bool,
+}
+
+impl Shape<'_> {
+    fn name(&self) -> String {
+        self.def.name().to_string()
+    }
+
+    fn intermediate(&self) -> &str {
+        &self
+            .swap
+            .expect("a path with a new table reads what a swap relies on")
+            .intermediate
+    }
+
+    /// Whether the rows wait in a staging table: merged by an upsert, or
+    /// appended after the `ALTER`s in place.
+    fn staged(&self) -> bool {
+        match self.path {
+            Path::InPlace => true,
+            Path::UpsertByRebuild | Path::Replace => false,
+            Path::Nothing | Path::Create | Path::Rebuild => self.mode == Mode::Upsert,
+        }
+    }
+
+    /// The table the rows go into, unqualified.
+    fn target(&self) -> &str {
+        match self.path {
+            Path::Rebuild | Path::UpsertByRebuild | Path::Replace => self.intermediate(),
+            Path::Nothing | Path::Create | Path::InPlace => self.def.table,
+        }
+    }
+
+    fn staging(&self) -> String {
+        limited(&format!("pg_bulk_ingest_staging_{}", self.def.table), "")
+    }
+
+    fn staging_qualified(&self) -> String {
+        format!("pg_temp.{}", Ident(&self.staging()))
+    }
+
+    fn position_column(&self) -> String {
+        let mut column = STAGING_POSITION.to_owned();
+        while self.def.column(&column).is_some() {
+            column.push('_');
+        }
+        column
+    }
+}
+
+/// The relation the COPY goes into, unqualified and unquoted (as COPY errors
+/// name it), and the staging table's position column when it is staged.
+pub(super) fn copy_target(shape: &Shape<'_>) -> (String, Option<String>) {
+    if shape.staged() {
+        (shape.staging(), Some(shape.position_column()))
+    } else {
+        (shape.target().to_owned(), None)
+    }
+}
+
+/// Accumulates steps with their stage, lock and note.
+struct Steps<'s> {
+    shape: &'s Shape<'s>,
+    out: Vec<Step>,
+}
+
+impl Steps<'_> {
+    fn push(&mut self, stage: Stage, sql: String, lock: Option<LockMode>, note: &str, run: Run) {
+        let on = self.shape.name();
+        self.out.push(Step {
+            stage,
+            sql,
+            lock: lock.map(|mode| Lock::new(mode, on)),
+            note: note.to_owned(),
+            run,
+        });
+    }
+
+    fn new_table(&mut self, stage: Stage, sql: String, note: &str) {
+        self.push(stage, sql, None, note, Run::Execute);
+    }
+}
+
+const ON_NEW: &str = "on the new table only";
+const WRITERS_WAIT: &str = "writers wait until the caller commits, readers go on";
+
+/// The steps of `shape`'s path after the prelude, in order.
+pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
+    let mut s = Steps {
+        shape,
+        out: Vec::new(),
+    };
+    let def = shape.def;
+    let name = shape.name();
+    let staged = shape.staged();
+    let explain = shape.single_table && !staged;
+
+    // Prepare: locks first, so that the catalog can be read again under them.
+    if matches!(shape.path, Path::Rebuild | Path::UpsertByRebuild) {
+        let run = match shape.lock_wait {
+            Some(wait) => Run::TryLock { wait },
+            None => Run::Execute,
+        };
+        let note = match shape.lock_wait {
+            Some(wait) => format!("{WRITERS_WAIT}; waits at most {wait:?}, else the fallback"),
+            None => WRITERS_WAIT.to_owned(),
+        };
+        s.push(
+            Stage::Prepare,
+            lock::lock_table(&name, LockMode::Exclusive),
+            Some(LockMode::Exclusive),
+            &note,
+            run,
+        );
+        s.push(
+            Stage::Prepare,
+            String::new(),
+            None,
+            "the catalog read again under the lock: the call is planned again if the \
+             table changed meanwhile",
+            Run::Verify,
+        );
+    }
+    if shape.path == Path::Create {
+        if shape.create_schema {
+            s.new_table(Stage::Prepare, sql::create_schema(def.schema), "");
+        }
+        s.new_table(Stage::Prepare, sql::create_table(def, def.table), "");
+    }
+    if matches!(
+        shape.path,
+        Path::Rebuild | Path::UpsertByRebuild | Path::Replace
+    ) {
+        s.new_table(
+            Stage::Prepare,
+            sql::create_table(def, shape.intermediate()),
+            "",
+        );
+    }
+    if shape.path == Path::Rebuild {
+        let live = shape.live.expect("a rebuild has a live table");
+        s.push(
+            Stage::Prepare,
+            sql::copy_live_rows(def, live, shape.intermediate(), false),
+            None,
+            "reads the live table",
+            Run::CopyLive,
+        );
+        if shape.mode == Mode::Upsert {
+            // The merge needs the key.
+            if let Some(key) = sql::add_primary_key(def, shape.intermediate()) {
+                s.new_table(Stage::Prepare, key, ON_NEW);
+            }
+        }
+    }
+    if shape.path == Path::Nothing && shape.mode == Mode::Insert {
+        // The lock the COPY takes, taken first by a plain statement: a lock
+        // timeout (or missing privilege) is then an ordinary error, where at
+        // the start of a COPY it would leave the connection unusable.
+        s.push(
+            Stage::Prepare,
+            lock::lock_table(&name, LockMode::RowExclusive),
+            Some(LockMode::RowExclusive),
+            "",
+            Run::Execute,
+        );
+    }
+    if staged {
+        s.new_table(
+            Stage::Prepare,
+            sql::create_staging(def, &shape.staging_qualified(), &shape.position_column()),
+            "a temporary table of this session",
+        );
+    }
+
+    // Load.
+    let creates = !matches!(shape.path, Path::Nothing | Path::InPlace);
+    let freeze = creates && !staged && shape.freeze;
+    let into = if staged {
+        shape.staging_qualified()
+    } else {
+        QualifiedName::new(def.schema, shape.target()).to_string()
+    };
+    let position = staged.then(|| shape.position_column());
+    let (lock, note) = match (staged, creates) {
+        (false, false) => (Some(LockMode::RowExclusive), ""),
+        (true, _) => (None, "into the staging table"),
+        (false, true) if freeze => (
+            None,
+            "into the new table; rows written frozen, so no later VACUUM has to freeze them",
+        ),
+        (false, true) => (None, "into the new table"),
+    };
+    s.push(
+        Stage::Load,
+        sql::copy_in(def, &into, position.as_deref(), freeze),
+        lock,
+        note,
+        Run::Load,
+    );
+
+    // Finish.
+    let staging = shape.staging_qualified();
+    let merge = |s: &mut Steps<'_>, stage: Stage, into: &str| {
+        let position = shape.position_column();
+        s.push(
+            stage,
+            sql::merge(def, into, &staging, &position, true, false),
+            (into == name).then_some(LockMode::RowExclusive),
+            "rows whose stored values are the same are not rewritten; if a key repeats in \
+             the batch, the merge runs again keeping the last row of each key",
+            Run::Merge {
+                dedupe: sql::merge(def, into, &staging, &position, true, true),
+            },
+        );
+        s.new_table(stage, sql::drop_table(&staging), "");
+    };
+    match (shape.path, shape.mode) {
+        (Path::Create, Mode::Upsert) => {
+            // Into a table this call created empty, the de-duplicated rows go
+            // in as they are and the key is built after them.
+            let position = shape.position_column();
+            s.push(
+                Stage::Finish,
+                sql::merge(def, &name, &staging, &position, false, true),
+                None,
+                "the last row of each key",
+                Run::Insert,
+            );
+            s.new_table(Stage::Finish, sql::drop_table(&staging), "");
+        }
+        (Path::Nothing, Mode::Upsert) => merge(&mut s, Stage::Finish, &name),
+        (Path::Rebuild, Mode::Upsert) => merge(
+            &mut s,
+            Stage::Finish,
+            &QualifiedName::new(def.schema, shape.intermediate()).to_string(),
+        ),
+        (Path::UpsertByRebuild, _) => {
+            let live = shape.live.expect("a rebuild has a live table");
+            s.push(
+                Stage::Finish,
+                sql::copy_live_rows(def, live, shape.intermediate(), true),
+                None,
+                "reads the live table: its rows whose key the batch doesn't hold",
+                Run::Execute,
+            );
+        }
+        _ => {}
+    }
+    let into = shape.target();
+    if creates && !(shape.path == Path::Rebuild && shape.mode == Mode::Upsert) {
+        if let Some(key) = sql::add_primary_key(def, into) {
+            let run = if shape.path == Path::UpsertByRebuild {
+                Run::KeyAfterDedupe {
+                    dedupe: sql::dedupe_loaded(def, into),
+                }
+            } else {
+                Run::Unique { explain }
+            };
+            let note = if shape.path == Path::UpsertByRebuild {
+                "on the new table only; if a key repeats in the batch, the last row of each \
+                 is kept and the key built again"
+            } else {
+                ON_NEW
+            };
+            s.push(Stage::Finish, key, None, note, run);
+        }
+    }
+    if creates {
+        for sql in sql::indexes(def, into) {
+            s.push(Stage::Finish, sql, None, ON_NEW, Run::Unique { explain });
+        }
+    }
+    if let (true, Some(swap)) = (creates && shape.path != Path::Create, shape.swap) {
+        for sql in sql::carry(def, into, &swap.carried) {
+            s.push(
+                Stage::Finish,
+                sql,
+                None,
+                "owner, privileges and comments as they are at this point (read again)",
+                Run::Carry,
+            );
+        }
+    }
+
+    // Swap: the ACCESS EXCLUSIVE lock, held until the caller commits.
+    let views = shape.swap.map_or(&[][..], |s| &s.carried.views[..]);
+    let swaps = matches!(
+        shape.path,
+        Path::Rebuild | Path::UpsertByRebuild | Path::Replace
+    );
+    if swaps || shape.path == Path::InPlace {
+        // Views read the table by OID: they are dropped (deepest first) in
+        // the same attempt as the lock and made again on the new table.
+        let first = if swaps {
+            views.iter().rev().map(sql::drop_view).collect()
+        } else {
+            Vec::new()
+        };
+        s.push(
+            Stage::Swap,
+            lock::lock_table(&name, LockMode::AccessExclusive),
+            Some(LockMode::AccessExclusive),
+            "taken last, in attempts of at most the lock timeout; readers wait until the \
+             caller commits",
+            Run::SwapLock { first },
+        );
+    }
+    if shape.path == Path::InPlace {
+        for change in shape.changes {
+            s.push(
+                Stage::Swap,
+                sql::alteration(def, change),
+                Some(LockMode::AccessExclusive),
+                "catalog only",
+                Run::Execute,
+            );
+        }
+        match shape.mode {
+            Mode::Upsert => merge(&mut s, Stage::Swap, &name),
+            _ => {
+                let position = shape.position_column();
+                s.push(
+                    Stage::Swap,
+                    sql::append_staged(def, &staging, &position),
+                    Some(LockMode::AccessExclusive),
+                    "in input order",
+                    Run::Insert,
+                );
+                s.new_table(Stage::Swap, sql::drop_table(&staging), "");
+            }
+        }
+    }
+    if swaps {
+        for sql in sql::swap(def, shape.intermediate()) {
+            s.push(
+                Stage::Swap,
+                sql,
+                Some(LockMode::AccessExclusive),
+                "",
+                Run::Execute,
+            );
+        }
+        for view in views {
+            for sql in sql::create_view(view) {
+                s.push(Stage::Swap, sql, None, "a view made again", Run::Execute);
+            }
+        }
+    }
+    s.out
+}
+
+/// The step that serialises calls on the table: a second call waits here
+/// until the first one's transaction ends. Taken before the catalog is read.
+pub(crate) fn advisory(def: &TableDef) -> Step {
+    Step {
+        stage: Stage::Prelude,
+        sql: lock::advisory_table(def),
+        lock: Some(Lock::new(LockMode::Advisory, def.name().to_string())),
+        note: "serialises calls on the table".to_owned(),
+        run: Run::Execute,
+    }
+}

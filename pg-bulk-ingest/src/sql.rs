@@ -1,0 +1,733 @@
+//! Statement text: every statement a plan runs, built from the table's
+//! definition, the live table and what a swap carries. Identifiers go through
+//! [`Ident`] and [`QualifiedName`], literals through [`Literal`]; no user
+//! string reaches SQL unquoted. Locks are in [`crate::lock`], catalog reads in
+//! [`crate::catalog`].
+
+use crate::catalog::{Carried, DependentView, Grant, LiveTable};
+use crate::ident::{limited, object_name, Ident, IdentList, Literal, QualifiedName};
+use crate::plan::diff::{same_type, Change};
+use crate::table::{IndexDef, TableDef};
+use crate::types::{EnumDef, TypeKind};
+
+/// Privilege names come from the catalog (`aclexplode`); anything but a
+/// keyword is skipped.
+fn is_privilege(privilege: &str) -> bool {
+    !privilege.is_empty()
+        && privilege
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b' ')
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS schema`.
+pub(crate) fn create_schema(schema: &str) -> String {
+    format!("CREATE SCHEMA IF NOT EXISTS {}", Ident(schema))
+}
+
+/// `DROP TABLE name` (`name` quoted).
+pub(crate) fn drop_table(name: &str) -> String {
+    format!("DROP TABLE {name}")
+}
+
+/// Owner, privileges and comments of the live table, applied to `name`.
+pub(crate) fn carry(def: &TableDef, name: &str, carried: &Carried) -> Vec<String> {
+    let table = QualifiedName::new(def.schema, name);
+    let grantee = |g: &Option<String>| match g {
+        Some(role) => Ident(role).to_string(),
+        None => "PUBLIC".to_owned(),
+    };
+    let option = |grantable: bool| if grantable { " WITH GRANT OPTION" } else { "" };
+    let mut sql = vec![format!(
+        "ALTER TABLE {table} OWNER TO {}",
+        Ident(&carried.owner)
+    )];
+    sql.extend(grants(
+        &table.to_string(),
+        &carried.owner,
+        carried.grants.as_deref(),
+    ));
+    for (column, role, privilege, grantable) in &carried.column_grants {
+        if is_privilege(privilege) && def.column(column).is_some() {
+            sql.push(format!(
+                "GRANT {privilege} ({}) ON TABLE {table} TO {}{}",
+                Ident(column),
+                grantee(role),
+                option(*grantable)
+            ));
+        }
+    }
+    if let Some(comment) = &carried.comment {
+        sql.push(format!("COMMENT ON TABLE {table} IS {}", Literal(comment)));
+    }
+    for (column, comment) in &carried.column_comments {
+        if def.column(column).is_some() {
+            sql.push(format!(
+                "COMMENT ON COLUMN {table}.{} IS {}",
+                Ident(column),
+                Literal(comment)
+            ));
+        }
+    }
+    sql
+}
+
+/// The statements that give relation `name` (quoted), owned by `owner`, the
+/// ACL `acl` (`None`: the default one, which a new relation has already).
+fn grants(name: &str, owner: &str, acl: Option<&[Grant]>) -> Vec<String> {
+    let Some(acl) = acl else {
+        return Vec::new();
+    };
+    // The owner's own privileges are part of the ACL: start from none.
+    let mut sql = vec![format!("REVOKE ALL ON TABLE {name} FROM {}", Ident(owner))];
+    for (role, privilege, grantable) in acl {
+        if !is_privilege(privilege) {
+            continue;
+        }
+        let grantee = role
+            .as_deref()
+            .map_or_else(|| "PUBLIC".to_owned(), |r| Ident(r).to_string());
+        let option = if *grantable { " WITH GRANT OPTION" } else { "" };
+        sql.push(format!(
+            "GRANT {privilege} ON TABLE {name} TO {grantee}{option}"
+        ));
+    }
+    sql
+}
+
+pub(crate) fn view_kind(view: &DependentView) -> &'static str {
+    if view.materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    }
+}
+
+/// A view as it was: definition, options, owner, privileges, comment, and the
+/// indexes of a materialized view.
+pub(crate) fn create_view(view: &DependentView) -> Vec<String> {
+    let name = QualifiedName::new(&view.schema, &view.name);
+    let kind = view_kind(view);
+    // Options come from the catalog (`name=value`); anything else is skipped.
+    let options: Vec<&String> = view
+        .options
+        .iter()
+        .filter(|o| {
+            o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'=')
+        })
+        .collect();
+    let with = if options.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " WITH ({})",
+            options
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut sql = vec![
+        format!("CREATE {kind} {name}{with} AS {}", view.definition),
+        format!("ALTER {kind} {name} OWNER TO {}", Ident(&view.owner)),
+    ];
+    sql.extend(grants(
+        &name.to_string(),
+        &view.owner,
+        view.grants.as_deref(),
+    ));
+    if let Some(comment) = &view.comment {
+        sql.push(format!("COMMENT ON {kind} {name} IS {}", Literal(comment)));
+    }
+    sql.extend(view.indexes.iter().cloned());
+    sql
+}
+
+/// `CREATE TYPE schema.name AS ENUM ('a', 'b')`.
+pub(crate) fn create_enum(def: &EnumDef, labels: &[&str]) -> String {
+    let labels: Vec<String> = labels.iter().map(|l| Literal(l).to_string()).collect();
+    format!("CREATE TYPE {} AS ENUM ({})", def.name(), labels.join(", "))
+}
+
+/// `ALTER TYPE schema.name ADD VALUE IF NOT EXISTS 'label'`, placed `AFTER`
+/// or `BEFORE` another label.
+pub(crate) fn add_enum_label(def: &EnumDef, label: &str, place: Option<(bool, &str)>) -> String {
+    let mut sql = format!(
+        "ALTER TYPE {} ADD VALUE IF NOT EXISTS {}",
+        def.name(),
+        Literal(label)
+    );
+    if let Some((after, other)) = place {
+        let word = if after { "AFTER" } else { "BEFORE" };
+        sql.push_str(&format!(" {word} {}", Literal(other)));
+    }
+    sql
+}
+
+/// `CREATE TABLE schema.name (...)` with the columns of `table`, without keys.
+///
+/// Each `NOT NULL` is named as PostgreSQL names it for the table's own name
+/// (`<table>_<column>_not_null`), also when `name` is an intermediate table
+/// swapped in later: PostgreSQL 18 keeps NOT NULL constraints by name in
+/// `pg_constraint`, and the swapped-in table should carry the names a table
+/// created under its own name would have. Earlier majors accept the name and
+/// ignore it. A table created under its own name gets PostgreSQL's names.
+pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
+    let mut sql = format!("CREATE TABLE {} (", QualifiedName::new(table.schema, name));
+    for (i, column) in table.columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("{} {}", Ident(column.name), column.sql_type));
+        if let Some(default) = column.default {
+            sql.push_str(&format!(" DEFAULT {default}"));
+        }
+        if !column.nullable {
+            if name != table.table {
+                sql.push_str(&format!(
+                    " CONSTRAINT {}",
+                    Ident(&object_name(table.table, column.name, "not_null"))
+                ));
+            }
+            sql.push_str(" NOT NULL");
+        }
+    }
+    sql.push(')');
+    sql
+}
+
+/// The deterministic name of a table's primary-key constraint:
+/// `<table>_pkey`, as PostgreSQL itself would name it.
+pub(crate) fn primary_key_name(table: &str) -> String {
+    limited(table, "_pkey")
+}
+
+/// The deterministic name of an index: `<table>_<columns>_key` (unique) or
+/// `_idx`, as PostgreSQL names them; when that is over 63 bytes, cut, with a
+/// hash of the whole name so that different indexes keep different names.
+pub(crate) fn index_name(table: &str, index: &IndexDef) -> String {
+    let suffix = if index.unique { "_key" } else { "_idx" };
+    let base = format!("{table}_{}", index.columns.join("_"));
+    let method = if index.method == "btree" {
+        String::new()
+    } else {
+        format!("_{}", index.method)
+    };
+    let full = format!("{base}{method}{suffix}");
+    if full.len() <= 63 {
+        return full;
+    }
+    // FNV-1a: stable across releases and platforms.
+    let hash = full.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    limited(&base, &format!("_{hash:08x}{suffix}"))
+}
+
+/// `CREATE [UNIQUE] INDEX <name> ON <table> USING <method> (<columns>)`.
+pub(crate) fn create_index(def: &TableDef, table: &str, index: &IndexDef) -> String {
+    format!(
+        "CREATE {}INDEX {} ON {} USING {} ({})",
+        if index.unique { "UNIQUE " } else { "" },
+        Ident(&index_name(table, index)),
+        QualifiedName::new(def.schema, table),
+        Ident(index.method),
+        IdentList(index.columns.iter().copied())
+    )
+}
+
+/// `ALTER TABLE <name> ADD CONSTRAINT <constraint> PRIMARY KEY (...)`, when
+/// the table has a key.
+pub(crate) fn add_primary_key(table: &TableDef, name: &str) -> Option<String> {
+    if table.primary_key.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})",
+        QualifiedName::new(table.schema, name),
+        Ident(&primary_key_name(name)),
+        IdentList(table.primary_key.iter().copied())
+    ))
+}
+
+/// The indexes of table `name` (created by this call), each marked as the
+/// library's by its comment: dropped when the definition no longer declares
+/// it.
+pub(crate) fn indexes(def: &TableDef, name: &str) -> Vec<String> {
+    let mut sql = Vec::new();
+    for index in def.indexes {
+        sql.push(create_index(def, name, index));
+        sql.push(format!(
+            "COMMENT ON INDEX {} IS {}",
+            QualifiedName::new(def.schema, &index_name(name, index)),
+            Literal(crate::catalog::INDEX_COMMENT)
+        ));
+    }
+    sql
+}
+
+/// `INSERT INTO <intermediate> SELECT ... FROM <live>`: the live rows copied
+/// into a rebuilt table, with renamed columns carried, types cast, new
+/// columns given their default. With `only_missing` (an upsert by rebuild,
+/// after the load), only the rows whose key the new table doesn't hold yet.
+pub(crate) fn copy_live_rows(
+    def: &TableDef,
+    live: &LiveTable,
+    intermediate: &str,
+    only_missing: bool,
+) -> String {
+    let mut targets = Vec::new();
+    let mut values = Vec::new();
+    for column in def.columns {
+        let Some(source) = live.source_of(column) else {
+            continue; // a new column: its default (or NULL)
+        };
+        targets.push(column.name);
+        let name = format!("o.{}", Ident(&source.name));
+        if same_type(source, &column.sql_type) {
+            values.push(name);
+        } else {
+            // Cast to the base type only where an explicit cast with the
+            // length would cut values silently (varchar(n), char(n)); the
+            // assignment then checks the length and fails on overflow.
+            let base = match (column.sql_type.kind(), column.sql_type.is_array()) {
+                (TypeKind::Varchar | TypeKind::Char, false) => "text".to_owned(),
+                (TypeKind::Varchar | TypeKind::Char, true) => "text[]".to_owned(),
+                _ => column.sql_type.to_string(),
+            };
+            // Enum types convert only to and from text (by label).
+            let value = if source.is_enum || column.sql_type.kind() == TypeKind::Enum {
+                format!("CAST({name} AS text)")
+            } else {
+                name
+            };
+            values.push(format!("CAST({value} AS {base})"));
+        }
+    }
+    let into = QualifiedName::new(def.schema, intermediate);
+    let mut sql = format!(
+        "INSERT INTO {into} ({}) SELECT {} FROM {} AS o",
+        IdentList(targets.iter().copied()),
+        values.join(", "),
+        def.name()
+    );
+    if only_missing {
+        // The caller made sure every key column has a source.
+        let matches: Vec<String> = def
+            .primary_key
+            .iter()
+            .map(|key| {
+                let i = targets.iter().position(|t| t == key).expect("key column");
+                format!("n.{} = {}", Ident(key), values[i])
+            })
+            .collect();
+        sql.push_str(&format!(
+            " WHERE NOT EXISTS (SELECT 1 FROM {into} AS n WHERE {})",
+            matches.join(" AND ")
+        ));
+    }
+    sql
+}
+
+/// Deletes every row of table `name` (loaded by this call) but the last of
+/// each key. Rows of a table loaded by this call are stored in the order they
+/// were loaded, so `ctid` order is input order.
+pub(crate) fn dedupe_loaded(def: &TableDef, name: &str) -> String {
+    let same_key: Vec<String> = def
+        .primary_key
+        .iter()
+        .map(|k| format!("a.{0} = b.{0}", Ident(k)))
+        .collect();
+    format!(
+        "DELETE FROM {0} AS a USING {0} AS b WHERE {1} AND a.ctid < b.ctid",
+        QualifiedName::new(def.schema, name),
+        same_key.join(" AND ")
+    )
+}
+
+/// The position (0-based, among the rows of table `name`, which this call
+/// created and loaded) of the first row whose key an earlier row already
+/// had.
+pub(crate) fn first_duplicate(def: &TableDef, name: &str) -> String {
+    let key = IdentList(def.primary_key.iter().copied());
+    format!(
+        "SELECT min(n) FROM (SELECT row_number() OVER (ORDER BY ctid) - 1 AS n, \
+         row_number() OVER (PARTITION BY {key} ORDER BY ctid) AS occurrence \
+         FROM {}) AS rows WHERE occurrence = 2",
+        QualifiedName::new(def.schema, name)
+    )
+}
+
+/// The `ALTER TABLE` that makes one catalog-only change in place.
+pub(crate) fn alteration(def: &TableDef, change: &Change) -> String {
+    let table = def.name();
+    match change {
+        Change::AddColumn { column } => {
+            let c = def.column(column).expect("declared column");
+            let mut s = format!(
+                "ALTER TABLE {table} ADD COLUMN {} {}",
+                Ident(column),
+                c.sql_type
+            );
+            if let Some(default) = c.default {
+                s.push_str(&format!(" DEFAULT {default}"));
+            }
+            if !c.nullable {
+                s.push_str(" NOT NULL");
+            }
+            s
+        }
+        Change::DropColumn { column, .. } => {
+            format!("ALTER TABLE {table} DROP COLUMN {}", Ident(column))
+        }
+        Change::RenameColumn { from, to } => format!(
+            "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+            Ident(from),
+            Ident(to)
+        ),
+        Change::AlterType { column, to, .. } => format!(
+            "ALTER TABLE {table} ALTER COLUMN {} TYPE {to}",
+            Ident(column)
+        ),
+        Change::DropNotNull { column } => format!(
+            "ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL",
+            Ident(column)
+        ),
+        Change::Default { column, to } => match to {
+            Some(expr) => format!(
+                "ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT {expr}",
+                Ident(column)
+            ),
+            None => format!(
+                "ALTER TABLE {table} ALTER COLUMN {} DROP DEFAULT",
+                Ident(column)
+            ),
+        },
+        Change::DropIndex { name, .. } => {
+            format!("DROP INDEX {}", QualifiedName::new(def.schema, name))
+        }
+        Change::SetNotNull { .. } | Change::AddIndex { .. } | Change::PrimaryKey { .. } => {
+            unreachable!("not catalog-only, so not planned in place")
+        }
+    }
+}
+
+/// `DROP VIEW` or `DROP MATERIALIZED VIEW` of a view a swap makes again.
+pub(crate) fn drop_view(view: &DependentView) -> String {
+    format!(
+        "DROP {} {}",
+        view_kind(view),
+        QualifiedName::new(&view.schema, &view.name)
+    )
+}
+
+/// The statements that put table `intermediate` in the live table's place,
+/// once the live table is locked: drop it, rename the new one, its key and
+/// indexes to the names a table created under its own name has.
+pub(crate) fn swap(def: &TableDef, intermediate: &str) -> Vec<String> {
+    let mut sql = vec![drop_table(&def.name().to_string())];
+    sql.push(format!(
+        "ALTER TABLE {} RENAME TO {}",
+        QualifiedName::new(def.schema, intermediate),
+        Ident(def.table)
+    ));
+    if !def.primary_key.is_empty() {
+        // Renaming the constraint renames its index too.
+        sql.push(format!(
+            "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+            def.name(),
+            Ident(&primary_key_name(intermediate)),
+            Ident(&primary_key_name(def.table))
+        ));
+    }
+    for index in def.indexes {
+        sql.push(format!(
+            "ALTER INDEX {} RENAME TO {}",
+            QualifiedName::new(def.schema, &index_name(intermediate, index)),
+            Ident(&index_name(def.table, index))
+        ));
+    }
+    sql
+}
+
+/// `CREATE TEMPORARY TABLE <staging> (<position> bigint, <the columns>) ON
+/// COMMIT DROP`: where rows wait to be merged or appended.
+pub(crate) fn create_staging(def: &TableDef, staging: &str, position: &str) -> String {
+    let mut sql = format!(
+        "CREATE TEMPORARY TABLE {staging} ({} bigint",
+        Ident(position)
+    );
+    for column in def.columns {
+        sql.push_str(&format!(", {} {}", Ident(column.name), column.sql_type));
+    }
+    sql.push_str(") ON COMMIT DROP");
+    sql
+}
+
+/// `COPY <into> (<position>, <columns>) FROM STDIN (FORMAT binary[, FREEZE])`.
+pub(crate) fn copy_in(def: &TableDef, into: &str, position: Option<&str>, freeze: bool) -> String {
+    let position = position.map_or_else(String::new, |p| format!("{}, ", Ident(p)));
+    let freeze = if freeze { ", FREEZE" } else { "" };
+    format!(
+        "COPY {into} ({position}{}) FROM STDIN (FORMAT binary{freeze})",
+        IdentList(def.columns.iter().map(|c| c.name)),
+    )
+}
+
+/// `insert` in place: the staged rows go in as they are, in input order.
+pub(crate) fn append_staged(def: &TableDef, staging: &str, position: &str) -> String {
+    let columns = IdentList(def.columns.iter().map(|c| c.name));
+    format!(
+        "INSERT INTO {} ({columns}) SELECT {columns} FROM {staging} ORDER BY {}",
+        def.name(),
+        Ident(position)
+    )
+}
+
+/// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
+/// key in input order wins; rows in key order; rows whose stored values are
+/// already the same, byte for byte (`*<>` on records, which compares binary
+/// images: `1.0` → `1.00` or `0` → `-0` is a change), are not rewritten. (The
+/// `::record` casts keep PostgreSQL from comparing the rows column by column,
+/// where `*<>` does not exist.) Without `on_conflict`, for an empty table without its key yet,
+/// only the de-duplication.
+pub(crate) fn merge(
+    def: &TableDef,
+    into: &str,
+    staging: &str,
+    position: &str,
+    on_conflict: bool,
+    dedupe: bool,
+) -> String {
+    let columns = IdentList(def.columns.iter().map(|c| c.name));
+    let key = IdentList(def.primary_key.iter().copied());
+    let others: Vec<&str> = def
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| !def.primary_key.contains(c))
+        .collect();
+    let mut sql = if dedupe {
+        format!(
+            "INSERT INTO {into} AS t ({columns}) \
+             SELECT {columns} FROM (\
+             SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
+             ) AS s",
+            pos = Ident(position),
+        )
+    } else {
+        format!("INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM {staging} AS s")
+    };
+    if !on_conflict {
+        return sql;
+    }
+    sql.push_str(&format!(" ON CONFLICT ({key}) "));
+    if others.is_empty() {
+        sql.push_str("DO NOTHING");
+        return sql;
+    }
+    sql.push_str("DO UPDATE SET ");
+    for (i, c) in others.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("{0} = EXCLUDED.{0}", Ident(c)));
+    }
+    let prefixed = |prefix: &str| {
+        others
+            .iter()
+            .map(|c| format!("{prefix}.{}", Ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    sql.push_str(&format!(
+        " WHERE ROW({})::record *<> ROW({})::record",
+        prefixed("t"),
+        prefixed("EXCLUDED")
+    ));
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::diff::tests::{col, WITH_ENUM};
+    use crate::table::ColumnDef;
+    use crate::types::SqlType;
+
+    static TABLE: TableDef = TableDef::new(
+        "sales",
+        "orders",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new(
+                "customer",
+                SqlType::new(TypeKind::Varchar).with_length(32),
+                false,
+            ),
+            ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
+        ],
+        &["id"],
+    )
+    .with_indexes(&[IndexDef::new(&["customer"], false)]);
+
+    static DEF: TableDef = TableDef::new(
+        "s",
+        "t",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new("a", SqlType::new(TypeKind::Text), false),
+            ColumnDef::new("a: b", SqlType::new(TypeKind::Text), true),
+        ],
+        &["id"],
+    );
+
+    fn live() -> LiveTable {
+        LiveTable {
+            oid: 42,
+            columns: vec![
+                col("note", "text", true),
+                col("id", "bigint", false),
+                col("customer", "character varying(16)", false),
+            ],
+            primary_key: vec!["id".into()],
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn tables_keys_and_indexes() {
+        assert_eq!(
+            create_table(&TABLE, "orders"),
+            r#"CREATE TABLE "sales"."orders" ("id" bigint NOT NULL, "customer" character varying(32) NOT NULL, "note" text)"#
+        );
+        // An intermediate table names its NOT NULLs for the table it becomes.
+        assert_eq!(
+            create_table(&TABLE, "orders_pgbi_new"),
+            r#"CREATE TABLE "sales"."orders_pgbi_new" ("id" bigint CONSTRAINT "orders_id_not_null" NOT NULL, "customer" character varying(32) CONSTRAINT "orders_customer_not_null" NOT NULL, "note" text)"#
+        );
+        assert_eq!(
+            add_primary_key(&TABLE, "orders").unwrap(),
+            r#"ALTER TABLE "sales"."orders" ADD CONSTRAINT "orders_pkey" PRIMARY KEY ("id")"#
+        );
+        assert_eq!(
+            indexes(&TABLE, "orders"),
+            [
+                r#"CREATE INDEX "orders_customer_idx" ON "sales"."orders" USING "btree" ("customer")"#,
+                r#"COMMENT ON INDEX "sales"."orders_customer_idx" IS 'pg-bulk-ingest'"#
+            ]
+        );
+    }
+
+    #[test]
+    fn live_rows_are_cast_and_filtered() {
+        assert_eq!(
+            copy_live_rows(&TABLE, &live(), "orders_pgbi_new", false),
+            r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", CAST(o."customer" AS text), o."note" FROM "sales"."orders" AS o"#
+        );
+        let mut same = live();
+        same.columns[2] = col("customer", "character varying(32)", false);
+        assert_eq!(
+            copy_live_rows(&TABLE, &same, "orders_pgbi_new", true),
+            r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", o."customer", o."note" FROM "sales"."orders" AS o WHERE NOT EXISTS (SELECT 1 FROM "sales"."orders_pgbi_new" AS n WHERE n."id" = o."id")"#
+        );
+        assert_eq!(
+            dedupe_loaded(&TABLE, "orders_pgbi_new"),
+            r#"DELETE FROM "sales"."orders_pgbi_new" AS a USING "sales"."orders_pgbi_new" AS b WHERE a."id" = b."id" AND a.ctid < b.ctid"#
+        );
+        // From text, the values go through a cast by label.
+        let with_text = LiveTable {
+            oid: 7,
+            columns: vec![col("id", "bigint", false), col("mood", "text", true)],
+            primary_key: Vec::new(),
+            indexes: Vec::new(),
+        };
+        assert_eq!(
+            copy_live_rows(&WITH_ENUM, &with_text, "t_new", false),
+            r#"INSERT INTO "s"."t_new" ("id", "mood") SELECT o."id", CAST(CAST(o."mood" AS text) AS "s"."mood") FROM "s"."t" AS o"#
+        );
+    }
+
+    #[test]
+    fn swaps_rename_the_new_table_and_its_key() {
+        assert_eq!(
+            swap(&TABLE, "orders_pgbi_new"),
+            [
+                r#"DROP TABLE "sales"."orders""#,
+                r#"ALTER TABLE "sales"."orders_pgbi_new" RENAME TO "orders""#,
+                r#"ALTER TABLE "sales"."orders" RENAME CONSTRAINT "orders_pgbi_new_pkey" TO "orders_pkey""#,
+                r#"ALTER INDEX "sales"."orders_pgbi_new_customer_idx" RENAME TO "orders_customer_idx""#,
+            ]
+        );
+        assert_eq!(
+            alteration(
+                &TABLE,
+                &Change::AlterType {
+                    column: "customer".into(),
+                    from: "character varying(16)".into(),
+                    to: "character varying(32)".into(),
+                    cast: crate::plan::diff::Cast::BinaryCoercible,
+                }
+            ),
+            r#"ALTER TABLE "sales"."orders" ALTER COLUMN "customer" TYPE character varying(32)"#
+        );
+    }
+
+    #[test]
+    fn enum_statements_quote_labels() {
+        static MOOD: EnumDef = EnumDef::new("s", "mood", &["happy", "it's"]);
+        assert_eq!(
+            create_enum(&MOOD, MOOD.labels),
+            r#"CREATE TYPE "s"."mood" AS ENUM ('happy', 'it''s')"#
+        );
+        assert_eq!(
+            add_enum_label(&MOOD, "sad", Some((true, "happy"))),
+            r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS 'sad' AFTER 'happy'"#
+        );
+        assert_eq!(
+            add_enum_label(&MOOD, "a\\b", Some((false, "happy"))),
+            r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS E'a\\b' BEFORE 'happy'"#
+        );
+        assert_eq!(
+            add_enum_label(&MOOD, "x", None),
+            r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS 'x'"#
+        );
+    }
+
+    #[test]
+    fn index_names_are_deterministic_and_short() {
+        let index = IndexDef::new(&["a", "b"], true);
+        assert_eq!(index_name("t", &index), "t_a_b_key");
+        let long = "x".repeat(60);
+        let name = index_name(&long, &index);
+        assert!(name.len() <= 63 && name.ends_with("_key"), "{name}");
+        assert_ne!(name, index_name(&long, &IndexDef::new(&["a", "c"], true)));
+        assert_eq!(
+            index_name("t", &IndexDef::new(&["tags"], false).using("gin")),
+            "t_tags_gin_idx"
+        );
+    }
+
+    #[test]
+    fn merge_keeps_last_row_and_skips_unchanged() {
+        let position = crate::plan::STAGING_POSITION;
+        assert_eq!(
+            merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, true),
+            "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
+             SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
+             ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
+             WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record"
+        );
+        // Into a table created by the call: de-duplicate only.
+        assert!(
+            merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, false, true)
+                .ends_with("DESC) AS s")
+        );
+        // The first try: no sort.
+        assert!(
+            merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, false)
+                .starts_with("INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM pg_temp.\"st\" AS s ON CONFLICT")
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! A call executes exactly the plan it shows: for every path, the statements
+//! the call sent to the server (read back from the server's log, with
+//! `log_statement = 'all'` for the call's session) are the plan's steps, in
+//! order, and that plan is the one `plan()` returned before the call.
+//!
+//! What the log holds besides the steps and is left out of the comparison:
+//! the catalog reads of planning (and of the steps that read it again), the
+//! savepoints the executor wraps steps in, the `SET LOCAL lock_timeout` of
+//! each attempt at a lock, and the test's own transaction statements.
+
+use pg_bulk_ingest::plan::Path;
+use pg_bulk_ingest::{BulkTable, Ingest, Mode, Plan, Report, UpsertStrategy};
+use postgres::Client;
+
+/// The server log of the throw-away cluster. These tests read what the server
+/// received, so they need one (not a `DATABASE_URL` server).
+fn server_log() -> std::path::PathBuf {
+    pg_bulk_ingest_testkit::server()
+        .cluster()
+        .expect(
+            "these tests read the server's log: run them on a throw-away cluster \
+             (unset DATABASE_URL)",
+        )
+        .server_log()
+}
+
+fn connect(name: &str) -> (pg_bulk_ingest_testkit::TestDb, Client) {
+    let db = pg_bulk_ingest_testkit::server().create_database(name);
+    let client = db.connect();
+    (db, client)
+}
+
+/// The statements backend `pid` logged after byte `from` of the log, without
+/// catalog reads, savepoints, lock timeouts and transaction statements.
+fn sent(pid: i32, from: u64) -> Vec<String> {
+    let log = std::fs::read(server_log()).unwrap();
+    let log = String::from_utf8_lossy(&log[from as usize..]).into_owned();
+    let tag = format!("[{pid}] ");
+    let mut out: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in log.lines() {
+        // A new log line starts with the timestamp; others continue the last.
+        let starts = line.len() > 4 && line[..4].bytes().all(|b| b.is_ascii_digit());
+        if !starts {
+            // The server indents the lines after the first with a tab.
+            if let Some(statement) = current.as_mut() {
+                statement.push('\n');
+                statement.push_str(line.strip_prefix('\t').unwrap_or(line));
+            }
+            continue;
+        }
+        if let Some(statement) = current.take() {
+            out.push(statement);
+        }
+        let Some(at) = line.find(&tag) else { continue };
+        let rest = &line[at + tag.len()..];
+        let statement = rest.strip_prefix("LOG:  statement: ").or_else(|| {
+            rest.strip_prefix("LOG:  execute ")
+                .and_then(|r| r.split_once(": ").map(|(_, s)| s))
+        });
+        current = statement.map(str::to_owned);
+    }
+    out.extend(current);
+    out.retain(|s| {
+        let upper = s.trim_start().to_ascii_uppercase();
+        let wrapper = [
+            "SAVEPOINT",
+            "RELEASE",
+            "ROLLBACK",
+            "START TRANSACTION",
+            "COMMIT",
+            "SET LOCAL LOCK_TIMEOUT",
+            "RESET LOG_STATEMENT",
+        ]
+        .iter()
+        .any(|w| upper.starts_with(w));
+        let catalog_read = (upper.starts_with("SELECT") || upper.starts_with("WITH"))
+            && !upper.contains("PG_ADVISORY_XACT_LOCK");
+        !wrapper && !catalog_read
+    });
+    out
+}
+
+/// Runs `call` in a transaction of `client` with every statement logged, and
+/// returns its report and the statements it sent.
+fn traced(
+    client: &mut Client,
+    call: impl FnOnce(&mut postgres::Transaction<'_>) -> pg_bulk_ingest::Result<Report>,
+) -> (Report, Vec<String>) {
+    let pid: i32 = client
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    client.batch_execute("SET log_statement = 'all'").unwrap();
+    let from = std::fs::metadata(server_log()).unwrap().len();
+    let mut tx = client.transaction().unwrap();
+    let report = call(&mut tx).unwrap();
+    tx.commit().unwrap();
+    client.batch_execute("RESET log_statement").unwrap();
+    let sent = sent(pid, from);
+    (report, sent)
+}
+
+/// The call sent exactly the statements of the plan it reports, and that
+/// plan is `planned` (what `plan()` showed before the call).
+fn check(report: &Report, sent: &[String], planned: &Plan) {
+    let executed = &report.tables[0].plan;
+    let expected: Vec<&str> = executed.statements();
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
+    assert_eq!(sent, expected, "\nthe plan:\n{executed}");
+    assert_eq!(
+        executed, planned,
+        "plan() showed:\n{planned}\nthe call ran:\n{executed}"
+    );
+}
+
+#[derive(BulkTable, Clone)]
+#[bulk(schema = "p", table = "item")]
+struct Item {
+    #[bulk(primary_key)]
+    id: i64,
+    #[bulk(sql_type = "varchar(16)", index)]
+    name: String,
+    note: Option<String>,
+}
+
+/// The same table, its `name` wider (a rebuild, or in place).
+#[derive(BulkTable, Clone)]
+#[bulk(schema = "p", table = "item")]
+struct Wider {
+    #[bulk(primary_key)]
+    id: i64,
+    #[bulk(sql_type = "varchar(32)", index)]
+    name: String,
+    note: Option<String>,
+}
+
+fn items(ids: std::ops::Range<i64>) -> Vec<Item> {
+    ids.map(|id| Item {
+        id,
+        name: format!("n{id}"),
+        note: None,
+    })
+    .collect()
+}
+
+fn wider(ids: std::ops::Range<i64>) -> Vec<Wider> {
+    ids.map(|id| Wider {
+        id,
+        name: format!("wide {id}"),
+        note: Some("x".into()),
+    })
+    .collect()
+}
+
+fn seed(client: &mut Client) {
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, items(0..10)).unwrap();
+    tx.commit().unwrap();
+}
+
+fn path(report: &Report) -> Path {
+    report.tables[0].plan.path()
+}
+
+#[test]
+fn create_for_each_mode() {
+    for mode in [Mode::Insert, Mode::Upsert, Mode::Replace] {
+        let (_db, mut client) = connect("steps_create");
+        let planned = Ingest::new()
+            .plan::<Item>(&mut client, mode)
+            .unwrap()
+            .remove(0);
+        assert_eq!(planned.path(), Path::Create);
+        let (report, sent) = traced(&mut client, |tx| match mode {
+            Mode::Insert => pg_bulk_ingest::insert(tx, items(0..5)),
+            Mode::Upsert => pg_bulk_ingest::upsert(tx, items(0..5)),
+            _ => pg_bulk_ingest::replace(tx, items(0..5)),
+        });
+        check(&report, &sent, &planned);
+    }
+}
+
+#[test]
+fn nothing_to_change_insert_and_merge() {
+    let (_db, mut client) = connect("steps_nothing");
+    seed(&mut client);
+    let planned = pg_bulk_ingest::plan::<Item>(&mut client, Mode::Insert).unwrap();
+    assert_eq!(planned.path(), Path::Nothing);
+    let (report, sent) = traced(&mut client, |tx| pg_bulk_ingest::insert(tx, items(10..20)));
+    check(&report, &sent, &planned);
+
+    let planned = pg_bulk_ingest::plan::<Item>(&mut client, Mode::Upsert).unwrap();
+    assert_eq!(planned.path(), Path::Nothing);
+    let (report, sent) = traced(&mut client, |tx| pg_bulk_ingest::upsert(tx, items(15..25)));
+    check(&report, &sent, &planned);
+    assert!(sent.iter().any(|s| s.contains("ON CONFLICT")), "{sent:#?}");
+}
+
+#[test]
+fn in_place_for_insert_and_upsert() {
+    for mode in [Mode::Insert, Mode::Upsert] {
+        let (_db, mut client) = connect("steps_in_place");
+        seed(&mut client);
+        let ingest = || Ingest::new().in_place(true);
+        let planned = ingest().plan::<Wider>(&mut client, mode).unwrap().remove(0);
+        assert_eq!(planned.path(), Path::InPlace);
+        let (report, sent) = traced(&mut client, |tx| match mode {
+            Mode::Insert => ingest().insert(tx, wider(10..12)),
+            _ => ingest().upsert(tx, wider(5..12)),
+        });
+        check(&report, &sent, &planned);
+    }
+}
+
+#[test]
+fn rebuild_for_insert_and_merge_into_the_rebuilt_table() {
+    for (mode, strategy) in [
+        (Mode::Insert, UpsertStrategy::Auto),
+        (Mode::Upsert, UpsertStrategy::Merge),
+    ] {
+        let (_db, mut client) = connect("steps_rebuild");
+        seed(&mut client);
+        client
+            .batch_execute("GRANT SELECT ON p.item TO PUBLIC; COMMENT ON TABLE p.item IS 'items'")
+            .unwrap();
+        let ingest = || Ingest::new().upsert_strategy(strategy);
+        let planned = ingest().plan::<Wider>(&mut client, mode).unwrap().remove(0);
+        assert_eq!(planned.path(), Path::Rebuild);
+        let (report, sent) = traced(&mut client, |tx| match mode {
+            Mode::Insert => ingest().insert(tx, wider(10..12)),
+            _ => ingest().upsert(tx, wider(5..12)),
+        });
+        check(&report, &sent, &planned);
+    }
+}
+
+#[test]
+fn replace_and_upsert_by_rebuild() {
+    let (_db, mut client) = connect("steps_swap");
+    seed(&mut client);
+    client
+        .batch_execute("CREATE VIEW p.named AS SELECT id, name FROM p.item")
+        .unwrap();
+    let planned = pg_bulk_ingest::plan::<Item>(&mut client, Mode::Replace).unwrap();
+    assert_eq!(planned.path(), Path::Replace);
+    let (report, sent) = traced(&mut client, |tx| pg_bulk_ingest::replace(tx, items(0..7)));
+    check(&report, &sent, &planned);
+    assert!(sent.iter().any(|s| s.starts_with("DROP VIEW")), "{sent:#?}");
+
+    client.batch_execute("DROP VIEW p.named").unwrap();
+    let rebuild = || Ingest::new().upsert_strategy(UpsertStrategy::Rebuild);
+    let planned = rebuild()
+        .plan::<Item>(&mut client, Mode::Upsert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(planned.path(), Path::UpsertByRebuild);
+    let (report, sent) = traced(&mut client, |tx| rebuild().upsert(tx, items(5..15)));
+    check(&report, &sent, &planned);
+}
+
+#[test]
+fn auto_upsert_by_rebuild_and_its_fallback() {
+    let (db, mut client) = connect("steps_auto");
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, items(0..100_000)).unwrap();
+    tx.commit().unwrap();
+    client.batch_execute("ANALYZE p.item").unwrap();
+    // The dry run knows no batch: it plans the merge.
+    let planned = pg_bulk_ingest::plan::<Item>(&mut client, Mode::Upsert).unwrap();
+    assert_eq!(planned.path(), Path::Nothing);
+    let (report, sent) = traced(&mut client, |tx| {
+        pg_bulk_ingest::upsert(tx, items(50_000..150_000))
+    });
+    assert_eq!(path(&report), Path::UpsertByRebuild);
+    let executed = &report.tables[0].plan;
+    assert_eq!(
+        executed.fallback(),
+        Some(&planned),
+        "the fallback is the merge plan() shows"
+    );
+    let expected: Vec<&str> = executed.statements();
+    assert_eq!(sent, expected, "\nthe plan:\n{executed}");
+
+    // A writer holds a conflicting lock (on a row the batch doesn't touch):
+    // the fallback, the merge, runs.
+    client.batch_execute("ANALYZE p.item").unwrap();
+    let planned = pg_bulk_ingest::plan::<Item>(&mut client, Mode::Upsert).unwrap();
+    let mut writer = db.connect();
+    let mut writing = writer.transaction().unwrap();
+    writing
+        .batch_execute("UPDATE p.item SET note = 'busy' WHERE id = 149999")
+        .unwrap();
+    let (report, sent) = traced(&mut client, |tx| {
+        pg_bulk_ingest::upsert(tx, items(0..100_000))
+    });
+    assert_eq!(path(&report), Path::Nothing);
+    let mut expected: Vec<&str> = report.tables[0].plan.statements();
+    // The lock tried first, in vain.
+    expected.insert(1, r#"LOCK TABLE "p"."item" IN EXCLUSIVE MODE"#);
+    assert_eq!(sent, expected);
+    assert_eq!(&report.tables[0].plan, &planned);
+    writing.rollback().unwrap();
+}
