@@ -12,9 +12,11 @@
 use postgres::{GenericClient, Transaction};
 
 use crate::catalog::{self, LiveType};
+use crate::diff::Refusal;
 use crate::error::{Error, Result};
 use crate::lock;
-use crate::plan::{Lock, LockMode, Refusal, Run, Stage, Step};
+use crate::lock::LockMode;
+use crate::plan::{Lock, Run, Stage, Step};
 use crate::sql::{add_enum_label, create_enum, create_schema};
 use crate::table::TableDef;
 use crate::types::EnumDef;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::plan::Refusal;
+use crate::diff::Refusal;
 
 /// What went wrong in a call. Whatever the variant, the call has changed
 /// nothing: its savepoint was rolled back, and the caller's transaction is

@@ -304,6 +304,7 @@ extern crate self as pg_bulk_ingest;
 
 mod catalog;
 mod copy;
+mod diff;
 mod encode;
 mod enums;
 mod error;

@@ -11,6 +11,7 @@
 //! connection configured, the backends blocking the attempt are terminated
 //! (`pg_terminate_backend` over `pg_blocking_pids`), each logged at warn.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -20,9 +21,37 @@ use postgres::Transaction;
 
 use crate::error::{describe, Error, Result};
 use crate::ident::Literal;
-use crate::plan::LockMode;
 use crate::table::TableDef;
 use crate::types::EnumDef;
+
+/// A table-level lock mode, by PostgreSQL's name for it (PostgreSQL's
+/// documentation, "Explicit Locking", section "Table-Level Locks"), or the
+/// library's transaction-level advisory lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LockMode {
+    /// `pg_advisory_xact_lock`: conflicts only with the same lock of
+    /// another call.
+    Advisory,
+    /// `ROW EXCLUSIVE`: what writes take; conflicts with neither readers nor
+    /// other writers.
+    RowExclusive,
+    /// `EXCLUSIVE`: writers wait, readers go on.
+    Exclusive,
+    /// `ACCESS EXCLUSIVE`: readers wait too.
+    AccessExclusive,
+}
+
+impl fmt::Display for LockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockMode::Advisory => "advisory lock",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        })
+    }
+}
 
 /// Key space of the advisory locks on tables (ASCII "bulk").
 const TABLE_LOCK_SPACE: i32 = 0x6275_6c6b;

@@ -5,8 +5,8 @@
 use postgres::Transaction;
 
 use crate::catalog::{self, Facts, Gathered, Relation, SwapFacts};
+use crate::diff::{changes, Change};
 use crate::ident::limited;
-use crate::plan::diff::{changes, Change};
 use crate::plan::{Input, Mode, Options};
 use crate::sql::primary_key_name;
 use crate::table::TableDef;

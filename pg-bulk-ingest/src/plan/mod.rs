@@ -4,9 +4,8 @@
 //! plan without running it.
 //!
 //! Planning is pure: [`decide`] turns the definition, the facts read from the
-//! catalog and the call's options into a [`Plan`]; the comparison of a
-//! definition with the live table is in `diff`, the order of the steps of
-//! each path in `steps`.
+//! catalog, their comparison (`crate::diff`) and the call's options into a
+//! [`Plan`]; the order of the steps of each path is written in `steps`.
 
 use std::fmt;
 use std::time::Duration;
@@ -15,12 +14,12 @@ use crate::catalog::{Basis, Carried};
 use crate::table::TableDef;
 
 pub(crate) mod decide;
-pub(crate) mod diff;
 mod steps;
 
+pub use crate::diff::{Cast, Change, Refusal};
+pub use crate::lock::LockMode;
 pub(crate) use decide::{decide, Input, Options};
-pub use diff::{Cast, Change, Refusal};
-pub(crate) use steps::{advisory, STAGING_POSITION};
+pub(crate) use steps::advisory;
 
 /// What a call does with the rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,35 +91,6 @@ pub enum Stage {
     /// Last: the swap's `ACCESS EXCLUSIVE` lock, held until the caller
     /// commits, and what runs under it.
     Swap,
-}
-
-/// A table-level lock mode, by PostgreSQL's name for it (PostgreSQL's
-/// documentation, "Explicit Locking", section "Table-Level Locks"), or the
-/// library's transaction-level advisory lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LockMode {
-    /// `pg_advisory_xact_lock`: conflicts only with the same lock of
-    /// another call.
-    Advisory,
-    /// `ROW EXCLUSIVE`: what writes take; conflicts with neither readers nor
-    /// other writers.
-    RowExclusive,
-    /// `EXCLUSIVE`: writers wait, readers go on.
-    Exclusive,
-    /// `ACCESS EXCLUSIVE`: readers wait too.
-    AccessExclusive,
-}
-
-impl fmt::Display for LockMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LockMode::Advisory => "advisory lock",
-            LockMode::RowExclusive => "ROW EXCLUSIVE",
-            LockMode::Exclusive => "EXCLUSIVE",
-            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
-        })
-    }
 }
 
 /// A lock a step takes on the live table (or, for [`LockMode::Advisory`],

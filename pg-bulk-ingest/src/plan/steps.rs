@@ -4,17 +4,14 @@
 
 use std::time::Duration;
 
-use super::diff::Change;
-use super::{Lock, LockMode, Mode, Path, Run, Stage, Step};
+use super::{Lock, Mode, Path, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
+use crate::diff::Change;
 use crate::ident::{limited, Ident, QualifiedName};
 use crate::lock;
+use crate::lock::LockMode;
 use crate::sql;
 use crate::table::TableDef;
-
-/// Name of the input-position column of staging tables (`_` is appended
-/// while a column of the table has the name).
-pub(crate) const STAGING_POSITION: &str = "pg_bulk_ingest_position";
 
 /// What [`decide`](super::decide()) chose, and what the steps are built from.
 #[derive(Clone)]
@@ -77,7 +74,7 @@ impl Shape<'_> {
     }
 
     fn position_column(&self) -> String {
-        let mut column = STAGING_POSITION.to_owned();
+        let mut column = sql::STAGING_POSITION.to_owned();
         while self.def.column(&column).is_some() {
             column.push('_');
         }

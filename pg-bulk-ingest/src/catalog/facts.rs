@@ -1,0 +1,143 @@
+//! What planning needs to know about the live table's data and about the
+//! session: whether the table has rows, which columns hold data or NULLs,
+//! the declared defaults as PostgreSQL normalizes them, the isolation level,
+//! open cursors, and whether the role may make a table as the owner's.
+
+use postgres::GenericClient;
+
+use super::LiveTable;
+use crate::ident::Ident;
+use crate::table::{ColumnDef, TableDef};
+
+/// Facts about the live table's data that decide whether a change loses
+/// data; read for the columns a comparison asks about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// Whether the table has any row.
+    pub has_rows: bool,
+    /// Live columns that hold at least one non-NULL value.
+    pub columns_with_data: Vec<String>,
+    /// Live columns that hold at least one NULL.
+    pub columns_with_nulls: Vec<String>,
+    /// Declared defaults as PostgreSQL normalizes them (`pg_get_expr`), by
+    /// column.
+    pub normalized_defaults: Vec<(String, String)>,
+}
+
+/// Reads what planning needs to know about the live table's data: whether it
+/// has rows, which of the columns the definition drops hold data, which
+/// columns it makes NOT NULL hold NULLs, and the declared defaults as
+/// PostgreSQL normalizes them (from a probe table rolled back at once).
+pub(crate) fn read_facts(
+    tx: &mut postgres::Transaction<'_>,
+    def: &TableDef,
+    live: &LiveTable,
+) -> Result<Facts, postgres::Error> {
+    let table = def.name();
+    let exists =
+        |tx: &mut postgres::Transaction<'_>, condition: String| -> Result<bool, postgres::Error> {
+            let row = tx.query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {condition})"),
+                &[],
+            )?;
+            Ok(row.get(0))
+        };
+    let mut facts = Facts {
+        has_rows: exists(tx, "true".to_owned())?,
+        ..Facts::default()
+    };
+    if facts.has_rows {
+        for column in &live.columns {
+            let declared = def
+                .columns
+                .iter()
+                .find(|c| live.source_of(c).is_some_and(|s| s.name == column.name));
+            match declared {
+                None => {
+                    if exists(tx, format!("{} IS NOT NULL", Ident(&column.name)))? {
+                        facts.columns_with_data.push(column.name.clone());
+                    }
+                }
+                Some(c) if !c.nullable && column.nullable => {
+                    if exists(tx, format!("{} IS NULL", Ident(&column.name)))? {
+                        facts.columns_with_nulls.push(column.name.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let with_default: Vec<&ColumnDef> =
+        def.columns.iter().filter(|c| c.default.is_some()).collect();
+    if !with_default.is_empty() {
+        let mut probe = tx.transaction()?;
+        let columns: Vec<String> = with_default
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} DEFAULT {}",
+                    Ident(c.name),
+                    c.sql_type,
+                    c.default.unwrap_or_default()
+                )
+            })
+            .collect();
+        probe.batch_execute(&format!(
+            "CREATE TEMPORARY TABLE pg_bulk_ingest_default_probe ({})",
+            columns.join(", ")
+        ))?;
+        facts.normalized_defaults = probe
+            .query(
+                "SELECT a.attname::text, pg_catalog.pg_get_expr(d.adbin, d.adrelid) \
+                 FROM pg_catalog.pg_attrdef d \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+                 WHERE d.adrelid = 'pg_temp.pg_bulk_ingest_default_probe'::regclass",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        probe.rollback()?;
+    }
+    Ok(facts)
+}
+
+/// The transaction's isolation and cursors, which decide whether the live rows
+/// may be copied into a new table and whether a COPY may use `FREEZE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// `READ COMMITTED`: each statement sees what was committed before it.
+    pub read_committed: bool,
+    /// Cursors other than the unnamed portal of the query asking.
+    pub open_cursors: bool,
+}
+
+/// Reads the session's isolation level and whether it has open cursors.
+pub(crate) fn read_session(client: &mut impl GenericClient) -> Result<Session, postgres::Error> {
+    // The unnamed portal of the query asking is listed among the cursors too.
+    let row = client.query_one(
+        "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed', \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')",
+        &[],
+    )?;
+    Ok(Session {
+        read_committed: row.get(0),
+        open_cursors: row.get(1),
+    })
+}
+
+/// Whether the role may create a table in the schema of table `oid` and
+/// give it to the table's owner (a member of the owner role, `CREATE` on the
+/// schema): what making the new table of a swap needs.
+pub(crate) fn may_create_as_owner(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<bool, postgres::Error> {
+    let row = client.query_one(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'MEMBER') \
+                AND pg_catalog.has_schema_privilege(c.relnamespace, 'CREATE') \
+         FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[&oid],
+    )?;
+    Ok(row.get(0))
+}

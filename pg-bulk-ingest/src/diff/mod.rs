@@ -1,0 +1,298 @@
+//! The comparison of a table's definition with the live table: the changes
+//! that make one match the other, how a column's values reach a new type, and
+//! why a change is refused. Pure: data in, data out.
+//!
+//! The comparison is semantic: columns are matched by name (physical order
+//! does not matter, every COPY names its columns), types by their
+//! `format_type` spelling (so `varchar(32)` and `character varying(32)` are
+//! the same) and enum types by schema and name, defaults as PostgreSQL
+//! normalizes them, indexes by columns, uniqueness and method (not by name).
+//! An unchanged definition plans nothing, so the table is never rebuilt for
+//! nothing.
+
+use crate::catalog::{Facts, LiveColumn, LiveIndex, LiveTable};
+use crate::table::TableDef;
+use crate::types::SqlType;
+
+mod cast;
+mod vocab;
+
+pub(crate) use cast::classify_column;
+pub use cast::Cast;
+pub use vocab::{Change, Refusal};
+
+/// The changes that make `live` match `table`, in column order, then keys and
+/// indexes. `normalized_defaults` are the declared defaults as PostgreSQL
+/// normalizes them; data facts come from `facts`.
+pub(crate) fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut matched: Vec<&str> = Vec::new();
+    for column in table.columns {
+        let Some(live_col) = live.source_of(column) else {
+            out.push(Change::AddColumn {
+                column: column.name.to_owned(),
+            });
+            continue;
+        };
+        matched.push(&live_col.name);
+        if live_col.name != column.name {
+            out.push(Change::RenameColumn {
+                from: live_col.name.clone(),
+                to: column.name.to_owned(),
+            });
+        }
+        if !same_type(live_col, &column.sql_type) {
+            out.push(Change::AlterType {
+                column: column.name.to_owned(),
+                from: live_col.sql_type.clone(),
+                to: column.sql_type.to_string(),
+                cast: classify_column(live_col, &column.sql_type),
+            });
+        }
+        if live_col.nullable && !column.nullable {
+            out.push(Change::SetNotNull {
+                column: column.name.to_owned(),
+                has_nulls: facts.columns_with_nulls.contains(&live_col.name),
+            });
+        } else if !live_col.nullable && column.nullable {
+            out.push(Change::DropNotNull {
+                column: column.name.to_owned(),
+            });
+        }
+        let declared_default = column.default.map(|_| {
+            facts
+                .normalized_defaults
+                .iter()
+                .find(|(c, _)| c == column.name)
+                .map_or_else(
+                    || column.default.unwrap_or_default().to_owned(),
+                    |(_, d)| d.clone(),
+                )
+        });
+        if live_col.default != declared_default {
+            out.push(Change::Default {
+                column: column.name.to_owned(),
+                to: column.default.map(str::to_owned),
+            });
+        }
+    }
+    for live_col in &live.columns {
+        if !matched.contains(&live_col.name.as_str()) {
+            out.push(Change::DropColumn {
+                column: live_col.name.clone(),
+                has_data: facts.columns_with_data.contains(&live_col.name),
+            });
+        }
+    }
+    // Keys and indexes: compared by the columns they name (after renames).
+    let live_name = |declared: &str| -> String {
+        table
+            .column(declared)
+            .and_then(|c| live.source_of(c))
+            .map_or(declared, |l| l.name.as_str())
+            .to_owned()
+    };
+    let declared_key: Vec<String> = table.primary_key.iter().map(|c| live_name(c)).collect();
+    if live.primary_key != declared_key {
+        out.push(Change::PrimaryKey {
+            from: live.primary_key.clone(),
+            to: table.primary_key.iter().map(|c| (*c).to_owned()).collect(),
+        });
+    }
+    let mut unmatched: Vec<&LiveIndex> = live.indexes.iter().collect();
+    for index in table.indexes {
+        let columns: Vec<String> = index.columns.iter().map(|c| live_name(c)).collect();
+        let found = unmatched
+            .iter()
+            .position(|l| l.is_declared(index, columns.iter().map(String::as_str)));
+        match found {
+            Some(i) => {
+                unmatched.remove(i);
+            }
+            None => out.push(Change::AddIndex { index: *index }),
+        }
+    }
+    // Indexes someone else made are left alone.
+    for index in unmatched.into_iter().filter(|i| i.ours) {
+        out.push(Change::DropIndex {
+            name: index.name.clone(),
+            definition: index.definition.clone(),
+        });
+    }
+    out
+}
+
+/// Whether live column `live` has the type `declared`: enum types by schema
+/// and name (`format_type` qualifies an enum's name only when it is off the
+/// search path), other types by their `format_type` spelling.
+pub(crate) fn same_type(live: &LiveColumn, declared: &SqlType) -> bool {
+    match declared.enum_def() {
+        Some(def) => live.is_enum && live.type_schema == def.schema && live.type_name == def.name,
+        None => !live.is_enum && live.sql_type == declared.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::table::{ColumnDef, IndexDef};
+    use crate::types::EnumDef;
+    use crate::types::TypeKind;
+
+    static TABLE: TableDef = TableDef::new(
+        "sales",
+        "orders",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new(
+                "customer",
+                SqlType::new(TypeKind::Varchar).with_length(32),
+                false,
+            ),
+            ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
+        ],
+        &["id"],
+    )
+    .with_indexes(&[IndexDef::new(&["customer"], false)]);
+
+    pub(crate) fn col(name: &str, ty: &str, nullable: bool) -> LiveColumn {
+        LiveColumn {
+            name: name.into(),
+            sql_type: ty.into(),
+            type_schema: "pg_catalog".into(),
+            type_name: ty.into(),
+            is_enum: false,
+            nullable,
+            default: None,
+        }
+    }
+
+    fn live() -> LiveTable {
+        LiveTable {
+            oid: 42,
+            // Physical order differs from the definition's: that's fine.
+            columns: vec![
+                col("note", "text", true),
+                col("id", "bigint", false),
+                col("customer", "character varying(32)", false),
+            ],
+            primary_key: vec!["id".into()],
+            indexes: vec![LiveIndex {
+                name: "some_other_name".into(),
+                columns: vec!["customer".into()],
+                unique: false,
+                method: "btree".into(),
+                plain: true,
+                definition: "CREATE INDEX ...".into(),
+                ours: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn matching_table_has_no_changes_whatever_the_names_and_order() {
+        assert_eq!(changes(&TABLE, &live(), &Facts::default()), []);
+    }
+
+    #[test]
+    fn changes_are_found_in_column_order_then_keys_and_indexes() {
+        let mut l = live();
+        l.columns[2].sql_type = "character varying(16)".into();
+        l.columns.push(col("old", "integer", true));
+        l.indexes[0].unique = true;
+        let facts = Facts {
+            has_rows: true,
+            columns_with_data: vec!["old".into()],
+            ..Facts::default()
+        };
+        let found: Vec<String> = changes(&TABLE, &l, &facts)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "change column \"customer\" from character varying(16) to character varying(32)",
+                "drop column \"old\" (it holds data)",
+                "add index on (\"customer\") using btree",
+                "drop index \"some_other_name\" (CREATE INDEX ...)",
+            ]
+        );
+    }
+
+    static MOOD: EnumDef = EnumDef::new("s", "mood", &["happy", "it's"]);
+    pub(crate) static WITH_ENUM: TableDef = TableDef::new(
+        "s",
+        "t",
+        &[
+            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+            ColumnDef::new("mood", SqlType::of_enum(&MOOD), true),
+        ],
+        &[],
+    );
+
+    pub(crate) fn enum_col(
+        name: &str,
+        format_type: &str,
+        schema: &str,
+        type_name: &str,
+    ) -> LiveColumn {
+        LiveColumn {
+            type_schema: schema.into(),
+            type_name: type_name.into(),
+            is_enum: true,
+            ..col(name, format_type, true)
+        }
+    }
+
+    #[test]
+    fn enum_columns_compare_by_schema_and_name() {
+        let mut live = LiveTable {
+            oid: 7,
+            columns: vec![
+                col("id", "bigint", false),
+                // `format_type` leaves out a schema on the search path.
+                enum_col("mood", "mood", "s", "mood"),
+            ],
+            primary_key: Vec::new(),
+            indexes: Vec::new(),
+        };
+        assert_eq!(changes(&WITH_ENUM, &live, &Facts::default()), []);
+        live.columns[1] = enum_col("mood", "s.mood", "s", "mood");
+        assert_eq!(changes(&WITH_ENUM, &live, &Facts::default()), []);
+        // Same name, another schema.
+        live.columns[1] = enum_col("mood", "mood", "public", "mood");
+        let c = changes(&WITH_ENUM, &live, &Facts::default());
+        assert_eq!(
+            c,
+            [Change::AlterType {
+                column: "mood".into(),
+                from: "mood".into(),
+                to: r#""s"."mood""#.into(),
+                cast: Cast::Lossy
+            }]
+        );
+        // A text column spelt like the type is not the enum.
+        live.columns[1] = col("mood", r#""s"."mood""#, true);
+        assert!(matches!(
+            changes(&WITH_ENUM, &live, &Facts::default())[..],
+            [Change::AlterType {
+                cast: Cast::Lossy,
+                ..
+            }]
+        ));
+        // From an enum to text: every label fits.
+        let text = SqlType::new(TypeKind::Text);
+        assert_eq!(
+            classify_column(&enum_col("m", "mood", "s", "mood"), &text),
+            Cast::Lossless
+        );
+        assert_eq!(
+            classify_column(
+                &enum_col("m", "mood", "s", "mood"),
+                &SqlType::new(TypeKind::Int4)
+            ),
+            Cast::Lossy
+        );
+    }
+}

@@ -1,0 +1,346 @@
+use super::*;
+use crate::catalog::swap::SizeAndSettings;
+use crate::catalog::{Carried, Facts, LiveIndex, Session};
+use crate::diff::changes;
+use crate::diff::tests::col;
+use crate::plan::{LockMode, Run, Stage};
+use crate::table::{ColumnDef, IndexDef};
+use crate::types::{SqlType, TypeKind};
+
+static TABLE: TableDef = TableDef::new(
+    "sales",
+    "orders",
+    &[
+        ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+        ColumnDef::new(
+            "customer",
+            SqlType::new(TypeKind::Varchar).with_length(32),
+            false,
+        ),
+        ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
+    ],
+    &["id"],
+)
+.with_indexes(&[IndexDef::new(&["customer"], false)]);
+
+fn live() -> LiveTable {
+    LiveTable {
+        oid: 42,
+        columns: vec![
+            col("id", "bigint", false),
+            col("customer", "character varying(32)", false),
+            col("note", "text", true),
+        ],
+        primary_key: vec!["id".into()],
+        indexes: vec![LiveIndex {
+            name: "orders_customer_idx".into(),
+            columns: vec!["customer".into()],
+            unique: false,
+            method: "btree".into(),
+            plain: true,
+            definition: "CREATE INDEX ...".into(),
+            ours: true,
+        }],
+    }
+}
+
+fn swap_facts(estimated_rows: f64) -> SwapFacts {
+    SwapFacts {
+        carried: Carried {
+            owner: "me".into(),
+            ..Carried::default()
+        },
+        dependents: Vec::new(),
+        settings: SizeAndSettings {
+            estimated_rows: Some(estimated_rows),
+            uncarried: Vec::new(),
+        },
+        intermediate: "orders_pgbi_new".into(),
+        may_create_as_owner: true,
+    }
+}
+
+fn gathered(live: Option<LiveTable>, facts: Facts) -> Gathered {
+    Gathered {
+        schema_exists: live.is_some(),
+        live: live.map_or(Relation::Missing, Relation::Table),
+        facts,
+        session: Session {
+            read_committed: true,
+            open_cursors: false,
+        },
+        swap: Some(swap_facts(1000.0)),
+    }
+}
+
+fn input(mode: Mode, rows_hint: u64) -> Input {
+    Input {
+        mode,
+        rows_hint,
+        single_table: true,
+    }
+}
+
+fn plan_with(g: &Gathered, options: Options, input: Input) -> Result<Plan, Refused> {
+    let found = match &g.live {
+        Relation::Table(live) if input.mode != Mode::Replace => changes(&TABLE, live, &g.facts),
+        _ => Vec::new(),
+    };
+    decide(&TABLE, g, &found, &options, &input, Vec::new())
+}
+
+fn sql(plan: &Plan, stage: Stage) -> Vec<&str> {
+    plan.steps_of(stage).flat_map(Step::statements).collect()
+}
+
+#[test]
+fn a_missing_table_is_created_then_keyed_after_the_load() {
+    let g = gathered(None, Facts::default());
+    let plan = plan_with(&g, Options::default(), input(Mode::Insert, 0)).unwrap();
+    assert_eq!(plan.path, Path::Create);
+    assert_eq!(
+        sql(&plan, Stage::Prepare),
+        [
+            r#"CREATE SCHEMA IF NOT EXISTS "sales""#,
+            r#"CREATE TABLE "sales"."orders" ("id" bigint NOT NULL, "customer" character varying(32) NOT NULL, "note" text)"#
+        ]
+    );
+    assert_eq!(
+        sql(&plan, Stage::Load),
+        [r#"COPY "sales"."orders" ("id", "customer", "note") FROM STDIN (FORMAT binary, FREEZE)"#]
+    );
+    assert_eq!(
+        sql(&plan, Stage::Finish),
+        [
+            r#"ALTER TABLE "sales"."orders" ADD CONSTRAINT "orders_pkey" PRIMARY KEY ("id")"#,
+            r#"CREATE INDEX "orders_customer_idx" ON "sales"."orders" USING "btree" ("customer")"#,
+            r#"COMMENT ON INDEX "sales"."orders_customer_idx" IS 'pg-bulk-ingest'"#
+        ]
+    );
+    assert!(sql(&plan, Stage::Swap).is_empty());
+    // Without FREEZE where PostgreSQL refuses it.
+    let mut g = gathered(None, Facts::default());
+    g.session.open_cursors = true;
+    let plan = plan_with(&g, Options::default(), input(Mode::Insert, 0)).unwrap();
+    assert!(!sql(&plan, Stage::Load)[0].contains("FREEZE"));
+}
+
+#[test]
+fn a_matching_table_needs_nothing_and_is_locked_before_the_copy() {
+    let g = gathered(Some(live()), Facts::default());
+    let plan = plan_with(&g, Options::default(), input(Mode::Insert, 0)).unwrap();
+    assert_eq!(plan.path, Path::Nothing);
+    assert_eq!(
+        sql(&plan, Stage::Prepare),
+        [r#"LOCK TABLE "sales"."orders" IN ROW EXCLUSIVE MODE"#]
+    );
+    assert_eq!(
+        sql(&plan, Stage::Load),
+        [r#"COPY "sales"."orders" ("id", "customer", "note") FROM STDIN (FORMAT binary)"#]
+    );
+    assert!(sql(&plan, Stage::Finish).is_empty() && sql(&plan, Stage::Swap).is_empty());
+    // An upsert merges through a staging table.
+    let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 10)).unwrap();
+    assert_eq!(plan.path, Path::Nothing);
+    let finish = sql(&plan, Stage::Finish);
+    assert!(
+        finish[0].starts_with(r#"INSERT INTO "sales"."orders" AS t"#),
+        "{plan}"
+    );
+    assert!(finish[0].contains("ON CONFLICT"), "{plan}");
+    assert_eq!(
+        finish[1],
+        r#"DROP TABLE pg_temp."pg_bulk_ingest_staging_orders""#
+    );
+    assert!(matches!(
+        plan.steps_of(Stage::Finish).next().unwrap().run,
+        Run::Merge { .. }
+    ));
+}
+
+#[test]
+fn an_upsert_by_rebuild_locks_first_and_copies_the_live_rows_after_the_load() {
+    let g = gathered(Some(live()), Facts::default());
+    let options = Options {
+        strategy: UpsertStrategy::Rebuild,
+        ..Options::default()
+    };
+    let plan = plan_with(&g, options, input(Mode::Upsert, 10)).unwrap();
+    assert_eq!(plan.path, Path::UpsertByRebuild, "{plan}");
+    let first = &plan.steps[0];
+    assert_eq!(
+        first.sql,
+        r#"LOCK TABLE "sales"."orders" IN EXCLUSIVE MODE"#
+    );
+    assert_eq!(first.lock().unwrap().mode(), LockMode::Exclusive);
+    assert_eq!(plan.steps[1].run, Run::Verify);
+    let finish = sql(&plan, Stage::Finish);
+    assert!(finish[0].contains("WHERE NOT EXISTS"), "{plan}");
+    assert!(finish[1].contains("PRIMARY KEY"), "{plan}");
+    assert!(matches!(
+        plan.steps_of(Stage::Finish).nth(1).unwrap().run,
+        Run::KeyAfterDedupe { .. }
+    ));
+    assert_eq!(
+        sql(&plan, Stage::Swap)[..3],
+        [
+            r#"LOCK TABLE "sales"."orders" IN ACCESS EXCLUSIVE MODE"#,
+            r#"DROP TABLE "sales"."orders""#,
+            r#"ALTER TABLE "sales"."orders_pgbi_new" RENAME TO "orders""#
+        ]
+    );
+    // The plan's text shows the order it runs in.
+    let text = plan.to_string();
+    let copy = text.find("COPY ").unwrap();
+    assert!(text.find("IN EXCLUSIVE MODE").unwrap() < copy, "{text}");
+    assert!(text.find("WHERE NOT EXISTS").unwrap() > copy, "{text}");
+}
+
+#[test]
+fn auto_rebuilds_a_large_batch_with_the_merge_as_fallback() {
+    let g = gathered(Some(live()), Facts::default());
+    let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 600)).unwrap();
+    assert_eq!(plan.path, Path::Nothing, "below 100,000 rows: {plan}");
+    let mut g = gathered(Some(live()), Facts::default());
+    g.swap = Some(swap_facts(150_000.0));
+    let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 100_000)).unwrap();
+    assert_eq!(plan.path, Path::UpsertByRebuild, "{plan}");
+    assert_eq!(
+        plan.steps[0].run,
+        Run::TryLock {
+            wait: AUTO_LOCK_WAIT
+        }
+    );
+    assert_eq!(plan.fallback().unwrap().path, Path::Nothing);
+    // Less than half the table: merged.
+    let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 70_000)).unwrap();
+    assert_eq!(plan.path, Path::Nothing);
+    // Something a rebuild can't carry: merged.
+    g.swap.as_mut().unwrap().settings.uncarried = vec!["row level security".into()];
+    let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 200_000)).unwrap();
+    assert_eq!(plan.path, Path::Nothing);
+}
+
+#[test]
+fn an_upsert_by_rebuild_needs_the_same_key() {
+    // No key on the live table: its rows could collide under the new one.
+    let mut keyless = live();
+    keyless.primary_key.clear();
+    let options = Options {
+        strategy: UpsertStrategy::Rebuild,
+        ..Options::default()
+    };
+    let g = gathered(Some(keyless), Facts::default());
+    let plan = plan_with(&g, options, input(Mode::Upsert, 10)).unwrap();
+    assert_eq!(plan.path, Path::Rebuild, "{plan}");
+    // A key column of another type: a cast could make two keys equal.
+    let mut narrow = live();
+    narrow.columns[0] = col("id", "integer", false);
+    let g = gathered(Some(narrow), Facts::default());
+    let plan = plan_with(&g, options, input(Mode::Upsert, 10)).unwrap();
+    assert_eq!(plan.path, Path::Rebuild, "{plan}");
+    // The live rows go in first, keyed, and the batch is merged into them.
+    let prepare = sql(&plan, Stage::Prepare);
+    assert!(prepare[2].starts_with("INSERT INTO"), "{plan}");
+    assert!(prepare[3].contains("PRIMARY KEY"), "{plan}");
+    // A missing table is simply created.
+    let g = gathered(None, Facts::default());
+    let plan = plan_with(&g, options, input(Mode::Upsert, 10)).unwrap();
+    assert_eq!(plan.path, Path::Create);
+}
+
+#[test]
+fn widening_rebuilds_or_goes_in_place() {
+    let mut l = live();
+    l.columns[1].sql_type = "character varying(16)".into();
+    let g = gathered(Some(l), Facts::default());
+    let plan = plan_with(&g, Options::default(), input(Mode::Insert, 0)).unwrap();
+    assert_eq!(plan.path, Path::Rebuild);
+    assert_eq!(
+        sql(&plan, Stage::Prepare)[0],
+        r#"LOCK TABLE "sales"."orders" IN EXCLUSIVE MODE"#
+    );
+    let in_place = Options {
+        in_place: true,
+        ..Options::default()
+    };
+    let plan = plan_with(&g, in_place, input(Mode::Insert, 0)).unwrap();
+    assert_eq!(plan.path, Path::InPlace);
+    assert_eq!(
+        sql(&plan, Stage::Swap)[..2],
+        [
+            r#"LOCK TABLE "sales"."orders" IN ACCESS EXCLUSIVE MODE"#,
+            r#"ALTER TABLE "sales"."orders" ALTER COLUMN "customer" TYPE character varying(32)"#
+        ]
+    );
+}
+
+#[test]
+fn losses_are_refused_unless_allowed() {
+    let mut l = live();
+    l.columns[1].sql_type = "character varying(64)".into();
+    l.columns.push(col("old", "integer", true));
+    let facts = Facts {
+        has_rows: true,
+        columns_with_data: vec!["old".into()],
+        ..Facts::default()
+    };
+    let g = gathered(Some(l.clone()), facts.clone());
+    let Err(Refused::Changes(refused)) = plan_with(&g, Options::default(), input(Mode::Insert, 0))
+    else {
+        panic!("refused");
+    };
+    let text: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            r#"would lose values of column "customer" that don't fit when character varying(64) becomes character varying(32)"#,
+            r#"would lose column "old" and the data it holds"#,
+        ]
+    );
+    let allowed = Options {
+        allow_data_loss: true,
+        ..Options::default()
+    };
+    let plan = plan_with(&g, allowed, input(Mode::Insert, 0)).unwrap();
+    assert_eq!(plan.path, Path::Rebuild);
+    // Without rows, nothing is lost.
+    let g = gathered(Some(l), Facts::default());
+    assert!(plan_with(&g, Options::default(), input(Mode::Insert, 0)).is_ok());
+}
+
+#[test]
+fn a_new_not_null_column_needs_a_default_on_a_table_with_rows() {
+    let mut l = live();
+    l.columns.retain(|c| c.name != "customer");
+    l.indexes.clear();
+    let facts = Facts {
+        has_rows: true,
+        ..Facts::default()
+    };
+    let g = gathered(Some(l), facts);
+    assert_eq!(
+        plan_with(&g, Options::default(), input(Mode::Insert, 0)),
+        Err(Refused::Changes(vec![Refusal::NotNullWithoutDefault {
+            column: "customer".into()
+        }]))
+    );
+}
+
+#[test]
+fn rebuilds_need_read_committed_and_nothing_a_swap_would_lose() {
+    let mut l = live();
+    l.columns[1].sql_type = "character varying(16)".into();
+    let mut g = gathered(Some(l), Facts::default());
+    g.session.read_committed = false;
+    assert!(matches!(
+        plan_with(&g, Options::default(), input(Mode::Insert, 0)),
+        Err(Refused::Unsupported(_))
+    ));
+    g.session.read_committed = true;
+    g.swap.as_mut().unwrap().settings.uncarried = vec!["row level security".into()];
+    assert_eq!(
+        plan_with(&g, Options::default(), input(Mode::Replace, 0)),
+        Err(Refused::Dependents(vec!["row level security".into()]))
+    );
+}

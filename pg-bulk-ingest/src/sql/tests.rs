@@ -1,0 +1,178 @@
+use super::*;
+use crate::diff::tests::{col, WITH_ENUM};
+use crate::table::ColumnDef;
+use crate::types::SqlType;
+
+static TABLE: TableDef = TableDef::new(
+    "sales",
+    "orders",
+    &[
+        ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+        ColumnDef::new(
+            "customer",
+            SqlType::new(TypeKind::Varchar).with_length(32),
+            false,
+        ),
+        ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
+    ],
+    &["id"],
+)
+.with_indexes(&[IndexDef::new(&["customer"], false)]);
+
+static DEF: TableDef = TableDef::new(
+    "s",
+    "t",
+    &[
+        ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
+        ColumnDef::new("a", SqlType::new(TypeKind::Text), false),
+        ColumnDef::new("a: b", SqlType::new(TypeKind::Text), true),
+    ],
+    &["id"],
+);
+
+fn live() -> LiveTable {
+    LiveTable {
+        oid: 42,
+        columns: vec![
+            col("note", "text", true),
+            col("id", "bigint", false),
+            col("customer", "character varying(16)", false),
+        ],
+        primary_key: vec!["id".into()],
+        indexes: Vec::new(),
+    }
+}
+
+#[test]
+fn tables_keys_and_indexes() {
+    assert_eq!(
+        create_table(&TABLE, "orders"),
+        r#"CREATE TABLE "sales"."orders" ("id" bigint NOT NULL, "customer" character varying(32) NOT NULL, "note" text)"#
+    );
+    // An intermediate table names its NOT NULLs for the table it becomes.
+    assert_eq!(
+        create_table(&TABLE, "orders_pgbi_new"),
+        r#"CREATE TABLE "sales"."orders_pgbi_new" ("id" bigint CONSTRAINT "orders_id_not_null" NOT NULL, "customer" character varying(32) CONSTRAINT "orders_customer_not_null" NOT NULL, "note" text)"#
+    );
+    assert_eq!(
+        add_primary_key(&TABLE, "orders").unwrap(),
+        r#"ALTER TABLE "sales"."orders" ADD CONSTRAINT "orders_pkey" PRIMARY KEY ("id")"#
+    );
+    assert_eq!(
+        indexes(&TABLE, "orders"),
+        [
+            r#"CREATE INDEX "orders_customer_idx" ON "sales"."orders" USING "btree" ("customer")"#,
+            r#"COMMENT ON INDEX "sales"."orders_customer_idx" IS 'pg-bulk-ingest'"#
+        ]
+    );
+}
+
+#[test]
+fn live_rows_are_cast_and_filtered() {
+    assert_eq!(
+        copy_live_rows(&TABLE, &live(), "orders_pgbi_new", false),
+        r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", CAST(o."customer" AS text), o."note" FROM "sales"."orders" AS o"#
+    );
+    let mut same = live();
+    same.columns[2] = col("customer", "character varying(32)", false);
+    assert_eq!(
+        copy_live_rows(&TABLE, &same, "orders_pgbi_new", true),
+        r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", o."customer", o."note" FROM "sales"."orders" AS o WHERE NOT EXISTS (SELECT 1 FROM "sales"."orders_pgbi_new" AS n WHERE n."id" = o."id")"#
+    );
+    assert_eq!(
+        dedupe_loaded(&TABLE, "orders_pgbi_new"),
+        r#"DELETE FROM "sales"."orders_pgbi_new" AS a USING "sales"."orders_pgbi_new" AS b WHERE a."id" = b."id" AND a.ctid < b.ctid"#
+    );
+    // From text, the values go through a cast by label.
+    let with_text = LiveTable {
+        oid: 7,
+        columns: vec![col("id", "bigint", false), col("mood", "text", true)],
+        primary_key: Vec::new(),
+        indexes: Vec::new(),
+    };
+    assert_eq!(
+        copy_live_rows(&WITH_ENUM, &with_text, "t_new", false),
+        r#"INSERT INTO "s"."t_new" ("id", "mood") SELECT o."id", CAST(CAST(o."mood" AS text) AS "s"."mood") FROM "s"."t" AS o"#
+    );
+}
+
+#[test]
+fn swaps_rename_the_new_table_and_its_key() {
+    assert_eq!(
+        swap(&TABLE, "orders_pgbi_new"),
+        [
+            r#"DROP TABLE "sales"."orders""#,
+            r#"ALTER TABLE "sales"."orders_pgbi_new" RENAME TO "orders""#,
+            r#"ALTER TABLE "sales"."orders" RENAME CONSTRAINT "orders_pgbi_new_pkey" TO "orders_pkey""#,
+            r#"ALTER INDEX "sales"."orders_pgbi_new_customer_idx" RENAME TO "orders_customer_idx""#,
+        ]
+    );
+    assert_eq!(
+        alteration(
+            &TABLE,
+            &Change::AlterType {
+                column: "customer".into(),
+                from: "character varying(16)".into(),
+                to: "character varying(32)".into(),
+                cast: crate::diff::Cast::BinaryCoercible,
+            }
+        ),
+        r#"ALTER TABLE "sales"."orders" ALTER COLUMN "customer" TYPE character varying(32)"#
+    );
+}
+
+#[test]
+fn enum_statements_quote_labels() {
+    static MOOD: EnumDef = EnumDef::new("s", "mood", &["happy", "it's"]);
+    assert_eq!(
+        create_enum(&MOOD, MOOD.labels),
+        r#"CREATE TYPE "s"."mood" AS ENUM ('happy', 'it''s')"#
+    );
+    assert_eq!(
+        add_enum_label(&MOOD, "sad", Some((true, "happy"))),
+        r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS 'sad' AFTER 'happy'"#
+    );
+    assert_eq!(
+        add_enum_label(&MOOD, "a\\b", Some((false, "happy"))),
+        r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS E'a\\b' BEFORE 'happy'"#
+    );
+    assert_eq!(
+        add_enum_label(&MOOD, "x", None),
+        r#"ALTER TYPE "s"."mood" ADD VALUE IF NOT EXISTS 'x'"#
+    );
+}
+
+#[test]
+fn index_names_are_deterministic_and_short() {
+    let index = IndexDef::new(&["a", "b"], true);
+    assert_eq!(index_name("t", &index), "t_a_b_key");
+    let long = "x".repeat(60);
+    let name = index_name(&long, &index);
+    assert!(name.len() <= 63 && name.ends_with("_key"), "{name}");
+    assert_ne!(name, index_name(&long, &IndexDef::new(&["a", "c"], true)));
+    assert_eq!(
+        index_name("t", &IndexDef::new(&["tags"], false).using("gin")),
+        "t_tags_gin_idx"
+    );
+}
+
+#[test]
+fn merge_keeps_last_row_and_skips_unchanged() {
+    let position = STAGING_POSITION;
+    assert_eq!(
+        merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, true),
+        "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
+         SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
+         ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
+         WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record"
+    );
+    // Into a table created by the call: de-duplicate only.
+    assert!(
+        merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, false, true).ends_with("DESC) AS s")
+    );
+    // The first try: no sort.
+    assert!(
+        merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, false)
+            .starts_with("INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM pg_temp.\"st\" AS s ON CONFLICT")
+    );
+}
