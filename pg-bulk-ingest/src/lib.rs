@@ -57,7 +57,16 @@
 //! by schema and name, defaults as PostgreSQL normalizes them, indexes by
 //! columns, uniqueness and method), so an unchanged definition changes nothing
 //! and never rebuilds the table.
-//! [`plan`](crate::plan()) shows what a call would do without doing it.
+//!
+//! # How it works
+//!
+//! A call reads what it needs from the catalog, then decides, without reading
+//! or changing anything more, on a [`Plan`]: its [`Path`](plan::Path) and its
+//! ordered [`Step`](plan::Step)s, each one statement (or the COPY) with the
+//! lock it takes on the table. Then it runs those steps, in that order, in a
+//! savepoint of the caller's transaction. [`plan`](crate::plan()) returns
+//! the same plan without running it, and [`TableReport::plan`] the plan a
+//! call ran: what `plan()` shows is what a call does.
 //!
 //! By default a changed table is **rebuilt**: an intermediate table with the new
 //! definition is created, the live rows are copied into it (with casts;

@@ -3,9 +3,9 @@
 //! its plan's steps, in order, and [`plan()`](crate::plan()) returns the same
 //! plan without running it.
 //!
-//! Planning is pure: [`decide`] turns the definition, the facts read from the
-//! catalog, their comparison (`crate::diff`) and the call's options into a
-//! [`Plan`]; the order of the steps of each path is written in `steps`.
+//! Planning is pure: the library's `decide` turns the definition, the facts
+//! read from the catalog, their comparison and the call's options into a
+//! [`Plan`]; the order of the steps of each path is written in one place.
 
 use std::fmt;
 use std::time::Duration;
