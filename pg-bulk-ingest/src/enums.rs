@@ -13,7 +13,7 @@ use postgres::{GenericClient, Transaction};
 
 use crate::catalog::{self, LiveType};
 use crate::diff::Refusal;
-use crate::error::{Error, Result};
+use crate::error::{Error, OnTable, Result};
 use crate::lock;
 use crate::lock::LockMode;
 use crate::plan::{Lock, Run, Stage, Step};
@@ -111,29 +111,27 @@ pub(crate) fn ensure(
     // Everything is checked before anything is created.
     let mut missing = Vec::new();
     for u in &used {
-        let pg = |source| Error::server(u.table.clone(), source);
-        match catalog::read_type(sp, u.def.schema, u.def.name).map_err(pg)? {
+        match catalog::read_type(sp, u.def.schema, u.def.name).on(&u.table)? {
             None => missing.push(u),
             Some(live) => check(u, &live)?,
         }
     }
     for u in missing {
-        let pg = |source| Error::server(u.table.clone(), source);
         // Another session may be creating it: wait for it, then look again.
-        let locked = lock_type(sp, u.def).map_err(pg)?;
+        let locked = lock_type(sp, u.def).on(&u.table)?;
         statements[u.first_table].push(prelude(locked, Some(u.def)));
-        if let Some(live) = catalog::read_type(sp, u.def.schema, u.def.name).map_err(pg)? {
+        if let Some(live) = catalog::read_type(sp, u.def.schema, u.def.name).on(&u.table)? {
             check(u, &live)?;
             continue;
         }
         let mut sql = Vec::new();
-        if !catalog::schema_exists(sp, u.def.schema).map_err(pg)? {
+        if !catalog::schema_exists(sp, u.def.schema).on(&u.table)? {
             sql.push(create_schema(u.def.schema));
         }
         sql.push(create_enum(u.def, &u.labels));
         for s in sql {
             log::info!("{}: {s}", u.table);
-            sp.batch_execute(&s).map_err(pg)?;
+            sp.batch_execute(&s).on(&u.table)?;
             statements[u.first_table].push(prelude(s, None));
         }
     }
@@ -173,13 +171,13 @@ pub(crate) fn complete(
 ) -> Result<Vec<String>> {
     let mut statements = Vec::new();
     for u in used(tables) {
-        let pg = |source| Error::server(u.def.name().to_string(), source);
-        lock_type(tx, u.def).map_err(pg)?;
+        let name = u.def.name().to_string();
+        lock_type(tx, u.def).on(&name)?;
         let mut sql = Vec::new();
-        match catalog::read_type(tx, u.def.schema, u.def.name).map_err(pg)? {
+        match catalog::read_type(tx, u.def.schema, u.def.name).on(&name)? {
             Some(LiveType::Other(typtype)) => return Err(refused(&u, typtype)),
             None => {
-                if !catalog::schema_exists(tx, u.def.schema).map_err(pg)? {
+                if !catalog::schema_exists(tx, u.def.schema).on(&name)? {
                     sql.push(create_schema(u.def.schema));
                 }
                 sql.push(create_enum(u.def, &u.labels));
@@ -204,7 +202,7 @@ pub(crate) fn complete(
         }
         for s in &sql {
             log::info!("{}: {s}", u.def.name());
-            tx.batch_execute(s).map_err(pg)?;
+            tx.batch_execute(s).on(&name)?;
         }
         statements.extend(sql);
     }

@@ -202,6 +202,19 @@ impl Error {
     }
 }
 
+/// Names the table a server or connection error is about: a lock timeout
+/// becomes [`Error::LockTimeout`], anything else [`Error::Postgres`].
+pub(crate) trait OnTable<T> {
+    /// The error, about `table` (schema-qualified, quoted).
+    fn on(self, table: &str) -> Result<T>;
+}
+
+impl<T> OnTable<T> for std::result::Result<T, postgres::Error> {
+    fn on(self, table: &str) -> Result<T> {
+        self.map_err(|source| Error::server(table, source))
+    }
+}
+
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

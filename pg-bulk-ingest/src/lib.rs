@@ -322,12 +322,14 @@ mod ingest;
 mod lock;
 pub mod plan;
 mod row;
+mod savepoint;
 mod sql;
 mod table;
 mod types;
 
 pub use copy::encode_row;
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
+use error::OnTable;
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
@@ -583,11 +585,9 @@ pub fn prepare<T: BulkRows>(client: &mut postgres::Client) -> Result<Vec<String>
     let name = T::TABLES
         .first()
         .map_or_else(String::new, |t| t.name().to_string());
-    let mut tx = client
-        .transaction()
-        .map_err(|e| Error::server(name.clone(), e))?;
+    let mut tx = client.transaction().on(&name)?;
     let statements = enums::complete(&mut tx, T::TABLES)?;
-    tx.commit().map_err(|e| Error::server(name, e))?;
+    tx.commit().on(&name)?;
     Ok(statements)
 }
 

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use postgres::error::SqlState;
 use postgres::Transaction;
 
-use crate::error::{describe, Error, Result};
+use crate::error::{describe, Error, OnTable, Result};
 use crate::ident::Literal;
+use crate::savepoint::{attempt, Attempt};
 use crate::table::TableDef;
 use crate::types::EnumDef;
 
@@ -131,18 +132,7 @@ pub(crate) fn try_lock(
     wait: Duration,
 ) -> Result<bool, postgres::Error> {
     let old = set_lock_timeout(sp, wait)?;
-    let mut attempt = sp.transaction()?;
-    let locked = match attempt.batch_execute(lock) {
-        Ok(()) => {
-            attempt.commit()?;
-            true
-        }
-        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
-            drop(attempt);
-            false
-        }
-        Err(e) => return Err(e),
-    };
+    let locked = attempt(sp, &SqlState::LOCK_NOT_AVAILABLE, |t| t.batch_execute(lock))?.is_ok();
     restore_lock_timeout(sp, &old)?;
     Ok(locked)
 }
@@ -170,14 +160,13 @@ pub(crate) fn lock_exclusive(
     first: &[String],
     policy: &LockPolicy,
 ) -> Result<()> {
-    let pg = |source| Error::server(table.to_owned(), source);
     let started = Instant::now();
     let mut backoff = Duration::from_millis(50);
     let mut jitter = Jitter::new();
     loop {
-        match attempt(sp, table, first, policy.attempt_timeout) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+        match try_swap_lock(sp, table, first, policy.attempt_timeout) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(_)) => {
                 if started.elapsed() >= policy.deadline {
                     return match &policy.force {
                         Some(config) => force(sp, table, first, config, policy),
@@ -194,26 +183,26 @@ pub(crate) fn lock_exclusive(
                 std::thread::sleep(backoff + jitter.upto(backoff / 2));
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
-            Err(e) => return Err(pg(e)),
+            Err(e) => return Err(Error::server(table, e)),
         }
     }
 }
 
 /// One attempt, in a savepoint so that a timeout leaves the transaction usable.
-fn attempt(
+fn try_swap_lock(
     sp: &mut Transaction<'_>,
     table: &str,
     first: &[String],
     timeout: Duration,
-) -> Result<(), postgres::Error> {
-    let mut attempt = sp.transaction()?;
-    attempt.batch_execute(&set_local_lock_timeout(timeout))?;
-    for sql in first {
-        log::debug!("{sql}");
-        attempt.batch_execute(sql)?;
-    }
-    attempt.batch_execute(&lock_table(table, LockMode::AccessExclusive))?;
-    attempt.commit()
+) -> Result<Attempt<()>, postgres::Error> {
+    attempt(sp, &SqlState::LOCK_NOT_AVAILABLE, |t| {
+        t.batch_execute(&set_local_lock_timeout(timeout))?;
+        for sql in first {
+            log::debug!("{sql}");
+            t.batch_execute(sql)?;
+        }
+        t.batch_execute(&lock_table(table, LockMode::AccessExclusive))
+    })
 }
 
 /// Terminates the backends that block our lock request while it waits.
@@ -226,7 +215,7 @@ fn force(
 ) -> Result<()> {
     let pid: i32 = sp
         .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
-        .map_err(|source| Error::server(table.to_owned(), source))?
+        .on(table)?
         .get(0);
     let stop = Arc::new(AtomicBool::new(false));
     let (failed_tx, failed_rx) = mpsc::channel::<String>();
@@ -244,19 +233,19 @@ fn force(
     // The blockers are terminated while this waits; it is granted as soon as
     // they are gone.
     let wait = policy.attempt_timeout.max(Duration::from_secs(10));
-    let result = attempt(sp, table, first, wait);
+    let result = try_swap_lock(sp, table, first, wait);
     stop.store(true, Ordering::Relaxed);
     let _ = terminator.join();
     match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Err(Error::SwapTimeout {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Error::SwapTimeout {
             table: table.to_owned(),
             waited: policy.deadline + wait,
             reason: failed_rx
                 .try_recv()
                 .unwrap_or_else(|_| "the blocking sessions could not be terminated".to_owned()),
         }),
-        Err(source) => Err(Error::server(table.to_owned(), source)),
+        Err(source) => Err(Error::server(table, source)),
     }
 }
 

@@ -7,9 +7,10 @@ use postgres::error::SqlState;
 use postgres::Transaction;
 
 use crate::catalog::{self, Basis};
-use crate::error::{Error, Result};
+use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
 use crate::plan::{Plan, Run, Stage, Step};
+use crate::savepoint::attempt;
 use crate::sql;
 use crate::table::TableDef;
 
@@ -53,10 +54,6 @@ impl Table {
         }
     }
 
-    fn pg(&self) -> impl Fn(postgres::Error) -> Error + '_ {
-        move |source| Error::server(self.name.clone(), source)
-    }
-
     /// Runs the plan's steps of `stage`.
     pub(crate) fn run(
         &mut self,
@@ -75,11 +72,11 @@ impl Table {
                 log::debug!("{}", step.sql);
             }
             match &step.run {
-                Run::Execute => sp.batch_execute(&step.sql).map_err(self.pg())?,
+                Run::Execute => sp.batch_execute(&step.sql).on(&self.name)?,
                 Run::Load => unreachable!("the load runs the COPY"),
                 Run::Unique { explain } => self.unique(sp, &step.sql, *explain)?,
                 Run::TryLock { wait } => {
-                    if !lock::try_lock(sp, &step.sql, *wait).map_err(self.pg())? {
+                    if !lock::try_lock(sp, &step.sql, *wait).on(&self.name)? {
                         log::debug!(
                             "{}: merging: another session holds a conflicting lock",
                             self.name
@@ -88,7 +85,7 @@ impl Table {
                     }
                 }
                 Run::Verify => {
-                    let now = Basis::read(sp, self.def).map_err(self.pg())?;
+                    let now = Basis::read(sp, self.def).on(&self.name)?;
                     if now.as_ref() != self.plan.basis.as_ref() {
                         log::info!(
                             "{}: the table changed while planning: planning again",
@@ -99,11 +96,11 @@ impl Table {
                 }
                 Run::CopyLive => {
                     log::info!("{}: copying the live rows into the new table", self.name);
-                    self.preloaded = sp.execute(&step.sql, &[]).map_err(self.pg())?;
+                    self.preloaded = sp.execute(&step.sql, &[]).on(&self.name)?;
                 }
                 Run::Merge { dedupe } => self.merge(sp, &step.sql, dedupe)?,
                 Run::Insert => {
-                    self.written = sp.execute(&step.sql, &[]).map_err(self.pg())?;
+                    self.written = sp.execute(&step.sql, &[]).on(&self.name)?;
                 }
                 Run::KeyAfterDedupe { dedupe } => self.key_after_dedupe(sp, &step.sql, dedupe)?,
                 Run::Carry => {
@@ -129,25 +126,22 @@ impl Table {
     /// a savepoint, so that a key violation can be explained from them
     /// before the call's savepoint goes.
     fn unique(&self, sp: &mut Transaction<'_>, sql: &str, explain: bool) -> Result<()> {
-        let mut step = sp.transaction().map_err(self.pg())?;
-        match step.batch_execute(sql) {
-            Ok(()) => step.commit().map_err(self.pg()),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                drop(step);
-                let row = if explain {
-                    self.first_duplicate(sp).unwrap_or(None)
-                } else {
-                    None
-                };
-                Err(Error::RowRejected {
-                    row,
-                    table: self.name.clone(),
-                    column: None,
-                    source: e,
-                })
-            }
-            Err(e) => Err(self.pg()(e)),
-        }
+        let Err(e) =
+            attempt(sp, &SqlState::UNIQUE_VIOLATION, |t| t.batch_execute(sql)).on(&self.name)?
+        else {
+            return Ok(());
+        };
+        let row = if explain {
+            self.first_duplicate(sp).unwrap_or(None)
+        } else {
+            None
+        };
+        Err(Error::RowRejected {
+            row,
+            table: self.name.clone(),
+            column: None,
+            source: e,
+        })
     }
 
     /// In a table this call created and loaded, the input position of the
@@ -170,25 +164,21 @@ impl Table {
     /// of each key.
     fn merge(&mut self, sp: &mut Transaction<'_>, sql: &str, dedupe: &str) -> Result<()> {
         log::info!("{}: merging {} staged rows", self.name, self.rows);
-        let mut attempt = sp.transaction().map_err(self.pg())?;
-        match attempt.execute(sql, &[]) {
-            Ok(written) => {
-                attempt.commit().map_err(self.pg())?;
-                self.written = written;
-                Ok(())
-            }
-            Err(e) if e.code() == Some(&SqlState::CARDINALITY_VIOLATION) => {
-                drop(attempt);
+        let merged = attempt(sp, &SqlState::CARDINALITY_VIOLATION, |t| {
+            t.execute(sql, &[])
+        });
+        self.written = match merged.on(&self.name)? {
+            Ok(written) => written,
+            Err(_) => {
                 log::info!(
                     "{}: keys repeat in the batch: the last row of each wins",
                     self.name
                 );
                 log::debug!("{dedupe}");
-                self.written = sp.execute(dedupe, &[]).map_err(self.pg())?;
-                Ok(())
+                sp.execute(dedupe, &[]).on(&self.name)?
             }
-            Err(e) => Err(self.pg()(e)),
-        }
+        };
+        Ok(())
     }
 
     /// The key of an upsert by rebuild's new table. The live rows are unique
@@ -201,30 +191,26 @@ impl Table {
         sql: &str,
         dedupe: &str,
     ) -> Result<()> {
-        let mut attempt = sp.transaction().map_err(self.pg())?;
-        match attempt.batch_execute(sql) {
-            Ok(()) => attempt.commit().map_err(self.pg()),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                drop(attempt);
-                log::info!(
-                    "{}: keys repeat in the batch: the last row of each wins",
-                    self.name
-                );
-                log::debug!("{dedupe}");
-                let removed = sp.execute(dedupe, &[]).map_err(self.pg())?;
-                // One loaded row per key stays, so fewer than all go.
-                if removed >= self.rows {
-                    return Err(Error::Unsupported {
-                        table: self.name.clone(),
-                        what: "a rebuild whose de-duplication would remove every loaded row",
-                    });
-                }
-                self.written -= removed;
-                log::debug!("{sql}");
-                sp.batch_execute(sql).map_err(self.pg())
-            }
-            Err(e) => Err(self.pg()(e)),
+        let keyed = attempt(sp, &SqlState::UNIQUE_VIOLATION, |t| t.batch_execute(sql));
+        if keyed.on(&self.name)?.is_ok() {
+            return Ok(());
         }
+        log::info!(
+            "{}: keys repeat in the batch: the last row of each wins",
+            self.name
+        );
+        log::debug!("{dedupe}");
+        let removed = sp.execute(dedupe, &[]).on(&self.name)?;
+        // One loaded row per key stays, so fewer than all go.
+        if removed >= self.rows {
+            return Err(Error::Unsupported {
+                table: self.name.clone(),
+                what: "a rebuild whose de-duplication would remove every loaded row",
+            });
+        }
+        self.written -= removed;
+        log::debug!("{sql}");
+        sp.batch_execute(sql).on(&self.name)
     }
 
     /// The [`Run::Carry`] steps: owner, privileges and comments of the live
@@ -233,7 +219,7 @@ impl Table {
         let (Some(oid), Some(into)) = (self.plan.oid, self.plan.new_table.as_deref()) else {
             unreachable!("only a swap carries");
         };
-        let now = catalog::read_carried(sp, oid).map_err(self.pg())?;
+        let now = catalog::read_carried(sp, oid).on(&self.name)?;
         for sql in sql::carry(self.def, into, &now) {
             log::debug!("{sql}");
             self.unique(sp, &sql, false)?;

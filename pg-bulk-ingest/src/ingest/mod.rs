@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Transaction;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
 use crate::plan::decide::Refused;
 use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
@@ -263,9 +263,7 @@ impl<'p> Ingest<'p> {
         let first = T::TABLES
             .first()
             .map_or_else(String::new, |t| t.name().to_string());
-        let mut tx = client
-            .transaction()
-            .map_err(|e| Error::server(first.clone(), e))?;
+        let mut tx = client.transaction().on(&first)?;
         let types = crate::enums::ensure(&mut tx, T::TABLES)?;
         let input = Input {
             mode,
@@ -276,7 +274,7 @@ impl<'p> Ingest<'p> {
         for (&def, types) in T::TABLES.iter().zip(types) {
             plans.push(plan_table(&mut tx, def, &self.options, &input, types)?);
         }
-        tx.rollback().map_err(|e| Error::server(first, e))?;
+        tx.rollback().on(&first)?;
         Ok(plans)
     }
 
@@ -310,12 +308,11 @@ impl<'p> Ingest<'p> {
         let first = defs
             .first()
             .map_or_else(String::new, |t| t.name().to_string());
-        let pg = |source| Error::server(first.clone(), source);
         // Everything happens in a savepoint: on error it is rolled back (when
         // `sp` is dropped) and the caller's transaction goes on as before.
-        let mut sp = tx.transaction().map_err(pg)?;
+        let mut sp = tx.transaction().on(&first)?;
         let restore_lock_timeout = match self.lock_timeout {
-            Some(timeout) => Some(lock::set_lock_timeout(&mut sp, timeout).map_err(pg)?),
+            Some(timeout) => Some(lock::set_lock_timeout(&mut sp, timeout).on(&first)?),
             None => None,
         };
         self.progress(0, started, Phase::Preparing);
@@ -379,9 +376,9 @@ impl<'p> Ingest<'p> {
             }
         }
         if let Some(old) = restore_lock_timeout {
-            lock::restore_lock_timeout(&mut sp, &old).map_err(pg)?;
+            lock::restore_lock_timeout(&mut sp, &old).on(&first)?;
         }
-        sp.commit().map_err(pg)?;
+        sp.commit().on(&first)?;
 
         let report = Report {
             rows: count,
@@ -413,8 +410,7 @@ impl<'p> Ingest<'p> {
         // the first one's transaction ends.
         let advisory = crate::plan::advisory(def);
         log::debug!("{}", advisory.sql());
-        sp.batch_execute(advisory.sql())
-            .map_err(|e| Error::server(name.clone(), e))?;
+        sp.batch_execute(advisory.sql()).on(&name)?;
         for _ in 0..REPLANS {
             let plan = plan_table(sp, def, &self.options, input, types.clone())?;
             log::info!(
@@ -461,8 +457,7 @@ fn plan_table(
     types: Vec<Step>,
 ) -> Result<Plan> {
     let name = def.name().to_string();
-    let (gathered, changes) =
-        gather(sp, def, options, input).map_err(|e| Error::server(name.clone(), e))?;
+    let (gathered, changes) = gather(sp, def, options, input).on(&name)?;
     let mut prelude = types;
     prelude.push(crate::plan::advisory(def));
     decide(def, &gathered, &changes, options, input, prelude).map_err(|refused| match refused {
