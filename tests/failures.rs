@@ -300,12 +300,14 @@ fn terminate_and_wait(killer: &mut postgres::Client, pid: i32) -> bool {
         .query_one("SELECT pg_catalog.pg_terminate_backend($1)", &[&pid])
         .unwrap()
         .get(0);
-    if !signalled {
-        return false;
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        let alive: bool = killer
+    signalled && gone_within(killer, pid, Duration::from_secs(10))
+}
+
+/// Whether backend `pid` has exited within `timeout` (polled every 10 ms).
+fn gone_within(client: &mut postgres::Client, pid: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let alive: bool = client
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1)",
                 &[&pid],
@@ -315,7 +317,7 @@ fn terminate_and_wait(killer: &mut postgres::Client, pid: i32) -> bool {
         if !alive {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
     false
 }
@@ -487,21 +489,10 @@ fn sigkilled_process_midway_leaves_nothing() {
 
     // The server notices the closed socket, aborts the transaction and the
     // backend exits.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let alive: bool = watcher
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1)",
-                &[&pid],
-            )
-            .unwrap()
-            .get(0);
-        if !alive {
-            break;
-        }
-        assert!(Instant::now() < deadline, "backend {pid} did not exit");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        gone_within(&mut watcher, pid, Duration::from_secs(30)),
+        "backend {pid} did not exit"
+    );
     assert_eq!(staging_relations(&mut watcher), 0);
     assert_eq!(snapshot(&db), before);
     // The table takes writes as before (no lock, advisory or not, is left).

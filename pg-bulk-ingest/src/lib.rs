@@ -317,6 +317,8 @@ mod diff;
 mod encode;
 mod enums;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod ident;
 mod ingest;
 mod lock;

@@ -133,60 +133,17 @@ pub(crate) fn same_type(live: &LiveColumn, declared: &SqlType) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::table::{ColumnDef, IndexDef};
-    use crate::types::EnumDef;
+    use crate::fixtures::{col, enum_col, live_orders, ORDERS as TABLE, WITH_ENUM};
     use crate::types::TypeKind;
 
-    static TABLE: TableDef = TableDef::new(
-        "sales",
-        "orders",
-        &[
-            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
-            ColumnDef::new(
-                "customer",
-                SqlType::new(TypeKind::Varchar).with_length(32),
-                false,
-            ),
-            ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
-        ],
-        &["id"],
-    )
-    .with_indexes(&[IndexDef::new(&["customer"], false)]);
-
-    pub(crate) fn col(name: &str, ty: &str, nullable: bool) -> LiveColumn {
-        LiveColumn {
-            name: name.into(),
-            sql_type: ty.into(),
-            type_schema: "pg_catalog".into(),
-            type_name: ty.into(),
-            is_enum: false,
-            nullable,
-            default: None,
-        }
-    }
-
     fn live() -> LiveTable {
-        LiveTable {
-            oid: 42,
-            // Physical order differs from the definition's: that's fine.
-            columns: vec![
-                col("note", "text", true),
-                col("id", "bigint", false),
-                col("customer", "character varying(32)", false),
-            ],
-            primary_key: vec!["id".into()],
-            indexes: vec![LiveIndex {
-                name: "some_other_name".into(),
-                columns: vec!["customer".into()],
-                unique: false,
-                method: "btree".into(),
-                plain: true,
-                definition: "CREATE INDEX ...".into(),
-                ours: true,
-            }],
-        }
+        // Physical order and index name differ from the definition's:
+        // that's fine.
+        let mut live = live_orders(["note", "id", "customer"]);
+        live.indexes[0].name = "some_other_name".into();
+        live
     }
 
     #[test]
@@ -218,31 +175,6 @@ pub(crate) mod tests {
                 "drop index \"some_other_name\" (CREATE INDEX ...)",
             ]
         );
-    }
-
-    static MOOD: EnumDef = EnumDef::new("s", "mood", &["happy", "it's"]);
-    pub(crate) static WITH_ENUM: TableDef = TableDef::new(
-        "s",
-        "t",
-        &[
-            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
-            ColumnDef::new("mood", SqlType::of_enum(&MOOD), true),
-        ],
-        &[],
-    );
-
-    pub(crate) fn enum_col(
-        name: &str,
-        format_type: &str,
-        schema: &str,
-        type_name: &str,
-    ) -> LiveColumn {
-        LiveColumn {
-            type_schema: schema.into(),
-            type_name: type_name.into(),
-            is_enum: true,
-            ..col(name, format_type, true)
-        }
     }
 
     #[test]

@@ -247,19 +247,7 @@ fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::ColumnDef;
-    use crate::types::{SqlType, TypeKind};
-
-    static DEF: TableDef = TableDef::new(
-        "s",
-        "t",
-        &[
-            ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
-            ColumnDef::new("a", SqlType::new(TypeKind::Text), false),
-            ColumnDef::new("a: b", SqlType::new(TypeKind::Text), true),
-        ],
-        &["id"],
-    );
+    use crate::fixtures::ODD_NAMES as DEF;
 
     #[test]
     fn parses_copy_context() {

@@ -1,34 +1,5 @@
 use super::*;
-use crate::diff::tests::{col, WITH_ENUM};
-use crate::table::ColumnDef;
-use crate::types::SqlType;
-
-static TABLE: TableDef = TableDef::new(
-    "sales",
-    "orders",
-    &[
-        ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
-        ColumnDef::new(
-            "customer",
-            SqlType::new(TypeKind::Varchar).with_length(32),
-            false,
-        ),
-        ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
-    ],
-    &["id"],
-)
-.with_indexes(&[IndexDef::new(&["customer"], false)]);
-
-static DEF: TableDef = TableDef::new(
-    "s",
-    "t",
-    &[
-        ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
-        ColumnDef::new("a", SqlType::new(TypeKind::Text), false),
-        ColumnDef::new("a: b", SqlType::new(TypeKind::Text), true),
-    ],
-    &["id"],
-);
+use crate::fixtures::{col, ODD_NAMES as DEF, ORDERS as TABLE, WITH_ENUM};
 
 fn live() -> LiveTable {
     LiveTable {

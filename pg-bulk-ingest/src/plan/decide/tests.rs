@@ -1,47 +1,12 @@
 use super::*;
 use crate::catalog::swap::SizeAndSettings;
-use crate::catalog::{Carried, Facts, LiveIndex, Session};
+use crate::catalog::{Carried, Facts, Session};
 use crate::diff::changes;
-use crate::diff::tests::col;
+use crate::fixtures::{col, live_orders, ORDERS as TABLE};
 use crate::plan::{LockMode, Run, Stage};
-use crate::table::{ColumnDef, IndexDef};
-use crate::types::{SqlType, TypeKind};
-
-static TABLE: TableDef = TableDef::new(
-    "sales",
-    "orders",
-    &[
-        ColumnDef::new("id", SqlType::new(TypeKind::Int8), false),
-        ColumnDef::new(
-            "customer",
-            SqlType::new(TypeKind::Varchar).with_length(32),
-            false,
-        ),
-        ColumnDef::new("note", SqlType::new(TypeKind::Text), true),
-    ],
-    &["id"],
-)
-.with_indexes(&[IndexDef::new(&["customer"], false)]);
 
 fn live() -> LiveTable {
-    LiveTable {
-        oid: 42,
-        columns: vec![
-            col("id", "bigint", false),
-            col("customer", "character varying(32)", false),
-            col("note", "text", true),
-        ],
-        primary_key: vec!["id".into()],
-        indexes: vec![LiveIndex {
-            name: "orders_customer_idx".into(),
-            columns: vec!["customer".into()],
-            unique: false,
-            method: "btree".into(),
-            plain: true,
-            definition: "CREATE INDEX ...".into(),
-            ours: true,
-        }],
-    }
+    live_orders(["id", "customer", "note"])
 }
 
 fn swap_facts(estimated_rows: f64) -> SwapFacts {
