@@ -303,3 +303,75 @@ fn views_survive_with_their_privileges_owners_comments_and_indexes() {
         .get(0);
     assert_eq!(n, 4, "the materialized view was filled from the new table");
 }
+
+#[test]
+fn readers_never_wait_longer_than_the_lock_timeout_when_blockers_stay() {
+    // A superuser session holds the table; the force connection's role may
+    // terminate other roles' sessions (pg_signal_backend) but not a
+    // superuser's. Every attempt at the swap lock waits at most the lock
+    // timeout, also while blockers are being terminated, and the call gives
+    // up with the server's own reason.
+    let db = pg_bulk_ingest_testkit::server().create_database("replace_unkillable");
+    let mut client = db.connect();
+    load(&mut client, &rates(5, 1.0));
+    let before_oid = oid(&mut client);
+    let signaller = format!("signaller {}", db.name());
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE \"{signaller}\" LOGIN; GRANT pg_signal_backend TO \"{signaller}\""
+        ))
+        .unwrap();
+    let mut force = db.config().clone();
+    force.user(&signaller);
+    let (mut holder, holder_pid) = hold_table(&db);
+
+    // A reader probes the table all along and keeps its longest wait.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, mut reader) = (stop.clone(), db.connect());
+        std::thread::spawn(move || {
+            let mut longest = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                reader
+                    .query_one(&format!("SELECT count(*) FROM {TABLE}"), &[])
+                    .unwrap();
+                longest = longest.max(started.elapsed());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            longest
+        })
+    };
+    let lock_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let mut tx = client.transaction().unwrap();
+    let err = Ingest::new()
+        .lock_timeout(lock_timeout)
+        .terminate_blockers_after(Duration::from_secs(1))
+        .force_connection(force)
+        .replace(&mut tx, rates(2, 2.0))
+        .unwrap_err();
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let longest = reader.join().unwrap();
+    tx.commit().unwrap();
+
+    let Error::SwapTimeout { reason, .. } = &err else {
+        panic!("expected Error::SwapTimeout, got {err}");
+    };
+    assert!(
+        reason.contains(&format!("could not terminate backend {holder_pid}"))
+            && reason.contains("SQLSTATE 42501")
+            && !reason.contains("db error"),
+        "{reason}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // A reader queues behind one attempt at most, plus scheduling.
+    assert!(
+        longest < lock_timeout + Duration::from_millis(250),
+        "a reader waited {longest:?}"
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(oid(&mut client), before_oid);
+    assert_eq!(contents(&mut client).len(), 5);
+}

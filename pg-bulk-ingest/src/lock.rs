@@ -137,6 +137,9 @@ pub(crate) fn try_lock(
     Ok(locked)
 }
 
+/// How long blockers are terminated before a swap gives up.
+const FORCE_WAIT: Duration = Duration::from_secs(10);
+
 /// How the swap lock is taken.
 #[derive(Clone, Debug)]
 pub(crate) struct LockPolicy {
@@ -230,23 +233,39 @@ fn force(
             })
             .expect("spawn the terminator thread")
     };
-    // The blockers are terminated while this waits; it is granted as soon as
-    // they are gone.
-    let wait = policy.attempt_timeout.max(Duration::from_secs(10));
-    let result = try_swap_lock(sp, table, first, wait);
+    // The blockers are terminated while this keeps asking for the lock, each
+    // attempt no longer than the lock timeout (so that readers never queue
+    // behind a request for longer), until it is granted, the terminator
+    // fails, or FORCE_WAIT has passed.
+    let started = Instant::now();
+    let result = loop {
+        match try_swap_lock(sp, table, first, policy.attempt_timeout) {
+            Ok(Ok(())) => break Ok(()),
+            Ok(Err(_)) => {
+                let failed = failed_rx.try_recv().ok();
+                if failed.is_some() || started.elapsed() >= FORCE_WAIT {
+                    break Err(failed.unwrap_or_else(|| {
+                        format!(
+                            "the blocking sessions were still there after {FORCE_WAIT:?} of \
+                             terminating them"
+                        )
+                    }));
+                }
+            }
+            Err(source) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = terminator.join();
+                return Err(Error::server(table, source));
+            }
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     let _ = terminator.join();
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Error::SwapTimeout {
-            table: table.to_owned(),
-            waited: policy.deadline + wait,
-            reason: failed_rx
-                .try_recv()
-                .unwrap_or_else(|_| "the blocking sessions could not be terminated".to_owned()),
-        }),
-        Err(source) => Err(Error::server(table, source)),
-    }
+    result.map_err(|reason| Error::SwapTimeout {
+        table: table.to_owned(),
+        waited: policy.deadline + started.elapsed(),
+        reason: failed_rx.try_recv().unwrap_or(reason),
+    })
 }
 
 /// Side connection: every 100 ms, terminate whatever blocks backend `pid`.
