@@ -505,6 +505,124 @@ fn sigkilled_process_midway_leaves_nothing() {
     assert_eq!(report.tables[0].written, 1);
 }
 
+/// The environment variable that makes the test binary the child of
+/// `a_client_killed_in_a_long_merge_stops_its_backend`.
+const MERGE_CHILD_ENV: &str = "PG_BULK_INGEST_MERGE_CHILD";
+
+/// The child's part: an upsert whose merge updates every seeded row, each
+/// update slowed down by the trigger the parent made.
+fn child_merges_slowly(conninfo: &str) -> ! {
+    let mut client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+    let mut tx = client.transaction().unwrap();
+    let rows = (0..SEEDED).map(|i| {
+        let mut a = account(i);
+        a.note = Some("changed by the killed child".to_owned());
+        a
+    });
+    let result = Ingest::new()
+        .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Merge)
+        .upsert(&mut tx, rows);
+    panic!("the slow merge returned: {result:?}");
+}
+
+#[test]
+fn a_client_killed_in_a_long_merge_stops_its_backend() {
+    // PostgreSQL notices a vanished client between statements, or, from 14,
+    // during one every `client_connection_check_interval`, which calls set
+    // to 1 s. On 12 and 13 the backend runs its statement to the end (here
+    // the merge, about 10 s) before it notices and lets go of its locks.
+    if let Ok(conninfo) = std::env::var(MERGE_CHILD_ENV) {
+        child_merges_slowly(&conninfo);
+    }
+    let db = setup("fail_kill_merge");
+    let mut watcher = db.connect();
+    watcher
+        .batch_execute(
+            "CREATE FUNCTION public.slowly() RETURNS trigger LANGUAGE plpgsql AS \
+             $$BEGIN PERFORM pg_catalog.pg_sleep(0.01); RETURN NEW; END$$; \
+             CREATE TRIGGER slowly BEFORE UPDATE ON public.account \
+             FOR EACH ROW EXECUTE FUNCTION public.slowly()",
+        )
+        .unwrap_or_else(|e| {
+            // EXECUTE FUNCTION is PostgreSQL 11's spelling; all majors here have it.
+            panic!("{}", pg_bulk_ingest_testkit::describe(&e))
+        });
+    let major: i32 = watcher
+        .query_one(
+            "SELECT current_setting('server_version_num')::int4 / 10000",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let app = format!("pg-bulk-ingest-merge-child-{}", std::process::id());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_client_killed_in_a_long_merge_stops_its_backend",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(MERGE_CHILD_ENV, conninfo(db.config(), &app))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let merging = |w: &mut postgres::Client| -> Option<i32> {
+        w.query_opt(
+            "SELECT pid FROM pg_catalog.pg_stat_activity \
+             WHERE application_name = $1 AND state = 'active' AND query LIKE '%ON CONFLICT%'",
+            &[&app],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        if let Some(pid) = merging(&mut watcher) {
+            break pid;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the child exited before its merge started ({status}):\n{stderr}");
+        }
+        assert!(Instant::now() < deadline, "the child's merge never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let child_pid = libc::pid_t::try_from(child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(child_pid, libc::SIGKILL) }, 0);
+    child.wait().unwrap();
+    let killed = Instant::now();
+    assert!(
+        gone_within(&mut watcher, pid, Duration::from_secs(60)),
+        "backend {pid} did not exit"
+    );
+    let lasted = killed.elapsed();
+    if major >= 14 {
+        assert!(
+            lasted < Duration::from_secs(3),
+            "the backend ran on for {lasted:?}"
+        );
+    } else {
+        // The rest of the merge: most of its ~10 s.
+        assert!(
+            lasted > Duration::from_secs(3),
+            "PostgreSQL {major}: {lasted:?}"
+        );
+    }
+    // Nothing of the child's call stayed.
+    let changed: i64 = watcher
+        .query_one(
+            "SELECT count(*) FROM public.account WHERE note = 'changed by the killed child'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(changed, 0);
+}
+
 // ---------------------------------------------------------------------------
 // Values the columns can't hold, caught before they are sent.
 

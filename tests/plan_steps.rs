@@ -6,7 +6,9 @@
 //! What the log holds besides the steps and is left out of the comparison:
 //! the catalog reads of planning (and of the steps that read it again), the
 //! savepoints the executor wraps steps in, the `SET LOCAL lock_timeout` of
-//! each attempt at a lock, and the test's own transaction statements.
+//! each attempt at a lock, the call's `client_connection_check_interval`
+//! (a setting of the session for the call, not a step of a table's plan),
+//! and the test's own transaction statements.
 
 use pg_bulk_ingest::plan::Path;
 use pg_bulk_ingest::{BulkTable, Ingest, Mode, Plan, Report, UpsertStrategy};
@@ -70,6 +72,7 @@ fn sent(pid: i32, from: u64) -> Vec<String> {
             "START TRANSACTION",
             "COMMIT",
             "SET LOCAL LOCK_TIMEOUT",
+            "SET LOCAL CLIENT_CONNECTION_CHECK_INTERVAL",
             "RESET LOG_STATEMENT",
         ]
         .iter()

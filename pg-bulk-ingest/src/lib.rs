@@ -102,10 +102,19 @@
 //! After [`Ingest::terminate_blockers_after`] (5 minutes by default), the
 //! sessions that block the swap are terminated with `pg_terminate_backend` from
 //! the [`Ingest::force_connection`] (which needs superuser or
-//! `pg_signal_backend`), each logged at warn with its pid, user and query age;
-//! without a force connection the call fails with [`Error::SwapTimeout`] and
-//! changes nothing. Calls on the same table are serialised by a
-//! transaction-level advisory lock.
+//! `pg_signal_backend`), each logged at warn with its pid, user and query age,
+//! while the attempts go on (each still at most the lock timeout); when a
+//! blocker can't be terminated (a superuser's session, for
+//! `pg_signal_backend`), or is still there after 10 s, the call fails with
+//! [`Error::SwapTimeout`] giving the server's reason, and changes nothing, as
+//! it does without a force connection. Calls on the same table are
+//! serialised by a transaction-level advisory lock.
+//!
+//! When the program is killed in the middle of a call, its backend lets go of
+//! the call's locks once it notices: from PostgreSQL 14 within about a second,
+//! also in the middle of a long statement (the call sets
+//! `client_connection_check_interval` to 1 s for its duration, unless the
+//! session set it); on 12 and 13 only when the running statement ends.
 //!
 //! # The derive
 //!

@@ -137,6 +137,45 @@ pub(crate) fn try_lock(
     Ok(locked)
 }
 
+/// How often, from PostgreSQL 14, the server checks during a statement that
+/// the client is still there (`client_connection_check_interval`).
+const CLIENT_CHECK: &str = "1s";
+
+/// Makes the backend notice a vanished client within about a second while a
+/// statement of the call runs, so that a killed batch program does not hold
+/// the call's locks until its statement ends: `SET LOCAL
+/// client_connection_check_interval` (PostgreSQL 14 and later; earlier
+/// majors notice only between statements). Left as it is when the session
+/// sets it already, and where the server's platform can't check (its check
+/// refuses the value). Returns the value to restore when the call ends.
+pub(crate) fn watch_client(sp: &mut Transaction<'_>) -> Result<Option<String>, postgres::Error> {
+    let row = sp.query_one(
+        "SELECT pg_catalog.current_setting('server_version_num')::int4 >= 140000 \
+                AND pg_catalog.current_setting('client_connection_check_interval', true) = '0'",
+        &[],
+    )?;
+    if !row.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    let set = format!(
+        "SET LOCAL client_connection_check_interval = {}",
+        Literal(CLIENT_CHECK)
+    );
+    let done = attempt(sp, &SqlState::INVALID_PARAMETER_VALUE, |t| {
+        t.batch_execute(&set)
+    })?;
+    Ok(done.is_ok().then(|| "0".to_owned()))
+}
+
+/// Restores what [`watch_client`] changed.
+pub(crate) fn unwatch_client(sp: &mut Transaction<'_>, old: &str) -> Result<(), postgres::Error> {
+    sp.execute(
+        "SELECT pg_catalog.set_config('client_connection_check_interval', $1, true)",
+        &[&old],
+    )?;
+    Ok(())
+}
+
 /// How long blockers are terminated before a swap gives up.
 const FORCE_WAIT: Duration = Duration::from_secs(10);
 

@@ -315,6 +315,7 @@ impl<'p> Ingest<'p> {
             Some(timeout) => Some(lock::set_lock_timeout(&mut sp, timeout).on(&first)?),
             None => None,
         };
+        let restore_client_check = lock::watch_client(&mut sp).on(&first)?;
         self.progress(0, started, Phase::Preparing);
         let rows = rows.into_iter();
         let input = Input {
@@ -377,6 +378,9 @@ impl<'p> Ingest<'p> {
         }
         if let Some(old) = restore_lock_timeout {
             lock::restore_lock_timeout(&mut sp, &old).on(&first)?;
+        }
+        if let Some(old) = restore_client_check {
+            lock::unwatch_client(&mut sp, &old).on(&first)?;
         }
         sp.commit().on(&first)?;
 
