@@ -197,6 +197,20 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_length_and_value() {
+        use crate::encode::tests::field_matches_encode;
+        use ::chrono::Utc;
+        let date = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let time = NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_500).unwrap();
+        field_matches_encode(&date, NaiveDate::SQL_TYPE);
+        field_matches_encode(&NaiveDate::MIN, NaiveDate::SQL_TYPE);
+        field_matches_encode(&time, NaiveTime::SQL_TYPE);
+        field_matches_encode(&date.and_time(time), NaiveDateTime::SQL_TYPE);
+        field_matches_encode(&DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::SQL_TYPE);
+        field_matches_encode(&date.and_time(time).and_utc(), DateTime::<Utc>::SQL_TYPE);
+    }
+
+    #[test]
     fn rounds_half_to_even() {
         assert_eq!(round_nanos(1_500), 2);
         assert_eq!(round_nanos(2_500), 2);

@@ -1,14 +1,17 @@
 //! `rust_decimal::Decimal` as `numeric` (feature `rust_decimal`).
 //!
-//! The binary `numeric` is `i16 ndigits, i16 weight, u16 sign, u16 dscale` and
-//! then `ndigits` base-10000 digits, most significant first, with no leading or
-//! trailing zero digits. A `numeric(p,s)` column's limits are checked here, so
-//! a value the column can't hold is reported with its row instead of failing
-//! the COPY.
+//! The binary `numeric` (PostgreSQL's `numeric_send` in
+//! `src/backend/utils/adt/numeric.c`) is `i16 ndigits, i16 weight, u16 sign,
+//! u16 dscale` and then `ndigits` base-10000 digits, most significant first,
+//! with no leading or trailing zero digits; `numeric.rs` writes it from the
+//! decimal's mantissa and scale. A `numeric(p,s)` column's limits are checked
+//! here as the server's `apply_typmod` checks them (rounded half away from zero
+//! to `s` decimals, at most `p - s` integer digits), so a value the column
+//! can't hold is reported with its row instead of failing the COPY.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::int::{write_numeric, write_numeric_field};
+use super::numeric::{pow10, write_numeric, write_numeric_field};
 use super::{Encode, EncodeError};
 use crate::types::{SqlType, TypeKind};
 
@@ -79,7 +82,7 @@ fn fits_unrounded(magnitude: u128, value_scale: u32, precision: u32, scale: u32)
     }
     // A magnitude has at most 29 digits.
     let limit = precision - scale + value_scale;
-    limit >= 29 || magnitude < super::int::pow10(limit)
+    limit >= 29 || magnitude < pow10(limit)
 }
 
 /// [`check_fits`] by rounding `value` to `scale` and counting the digits
@@ -244,6 +247,21 @@ mod tests {
             int.to_owned()
         } else {
             format!("{int}.{frac}")
+        }
+    }
+
+    #[test]
+    fn fields_are_length_and_value() {
+        use crate::encode::tests::field_matches_encode;
+        let n52 = SqlType::new(TypeKind::Numeric).with_precision_scale(5, 2);
+        for v in [
+            Decimal::ZERO,
+            Decimal::MAX,
+            Decimal::new(-99_999, 2),
+            Decimal::new(1, 28),
+        ] {
+            field_matches_encode(&v, Decimal::SQL_TYPE);
+            field_matches_encode(&v, n52);
         }
     }
 

@@ -1,29 +1,26 @@
-//! `serde_json::Value` as `jsonb` (the default) or `json` (feature
-//! `serde_json`).
+//! JSON: `serde_json::Value` as `jsonb` (the default) or `json`, and any
+//! `T: serde::Serialize` of a `#[bulk(json)]` field (feature `serde_json`).
 //!
-//! `jsonb` is sent as the version byte `1` followed by the JSON text, `json`
-//! as the text alone. PostgreSQL keeps a `json` value's text as it was sent,
-//! so it gets `serde_json`'s compact form. A `jsonb` value is parsed by the
-//! server; it is sent in the form PostgreSQL itself prints (`{"a": 1, "b":
-//! [1, 2]}`, keys ordered by length and then bytes, numbers without exponent),
-//! so the bytes are the ones the server sends back.
+//! `jsonb` is sent as the version byte `1` followed by the JSON text
+//! (`jsonb_send`/`jsonb_recv` in PostgreSQL's
+//! `src/backend/utils/adt/jsonb.c`), `json` as the text alone (`json_recv` in
+//! `json.c`). The text is `serde_json`'s compact form, written straight into
+//! the COPY buffer, for both types and both kinds of value. PostgreSQL keeps a
+//! `json` value's text as it was sent. A `jsonb` value is parsed by the
+//! server, which stores it in its own form (keys ordered and deduplicated,
+//! numbers as `numeric`): the value stored is the one PostgreSQL parses from
+//! `serde_json`'s text, and so the same for a `#[bulk(json)]` field as for its
+//! `serde_json::Value` (numbers are parsed from the same shortest-round-trip
+//! text, the last of duplicate keys wins in both), without building the
+//! `Value`.
 //!
 //! PostgreSQL rejects the character U+0000 in `jsonb` strings and keys
 //! ("unsupported Unicode escape sequence"): such values are rejected here. A
 //! `json` column accepts it (as the escape `\u0000`), so `json` does too.
-//!
-//! `#[bulk(json)]` fields (any `T: serde::Serialize`) are serialized by
-//! `serde_json` straight into the COPY buffer, in its compact form, for both
-//! types: `json` keeps that text; `jsonb` is parsed by the server, so the value
-//! stored is the same as for the `serde_json::Value` of the field (numbers are
-//! parsed from the same shortest-round-trip text, the last of duplicate keys
-//! wins in both), without building the `Value`.
 
-use std::io::Write;
+use serde_json::Value;
 
-use serde_json::{Map, Number, Value};
-
-use super::{Encode, EncodeError};
+use super::{shorten, Encode, EncodeError};
 use crate::types::{SqlType, TypeKind};
 
 /// The version byte of the binary `jsonb` format.
@@ -34,14 +31,10 @@ impl Encode for Value {
     const ACCEPTS: &'static [TypeKind] = &[TypeKind::Jsonb, TypeKind::Json];
 
     fn encode(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if ty.kind() == TypeKind::Json {
-            // Writing into a Vec can't fail, and a Value always serializes.
-            serde_json::to_writer(&mut *out, self)
-                .map_err(|e| EncodeError::new(format!("JSON serialization failed: {e}")))?;
-            return Ok(());
-        }
-        out.push(JSONB_VERSION);
-        write_jsonb(self, out)
+        write_json(self, ty, out).map_err(|e| match string_with_nul(self) {
+            Some(s) => e.with_value(shorten(s, 40)),
+            None => e,
+        })
     }
 }
 
@@ -61,24 +54,34 @@ pub trait JsonSerialize {
 
 impl<T: serde::Serialize + ?Sized> JsonSerialize for T {
     fn encode_json(&self, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let start = out.len();
-        let jsonb = ty.kind() != TypeKind::Json;
-        if jsonb {
-            out.push(JSONB_VERSION);
-        }
-        let text = out.len();
-        if let Err(e) = serde_json::to_writer(&mut *out, self) {
-            out.truncate(start);
-            return Err(EncodeError::new(format!("JSON serialization failed: {e}")));
-        }
-        if jsonb && has_nul_escape(&out[text..]) {
-            out.truncate(start);
-            return Err(EncodeError::new(
-                "jsonb cannot contain the character U+0000 (\\u0000); a json column can",
-            ));
-        }
-        Ok(())
+        write_json(self, ty, out)
     }
+}
+
+/// Appends `value` as a `jsonb` (`1`, then `serde_json`'s text) or `json` (the
+/// text) column of type `ty` takes it; on error `out` is left as it was.
+fn write_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    ty: &SqlType,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let jsonb = ty.kind() != TypeKind::Json;
+    if jsonb {
+        out.push(JSONB_VERSION);
+    }
+    let text = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, value) {
+        out.truncate(start);
+        return Err(EncodeError::new(format!("JSON serialization failed: {e}")));
+    }
+    if jsonb && has_nul_escape(&out[text..]) {
+        out.truncate(start);
+        return Err(EncodeError::new(
+            "jsonb cannot contain the character U+0000 (\\u0000); a json column can",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether JSON text (as `serde_json` writes it) holds the escape `\u0000`.
@@ -86,7 +89,7 @@ impl<T: serde::Serialize + ?Sized> JsonSerialize for T {
 /// starts an escape, so escapes are found by skipping from one to the next.
 fn has_nul_escape(text: &[u8]) -> bool {
     let mut i = 0;
-    while let Some(at) = text[i..].iter().position(|&b| b == b'\\') {
+    while let Some(at) = memchr::memchr(b'\\', &text[i..]) {
         let escape = i + at;
         if text.get(escape + 1) == Some(&b'u') {
             if text.get(escape + 2..escape + 6) == Some(b"0000") {
@@ -103,130 +106,22 @@ fn has_nul_escape(text: &[u8]) -> bool {
     false
 }
 
-/// Writes `value` the way PostgreSQL's `jsonb_out` prints it.
-fn write_jsonb(value: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+/// The first string or key of `value` that holds U+0000, for the error that
+/// rejects it.
+#[cold]
+fn string_with_nul(value: &Value) -> Option<&str> {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => write_number(n, out),
-        Value::String(s) => write_string(s, out)?,
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(b", ");
-                }
-                write_jsonb(item, out)?;
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => write_object(map, out)?,
-    }
-    Ok(())
-}
-
-/// `jsonb` orders an object's keys by length, then bytewise.
-fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| {
-        a.0.len()
-            .cmp(&b.0.len())
-            .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
-    });
-    out.push(b'{');
-    for (i, (key, value)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        write_string(key, out)?;
-        out.extend_from_slice(b": ");
-        write_jsonb(value, out)?;
-    }
-    out.push(b'}');
-    Ok(())
-}
-
-/// A JSON string; `serde_json` escapes exactly what `jsonb_out` escapes
-/// (`"`, `\`, and the control characters, as `\b \f \n \r \t` or `\u00xx`).
-fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    if s.contains('\0') {
-        return Err(EncodeError::new(
-            "jsonb cannot contain the character U+0000 (\\u0000); a json column can",
-        )
-        .with_value(crate::encode::shorten(s, 40)));
-    }
-    serde_json::to_writer(&mut *out, s)
-        .map_err(|e| EncodeError::new(format!("JSON serialization failed: {e}")))
-}
-
-/// A number as `numeric_out` prints it: `serde_json`'s text, with an exponent
-/// expanded into plain digits (`1e-7` → `0.0000001`, `1e21` →
-/// `1000000000000000000000`) and no sign on zero.
-fn write_number(n: &Number, out: &mut Vec<u8>) {
-    let start = out.len();
-    // Writing into a Vec can't fail.
-    let _ = write!(out, "{n}");
-    let text = &out[start..];
-    let needs_work = text.iter().any(|&b| b == b'e' || b == b'E')
-        || (text[0] == b'-' && text[1..].iter().all(|&b| b == b'0' || b == b'.'));
-    if !needs_work {
-        return;
-    }
-    if let Some(plain) = plain_decimal(std::str::from_utf8(text).unwrap_or_default()) {
-        out.truncate(start);
-        out.extend_from_slice(plain.as_bytes());
-    }
-}
-
-/// `[-]digits[.digits][e[+-]digits]` without exponent, with the scale
-/// PostgreSQL's `numeric_in` gives it (digits after the point minus the
-/// exponent, at least 0). `None` for an exponent beyond any `f64` (the text
-/// is then sent as it is; the server parses it).
-fn plain_decimal(text: &str) -> Option<String> {
-    let (negative, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
-        None => (unsigned, 0),
-    };
-    if !(-400..=400).contains(&exponent) {
-        return None;
-    }
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    // Position of the decimal point in `digits`.
-    let point = int.len() as i64 + exponent;
-    let scale = (frac.len() as i64 - exponent).max(0) as usize;
-
-    let mut int_part = String::new();
-    for i in 0..point.max(0) {
-        int_part.push(digits.get(i as usize).map_or('0', |&d| d as char));
-    }
-    let int_part = int_part.trim_start_matches('0');
-    let mut s = String::with_capacity(int_part.len() + scale + 3);
-    if negative && digits.iter().any(|&d| d != b'0') {
-        s.push('-');
-    }
-    s.push_str(if int_part.is_empty() { "0" } else { int_part });
-    if scale > 0 {
-        s.push('.');
-        for i in 0..scale as i64 {
-            let at = point + i;
-            let digit = if at < 0 {
-                b'0'
+        Value::String(s) => s.contains('\0').then_some(s.as_str()),
+        Value::Array(items) => items.iter().find_map(string_with_nul),
+        Value::Object(map) => map.iter().find_map(|(key, value)| {
+            if key.contains('\0') {
+                Some(key.as_str())
             } else {
-                digits.get(at as usize).copied().unwrap_or(b'0')
-            };
-            s.push(digit as char);
-        }
+                string_with_nul(value)
+            }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
     }
-    Some(s)
 }
 
 #[cfg(test)]
@@ -242,34 +137,32 @@ mod tests {
     }
 
     #[test]
-    fn prints_like_jsonb_out() {
-        assert_eq!(
-            jsonb(&json!({"b": 1, "aa": [1, 2, {"x": null}], "a": 1.5})).unwrap(),
-            r#"{"a": 1.5, "b": 1, "aa": [1, 2, {"x": null}]}"#
-        );
-        assert_eq!(jsonb(&json!([])).unwrap(), "[]");
-        assert_eq!(jsonb(&json!({})).unwrap(), "{}");
+    fn jsonb_is_the_version_and_serde_json_text() {
+        for v in [
+            json!({"b": 1, "aa": [1, 2, {"x": null}], "a": 1.5}),
+            json!([]),
+            json!({}),
+            json!("a\"\\\n\u{1f}\u{7f}é"),
+            json!(-0.0),
+            json!(1e-7),
+            json!(1e21),
+            json!(u64::MAX),
+        ] {
+            let text = serde_json::to_string(&v).unwrap();
+            assert_eq!(jsonb(&v).unwrap(), text);
+            let mut json = Vec::new();
+            v.encode(&SqlType::new(TypeKind::Json), &mut json).unwrap();
+            assert_eq!(json, text.as_bytes());
+            // A Value and a `#[bulk(json)]` field send the same.
+            assert_eq!(
+                serialized(&v, TypeKind::Jsonb).unwrap()[1..],
+                *text.as_bytes()
+            );
+        }
         assert_eq!(
             jsonb(&json!("a\"\\\n\u{1f}\u{7f}é")).unwrap(),
             "\"a\\\"\\\\\\n\\u001f\u{7f}é\""
         );
-        assert_eq!(jsonb(&json!(-0.0)).unwrap(), "0.0");
-        assert_eq!(jsonb(&json!(1e-7)).unwrap(), "0.0000001");
-        assert_eq!(jsonb(&json!(1.5e-7)).unwrap(), "0.00000015");
-        assert_eq!(jsonb(&json!(1e21)).unwrap(), "1000000000000000000000");
-        assert_eq!(jsonb(&json!(-1.25e3)).unwrap(), "-1250.0");
-        assert_eq!(jsonb(&json!(u64::MAX)).unwrap(), "18446744073709551615");
-    }
-
-    #[test]
-    fn plain_decimals() {
-        assert_eq!(plain_decimal("1.5e300").unwrap().len(), 301);
-        assert_eq!(plain_decimal("-0").unwrap(), "0");
-        assert_eq!(plain_decimal("-0.000").unwrap(), "0.000");
-        assert_eq!(plain_decimal("12.5E+1").unwrap(), "125");
-        assert_eq!(plain_decimal("12.5e-1").unwrap(), "1.25");
-        assert_eq!(plain_decimal("5e-324").unwrap().len(), 326);
-        assert_eq!(plain_decimal("1e100000"), None);
     }
 
     fn serialized<T: serde::Serialize + ?Sized>(
@@ -332,8 +225,14 @@ mod tests {
         let v = json!({"k": ["a\u{0}b"]});
         let e = jsonb(&v).unwrap_err();
         assert!(e.reason().contains("U+0000"), "{e}");
+        assert_eq!(e.value(), Some("\"a\\0b\""));
         let e = jsonb(&json!({"\u{0}": 1})).unwrap_err();
         assert!(e.reason().contains("U+0000"), "{e}");
+        assert_eq!(e.value(), Some("\"\\0\""));
+        // Nothing is left behind.
+        let mut out = b"x".to_vec();
+        assert!(v.encode(&Value::SQL_TYPE, &mut out).is_err());
+        assert_eq!(out, b"x");
         let mut out = Vec::new();
         v.encode(&SqlType::new(TypeKind::Json), &mut out).unwrap();
         assert_eq!(out, br#"{"k":["a\u0000b"]}"#);

@@ -169,6 +169,19 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_length_and_value() {
+        use crate::encode::tests::field_matches_encode;
+        let t = PrimitiveDateTime::new(
+            date(2024, Month::February, 29),
+            Time::from_hms_nano(23, 59, 59, 999_999_500).unwrap(),
+        );
+        field_matches_encode(&t.date(), Date::SQL_TYPE);
+        field_matches_encode(&t.time(), Time::SQL_TYPE);
+        field_matches_encode(&t, PrimitiveDateTime::SQL_TYPE);
+        field_matches_encode(&t.assume_utc(), OffsetDateTime::SQL_TYPE);
+    }
+
+    #[test]
     fn rounding() {
         let t = Time::from_hms_nano(23, 59, 59, 999_999_500).unwrap();
         assert_eq!(bytes(&t).unwrap(), 86_400_000_000i64.to_be_bytes());

@@ -37,5 +37,6 @@ mod tests {
             0x0011_2233_4455_6677_8899_aabb_ccdd_eeffu128.to_be_bytes()
         );
         assert_eq!(Uuid::SQL_TYPE.to_string(), "uuid");
+        crate::encode::tests::field_matches_encode(&u, Uuid::SQL_TYPE);
     }
 }
