@@ -230,3 +230,117 @@ fn server_rejection_names_the_input_position_across_tables() {
     assert_eq!(err.sqlstate(), Some("23505"), "{err}");
     assert_eq!(err.row(), Some(dup as u64), "{err}");
 }
+
+mod same_names {
+    //! Names the library makes up never collide: two tables of one call with
+    //! the same name in two schemas, and two tables whose names agree in
+    //! their first 63 bytes.
+    use pg_bulk_ingest::{BulkRows, BulkTable};
+
+    #[derive(BulkTable, Clone, Debug, PartialEq)]
+    #[bulk(schema = "sales", table = "orders")]
+    pub struct Sale {
+        #[bulk(primary_key)]
+        pub id: i64,
+        #[bulk(index)]
+        pub amount: i32,
+    }
+
+    #[derive(BulkTable, Clone, Debug, PartialEq)]
+    #[bulk(schema = "archive", table = "orders")]
+    pub struct Archived {
+        #[bulk(primary_key)]
+        pub id: i64,
+        #[bulk(index)]
+        pub amount: i32,
+    }
+
+    #[derive(BulkTable, Clone, Debug, PartialEq)]
+    #[bulk(
+        schema = "long",
+        table = "a_table_name_that_runs_on_and_on_past_sixty_three_bytes_one"
+    )]
+    pub struct LongOne {
+        #[bulk(primary_key)]
+        pub id: i64,
+        #[bulk(index)]
+        pub amount: i32,
+    }
+
+    #[derive(BulkTable, Clone, Debug, PartialEq)]
+    #[bulk(
+        schema = "long",
+        table = "a_table_name_that_runs_on_and_on_past_sixty_three_bytes_two"
+    )]
+    pub struct LongTwo {
+        #[bulk(primary_key)]
+        pub id: i64,
+        #[bulk(index)]
+        pub amount: i32,
+    }
+
+    #[derive(BulkRows, Clone, Debug)]
+    pub enum Row {
+        Sale(Sale),
+        Archived(Archived),
+        LongOne(LongOne),
+        LongTwo(LongTwo),
+    }
+
+    pub fn rows(amount: i32) -> Vec<Row> {
+        (0..50)
+            .flat_map(|id| {
+                [
+                    Row::Sale(Sale { id, amount }),
+                    Row::Archived(Archived { id, amount }),
+                    Row::LongOne(LongOne { id, amount }),
+                    Row::LongTwo(LongTwo { id, amount }),
+                ]
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn tables_of_one_name_in_two_schemas_and_long_names_load_together() {
+    use same_names::rows;
+    let db = pg_bulk_ingest_testkit::server().create_database("multi_same_names");
+    let mut client = db.connect();
+    let tables = [
+        "sales.orders",
+        "archive.orders",
+        "long.a_table_name_that_runs_on_and_on_past_sixty_three_bytes_one",
+        "long.a_table_name_that_runs_on_and_on_past_sixty_three_bytes_two",
+    ];
+    // Created by the call, then existing (merge), then replaced (swaps).
+    for (round, amount) in [(0, 1i64), (1, 2), (2, 3)] {
+        let mut tx = client.transaction().unwrap();
+        let rows = rows(amount as i32);
+        let result = match round {
+            2 => pg_bulk_ingest::replace(&mut tx, rows),
+            _ => pg_bulk_ingest::upsert(&mut tx, rows),
+        };
+        result.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        tx.commit().unwrap();
+        for table in tables {
+            let row = client
+                .query_one(
+                    &format!("SELECT count(*), sum(amount)::int8 FROM {table}"),
+                    &[],
+                )
+                .unwrap_or_else(|e| panic!("{table}: {}", pg_bulk_ingest_testkit::describe(&e)));
+            let (count, sum): (i64, i64) = (row.get(0), row.get(1));
+            assert_eq!((count, sum), (50, 50 * amount), "{table}, round {round}");
+        }
+    }
+    // The two long names are two tables, each with its own key and index.
+    let relations: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'long'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(relations, 6, "two tables, two keys, two indexes");
+}

@@ -91,6 +91,26 @@ where
     }
 }
 
+/// A name the library makes up for an object of its own: `base` and
+/// `suffix` when they fit in PostgreSQL's 63 bytes (`orders_pkey`); when they
+/// don't, `base` is cut (at a character boundary) and a hash of `identity`
+/// (what the name stands for, whole) goes before the suffix, so that two
+/// objects whose names agree in their first 63 bytes still get two names.
+pub(crate) fn invented(base: &str, suffix: &str, identity: &str) -> String {
+    if base.len() + suffix.len() <= 63 {
+        return format!("{base}{suffix}");
+    }
+    limited(base, &format!("_{:08x}{suffix}", fnv1a(identity)))
+}
+
+/// FNV-1a over the bytes of `text`: stable across releases and platforms, as
+/// names made from it must be.
+pub(crate) fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// Shortens `name` to PostgreSQL's 63-byte identifier limit at a character
 /// boundary, keeping `suffix` whole: `limited("orders", "_pkey")`.
 pub(crate) fn limited(base: &str, suffix: &str) -> String {
@@ -131,6 +151,21 @@ pub(crate) fn object_name(name1: &str, name2: &str, label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_names_fit_and_stay_distinct() {
+        assert_eq!(invented("orders", "_pkey", "orders"), "orders_pkey");
+        let a = format!("{}a", "x".repeat(70));
+        let b = format!("{}b", "x".repeat(70));
+        let (na, nb) = (invented(&a, "_pkey", &a), invented(&b, "_pkey", &b));
+        assert!(
+            na.len() <= 63 && nb.len() <= 63 && na.ends_with("_pkey"),
+            "{na}"
+        );
+        assert_ne!(na, nb);
+        let multibyte = "é".repeat(40);
+        assert!(invented(&multibyte, "_x", &multibyte).len() <= 63);
+    }
 
     #[test]
     fn object_names_are_cut_like_postgresql_cuts_them() {

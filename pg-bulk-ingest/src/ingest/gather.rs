@@ -6,9 +6,8 @@ use postgres::Transaction;
 
 use crate::catalog::{self, Facts, Gathered, Relation, SwapFacts};
 use crate::diff::{changes, Change};
-use crate::ident::limited;
 use crate::plan::{Input, Mode, Options};
-use crate::sql::primary_key_name;
+use crate::sql;
 use crate::table::TableDef;
 
 /// Reads what planning `def` needs, and compares it with the live table (the
@@ -50,19 +49,18 @@ pub(crate) fn gather(
     Ok((gathered, found))
 }
 
-/// A name for the new table of a swap, free in the table's schema (and so is
-/// its key's name).
+/// A name for the new table of a swap, free in the table's schema, and so
+/// are the names of its key and indexes.
 fn free_name(sp: &mut Transaction<'_>, def: &TableDef) -> Result<String, postgres::Error> {
     for n in 0u32.. {
-        let suffix = if n == 0 {
-            "_pgbi_new".to_owned()
-        } else {
-            format!("_pgbi_new{n}")
-        };
-        let name = limited(def.table, &suffix);
-        if !catalog::relation_exists(sp, def.schema, &name)?
-            && !catalog::relation_exists(sp, def.schema, &primary_key_name(&name))?
-        {
+        let name = sql::intermediate_name(def, n);
+        let mut taken = vec![name.clone(), sql::primary_key_name(&name)];
+        taken.extend(def.indexes.iter().map(|i| sql::index_name(&name, i)));
+        let mut free = true;
+        for relation in &taken {
+            free &= !catalog::relation_exists(sp, def.schema, relation)?;
+        }
+        if free {
             return Ok(name);
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Lock, Mode, Path, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
 use crate::diff::Change;
-use crate::ident::{limited, Ident, QualifiedName};
+use crate::ident::{Ident, QualifiedName};
 use crate::lock;
 use crate::lock::LockMode;
 use crate::sql;
@@ -66,7 +66,7 @@ impl Shape<'_> {
     }
 
     fn staging(&self) -> String {
-        limited(&format!("pg_bulk_ingest_staging_{}", self.def.table), "")
+        sql::staging_name(self.def)
     }
 
     fn staging_qualified(&self) -> String {

@@ -6,9 +6,33 @@
 
 use crate::catalog::{Carried, DependentView, Grant, LiveTable};
 use crate::diff::{same_type, Change};
-use crate::ident::{limited, object_name, Ident, IdentList, Literal, QualifiedName};
+use crate::ident::{
+    fnv1a, invented, limited, object_name, Ident, IdentList, Literal, QualifiedName,
+};
 use crate::table::{IndexDef, TableDef};
 use crate::types::{EnumDef, TypeKind};
+
+/// The staging table of `def` (in `pg_temp`): named after the table, with a
+/// hash of its schema-qualified name, so that two tables of one call (the same
+/// name in two schemas) never share one.
+pub(crate) fn staging_name(def: &TableDef) -> String {
+    let qualified = def.name().to_string();
+    limited(
+        &format!("pg_bulk_ingest_staging_{}", def.table),
+        &format!("_{:08x}", fnv1a(&qualified)),
+    )
+}
+
+/// The `n`th name tried for the new table of a swap of `def`:
+/// `<table>_pgbi_new`, then `<table>_pgbi_new1`, ...
+pub(crate) fn intermediate_name(def: &TableDef, n: u32) -> String {
+    let suffix = if n == 0 {
+        "_pgbi_new".to_owned()
+    } else {
+        format!("_pgbi_new{n}")
+    };
+    invented(def.table, &suffix, def.table)
+}
 
 /// Name of the input-position column of staging tables (`_` is appended
 /// while a column of the table has the name).
@@ -204,7 +228,7 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
 /// The deterministic name of a table's primary-key constraint:
 /// `<table>_pkey`, as PostgreSQL itself would name it.
 pub(crate) fn primary_key_name(table: &str) -> String {
-    limited(table, "_pkey")
+    invented(table, "_pkey", table)
 }
 
 /// The deterministic name of an index: `<table>_<columns>_key` (unique) or
@@ -222,11 +246,7 @@ pub(crate) fn index_name(table: &str, index: &IndexDef) -> String {
     if full.len() <= 63 {
         return full;
     }
-    // FNV-1a: stable across releases and platforms.
-    let hash = full.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    limited(&base, &format!("_{hash:08x}{suffix}"))
+    limited(&base, &format!("_{:08x}{suffix}", fnv1a(&full)))
 }
 
 /// `CREATE [UNIQUE] INDEX <name> ON <table> USING <method> (<columns>)`.

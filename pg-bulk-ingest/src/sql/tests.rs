@@ -147,3 +147,49 @@ fn merge_keeps_last_row_and_skips_unchanged() {
             .starts_with("INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM pg_temp.\"st\" AS s ON CONFLICT")
     );
 }
+
+#[test]
+fn invented_names_are_unique_and_fit() {
+    use crate::types::SqlType;
+    static SALES: TableDef = TableDef::new(
+        "sales",
+        "orders",
+        &[crate::table::ColumnDef::new(
+            "id",
+            SqlType::new(TypeKind::Int8),
+            false,
+        )],
+        &["id"],
+    );
+    static ARCHIVE: TableDef = TableDef::new(
+        "archive",
+        "orders",
+        &[crate::table::ColumnDef::new(
+            "id",
+            SqlType::new(TypeKind::Int8),
+            false,
+        )],
+        &["id"],
+    );
+    assert_ne!(staging_name(&SALES), staging_name(&ARCHIVE));
+    assert!(staging_name(&SALES).starts_with("pg_bulk_ingest_staging_orders_"));
+    assert_eq!(intermediate_name(&SALES, 0), "orders_pgbi_new");
+    assert_eq!(intermediate_name(&SALES, 2), "orders_pgbi_new2");
+    // Names that agree in their first 63 bytes.
+    let long_a: &'static str = Box::leak(format!("{}_a", "t".repeat(61)).into_boxed_str());
+    let long_b: &'static str = Box::leak(format!("{}_b", "t".repeat(61)).into_boxed_str());
+    let a: &'static TableDef =
+        Box::leak(Box::new(TableDef::new("s", long_a, SALES.columns, &["id"])));
+    let b: &'static TableDef =
+        Box::leak(Box::new(TableDef::new("s", long_b, SALES.columns, &["id"])));
+    for name in [
+        staging_name(a),
+        intermediate_name(a, 0),
+        primary_key_name(long_a),
+    ] {
+        assert!(name.len() <= 63, "{name}");
+    }
+    assert_ne!(staging_name(a), staging_name(b));
+    assert_ne!(intermediate_name(a, 0), intermediate_name(b, 0));
+    assert_ne!(primary_key_name(long_a), primary_key_name(long_b));
+}

@@ -115,7 +115,10 @@ fn a_matching_table_needs_nothing_and_is_locked_before_the_copy() {
     assert!(finish[0].contains("ON CONFLICT"), "{plan}");
     assert_eq!(
         finish[1],
-        r#"DROP TABLE pg_temp."pg_bulk_ingest_staging_orders""#
+        format!(
+            "DROP TABLE pg_temp.\"{}\"",
+            crate::sql::staging_name(&TABLE)
+        )
     );
     assert!(matches!(
         plan.steps_of(Stage::Finish).next().unwrap().run,
