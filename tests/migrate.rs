@@ -841,3 +841,136 @@ fn rebuild_with_identifiers_that_need_quoting() {
     let plan = pg_bulk_ingest::plan::<Second>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap();
     assert!(plan.to_string().contains("nothing to change"), "{plan}");
 }
+
+/// `relfilenode` of `m.t` and of each of its indexes: a rewrite changes them.
+fn files(client: &mut Client) -> Vec<(String, u32)> {
+    client
+        .query(
+            "SELECT c.relname::text, c.relfilenode FROM pg_class c \
+             WHERE c.oid = 'm.t'::regclass \
+                OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'm.t'::regclass) \
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[test]
+fn in_place_is_what_postgresql_does_without_a_rewrite() {
+    use pg_bulk_ingest::plan::Path;
+    // A volatile default fills every row: PostgreSQL rewrites the table, so
+    // the call rebuilds instead (readers wait only for the swap); a constant
+    // default is kept in the catalog, and the table is not rewritten.
+    mod volatile {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(10)")]
+            pub name: String,
+            pub note: Option<String>,
+            #[bulk(default = "random()")]
+            pub r: f64,
+        }
+    }
+    mod constant {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(10)")]
+            pub name: String,
+            pub note: Option<String>,
+            #[bulk(default = "1.5")]
+            pub r: f64,
+        }
+    }
+    mod wider {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(20)", index)]
+            pub name: String,
+            pub note: Option<String>,
+        }
+    }
+    let in_place = || Ingest::new().in_place(true);
+    let (_db, mut client) = connect("migrate_in_place_rewrite");
+    insert(&mut client, v1::rows(0..300)).unwrap();
+
+    let plan = in_place()
+        .plan::<volatile::T>(&mut client, pg_bulk_ingest::Mode::Insert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(plan.path(), Path::Rebuild, "{plan}");
+
+    let plan = in_place()
+        .plan::<constant::T>(&mut client, pg_bulk_ingest::Mode::Insert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(plan.path(), Path::InPlace, "{plan}");
+    let before = files(&mut client);
+    insert_with(&mut client, in_place(), Vec::<constant::T>::new()).unwrap();
+    assert_eq!(files(&mut client), before, "in place, nothing rewritten");
+
+    // A wider varchar, with an index on it: neither is rewritten.
+    let mut tx = client.transaction().unwrap();
+    tx.batch_execute("ALTER TABLE m.t DROP COLUMN r; CREATE INDEX t_name_idx ON m.t (name); COMMENT ON INDEX m.t_name_idx IS 'pg-bulk-ingest'")
+        .unwrap();
+    tx.commit().unwrap();
+    let plan = in_place()
+        .plan::<wider::T>(&mut client, pg_bulk_ingest::Mode::Insert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(plan.path(), Path::InPlace, "{plan}");
+    let before = files(&mut client);
+    insert_with(&mut client, in_place(), Vec::<wider::T>::new()).unwrap();
+    assert_eq!(files(&mut client), before, "in place, nothing rewritten");
+
+    // A wider varchar array: PostgreSQL (12 to 18) rewrites the table for it,
+    // although the elements would fit, so the call rebuilds.
+    mod tags {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "tags")]
+        pub struct Narrow {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(3)[]")]
+            pub tags: Vec<String>,
+        }
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "tags")]
+        pub struct Wide {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(5)[]")]
+            pub tags: Vec<String>,
+        }
+    }
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(
+        &mut tx,
+        vec![tags::Narrow {
+            id: 1,
+            tags: vec!["a".into()],
+        }],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    let plan = in_place()
+        .plan::<tags::Wide>(&mut client, pg_bulk_ingest::Mode::Insert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(plan.path(), Path::Rebuild, "{plan}");
+}

@@ -6,6 +6,7 @@
 use postgres::GenericClient;
 
 use super::LiveTable;
+use crate::diff::Change;
 use crate::ident::Ident;
 use crate::table::{ColumnDef, TableDef};
 
@@ -22,6 +23,9 @@ pub(crate) struct Facts {
     /// Declared defaults as PostgreSQL normalizes them (`pg_get_expr`), by
     /// column.
     pub normalized_defaults: Vec<(String, String)>,
+    /// Columns whose change in place ([`read_rewrites`]) PostgreSQL would
+    /// make by rewriting the table or an index.
+    pub rewrites: Vec<String>,
 }
 
 /// Reads what planning needs to know about the live table's data: whether it
@@ -140,4 +144,71 @@ pub(crate) fn may_create_as_owner(
         &[&oid],
     )?;
     Ok(row.get(0))
+}
+
+/// Of the changes a comparison calls catalog-only, the columns whose change
+/// PostgreSQL would make by rewriting the table or an index after all: an
+/// added column whose default is volatile (PostgreSQL's documentation, "ALTER
+/// TABLE": "Adding a column with a volatile DEFAULT ... will require the
+/// entire table and its indexes to be rewritten"), a type change PostgreSQL
+/// does not know to be binary coercible. Observed, not predicted: each change
+/// is made on a probe table of one row and one index, in a savepoint rolled
+/// back at once, and a new `relfilenode` of the table or its index is a
+/// rewrite.
+pub(crate) fn read_rewrites(
+    tx: &mut postgres::Transaction<'_>,
+    def: &TableDef,
+    changes: &[Change],
+) -> Result<Vec<String>, postgres::Error> {
+    let mut out = Vec::new();
+    for change in changes {
+        let (column, create, alter) = match change {
+            Change::AddColumn { column } => {
+                let declared = def.column(column).expect("declared column");
+                let Some(default) = declared.default else {
+                    continue;
+                };
+                let not_null = if declared.nullable { "" } else { " NOT NULL" };
+                (
+                    column,
+                    "k int4".to_owned(),
+                    format!(
+                        "ADD COLUMN c {} DEFAULT {default}{not_null}",
+                        declared.sql_type
+                    ),
+                )
+            }
+            Change::AlterType {
+                column, from, to, ..
+            } => (
+                column,
+                format!("c {from}"),
+                format!("ALTER COLUMN c TYPE {to}"),
+            ),
+            _ => continue,
+        };
+        let mut probe = tx.transaction()?;
+        probe.batch_execute(&format!(
+            "CREATE TEMPORARY TABLE pg_bulk_ingest_rewrite_probe ({create}); \
+             CREATE INDEX pg_bulk_ingest_rewrite_probe_i \
+               ON pg_temp.pg_bulk_ingest_rewrite_probe ({}); \
+             INSERT INTO pg_temp.pg_bulk_ingest_rewrite_probe DEFAULT VALUES",
+            create.split(' ').next().unwrap_or("k")
+        ))?;
+        let files =
+            "SELECT array_agg(relfilenode::int8 ORDER BY relname) FROM pg_catalog.pg_class \
+                     WHERE relname IN ('pg_bulk_ingest_rewrite_probe', \
+                                       'pg_bulk_ingest_rewrite_probe_i') \
+                       AND relnamespace = pg_catalog.pg_my_temp_schema()";
+        let before: Vec<i64> = probe.query_one(files, &[])?.get(0);
+        probe.batch_execute(&format!(
+            "ALTER TABLE pg_temp.pg_bulk_ingest_rewrite_probe {alter}"
+        ))?;
+        let after: Vec<i64> = probe.query_one(files, &[])?.get(0);
+        probe.rollback()?;
+        if before != after {
+            out.push(column.clone());
+        }
+    }
+    Ok(out)
 }

@@ -13,7 +13,9 @@ use crate::table::{ColumnDef, IndexDef};
 pub(crate) mod facts;
 pub(crate) mod swap;
 
-pub(crate) use facts::{may_create_as_owner, read_facts, read_session, Facts, Session};
+pub(crate) use facts::{
+    may_create_as_owner, read_facts, read_rewrites, read_session, Facts, Session,
+};
 pub(crate) use swap::{
     read_carried, read_dependents, read_size_and_settings, Basis, Carried, DependentView, Grant,
     SwapFacts,

@@ -35,8 +35,12 @@ pub(crate) fn gather(
     if input.mode != Mode::Replace {
         gathered.facts = catalog::read_facts(sp, def, table)?;
         found = changes(def, table, &gathered.facts);
+        if options.in_place && found.iter().all(Change::is_catalog_only) {
+            // Whether PostgreSQL would make them without a rewrite after all.
+            gathered.facts.rewrites = catalog::read_rewrites(sp, def, &found)?;
+        }
     }
-    if crate::plan::decide::may_swap(&found, options, input) {
+    if crate::plan::decide::may_swap(&found, &gathered.facts, options, input) {
         let oid = table.oid;
         gathered.swap = Some(SwapFacts {
             carried: catalog::read_carried(sp, oid)?,

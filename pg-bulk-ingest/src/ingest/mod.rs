@@ -194,7 +194,11 @@ impl<'p> Ingest<'p> {
     /// staged and go in after the `ALTER`s, under the table's `ACCESS
     /// EXCLUSIVE` lock, which is held until the caller commits: readers pause
     /// for about as long as the batch takes to insert. Changes that are not
-    /// catalog-only always rebuild.
+    /// catalog-only always rebuild, and so do those PostgreSQL would make by
+    /// rewriting the table after all (an added column whose default is
+    /// volatile, such as `random()`; a wider element type of an array): each
+    /// added default and changed type is first tried on a probe table, rolled
+    /// back at once, and a rewrite there means a rebuild.
     pub fn in_place(mut self, on: bool) -> Self {
         self.options.in_place = on;
         self

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::steps::{self, Shape};
 use super::{Mode, Path, Plan, Step};
-use crate::catalog::{Basis, Gathered, LiveTable, Relation, SwapFacts};
+use crate::catalog::{Basis, Facts, Gathered, LiveTable, Relation, SwapFacts};
 use crate::diff::{same_type, Change, Refusal};
 use crate::table::TableDef;
 
@@ -132,9 +132,13 @@ pub(crate) enum Refused {
 /// Whether the call needs what a swap relies on ([`SwapFacts`]), judged
 /// before it is read: `replace`, a change the call can't make in place, or an
 /// upsert that may rebuild.
-pub(crate) fn may_swap(changes: &[Change], options: &Options, input: &Input) -> bool {
-    let in_place = options.in_place && changes.iter().all(Change::is_catalog_only);
-    let rebuilds = !changes.is_empty() && !in_place;
+pub(crate) fn may_swap(
+    changes: &[Change],
+    facts: &Facts,
+    options: &Options,
+    input: &Input,
+) -> bool {
+    let rebuilds = !changes.is_empty() && !in_place(changes, facts, options);
     let upsert_may_rebuild = input.mode == Mode::Upsert
         && match options.strategy {
             UpsertStrategy::Merge => false,
@@ -186,7 +190,7 @@ pub(crate) fn decide(
         refuse(def, changes, gathered.facts.has_rows, options)?;
         if changes.is_empty() {
             Path::Nothing
-        } else if options.in_place && changes.iter().all(Change::is_catalog_only) {
+        } else if in_place(changes, &gathered.facts, options) {
             Path::InPlace
         } else {
             Path::Rebuild
@@ -250,6 +254,22 @@ pub(crate) fn decide(
     let mut plan = plan(shape, prelude, Some(live.oid), basis);
     plan.fallback = fallback;
     Ok(plan)
+}
+
+/// Whether the changes are made in place: asked for, and every one
+/// catalog-only, also as PostgreSQL makes it (see
+/// [`read_rewrites`](crate::catalog::read_rewrites)).
+fn in_place(changes: &[Change], facts: &Facts, options: &Options) -> bool {
+    options.in_place
+        && changes.iter().all(|change| {
+            change.is_catalog_only()
+                && match change {
+                    Change::AddColumn { column } | Change::AlterType { column, .. } => {
+                        !facts.rewrites.contains(column)
+                    }
+                    _ => true,
+                }
+        })
 }
 
 fn plan(shape: Shape<'_>, prelude: Vec<Step>, oid: Option<u32>, basis: Option<Basis>) -> Plan {
