@@ -974,3 +974,105 @@ fn in_place_is_what_postgresql_does_without_a_rewrite() {
         .remove(0);
     assert_eq!(plan.path(), Path::Rebuild, "{plan}");
 }
+
+#[test]
+fn a_rebuild_that_would_break_a_view_is_refused_before_any_work() {
+    mod titled {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+            pub title: String,
+        }
+    }
+    mod renamed {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(rename_from = "title")]
+            pub headline: String,
+        }
+    }
+    mod dropped {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+        }
+    }
+    let (_db, mut client) = connect("migrate_view_columns");
+    insert(
+        &mut client,
+        (0..100)
+            .map(|id| titled::T {
+                id,
+                title: format!("t{id}"),
+            })
+            .collect(),
+    )
+    .unwrap();
+    client
+        .batch_execute("CREATE VIEW m.v AS SELECT id, title FROM m.t")
+        .unwrap();
+    let before = oid(&mut client);
+    let expect_refused = |err: pg_bulk_ingest::Error, what: &str| match err {
+        pg_bulk_ingest::Error::Dependents { dependents, .. } => assert!(
+            dependents
+                .iter()
+                .any(|d| d.starts_with(r#"view "m"."v" reads column "title""#) && d.contains(what)),
+            "{dependents:?}"
+        ),
+        other => panic!("expected Error::Dependents, got {other}"),
+    };
+    // The rename: planning already says no, and the call does nothing.
+    let err =
+        pg_bulk_ingest::plan::<renamed::T>(&mut client, pg_bulk_ingest::Mode::Insert).unwrap_err();
+    expect_refused(err, r#"renames it to "headline""#);
+    let err = insert(
+        &mut client,
+        vec![renamed::T {
+            id: 100,
+            headline: "h".into(),
+        }],
+    )
+    .unwrap_err();
+    expect_refused(err, r#"renames it to "headline""#);
+    assert_eq!(oid(&mut client), before);
+    // A dropped column the view reads: refused, even with data loss allowed.
+    let err = insert_with(
+        &mut client,
+        Ingest::new().allow_data_loss(true),
+        vec![dropped::T { id: 100 }],
+    )
+    .unwrap_err();
+    expect_refused(err, "drops it");
+    // `replace` with a definition that lacks the column.
+    let mut tx = client.transaction().unwrap();
+    let err = pg_bulk_ingest::replace(&mut tx, vec![dropped::T { id: 1 }]).unwrap_err();
+    tx.rollback().unwrap();
+    expect_refused(err, "the new table lacks it");
+    // In place, the view follows the rename as ALTER TABLE makes it (its own
+    // column keeps its name).
+    insert_with(
+        &mut client,
+        Ingest::new().in_place(true),
+        vec![renamed::T {
+            id: 100,
+            headline: "h".into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(oid(&mut client), before);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM m.v WHERE title IS NOT NULL", &[])
+        .unwrap_or_else(|e| panic!("{}", pg_bulk_ingest_testkit::describe(&e)))
+        .get(0);
+    assert_eq!(n, 101);
+}

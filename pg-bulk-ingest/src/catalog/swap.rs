@@ -52,6 +52,10 @@ pub(crate) struct DependentView {
     pub comment: Option<String>,
     /// Indexes of a materialized view (`pg_get_indexdef`).
     pub indexes: Vec<String>,
+    /// The columns of the table it reads itself (by its rewrite rule's
+    /// dependencies), by name; empty for a view that reads the table only
+    /// through other views.
+    pub reads: Vec<String>,
 }
 
 /// Reads the owner, privileges and comments of table `oid`.
@@ -181,6 +185,20 @@ pub(crate) fn read_views(
             .into_iter()
             .map(|r| r.get(0))
             .collect();
+        let reads = client
+            .query(
+                "SELECT DISTINCT a.attname::text \
+                 FROM pg_catalog.pg_rewrite r \
+                 JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass \
+                  AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+                  AND d.refobjid = $2 AND d.refobjsubid > 0 \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = $2 AND a.attnum = d.refobjsubid \
+                 WHERE r.ev_class = $1 ORDER BY 1",
+                &[&view_oid, &oid],
+            )?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
         views.push(DependentView {
             schema: r.get(1),
             name: r.get(2),
@@ -192,6 +210,7 @@ pub(crate) fn read_views(
             grants: relation_grants(client, view_oid)?,
             comment: r.get(8),
             indexes,
+            reads,
         });
     }
     Ok(views)

@@ -244,6 +244,7 @@ pub(crate) fn decide(
         // the new one isn't given, would go too.
         let mut lost = blocking(def, live, swap);
         lost.extend(swap.settings.uncarried.iter().cloned());
+        lost.extend(broken_views(def, live, changes, shape.path, swap));
         if !lost.is_empty() {
             return Err(Refused::Dependents(lost));
         }
@@ -435,3 +436,65 @@ fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The views a swap could not make again on the new table, described: those
+/// that read a column the new table lacks under its name or has with another
+/// type (dropped, renamed or retyped by a rebuild; not in the definition, or
+/// of another type, for `replace`). Found before any work, so that a rebuild
+/// never copies a table only to fail at its last step. (A rename in place,
+/// [`Ingest::in_place`](crate::Ingest::in_place), is followed by the views, as
+/// `ALTER TABLE ... RENAME COLUMN` makes them.)
+fn broken_views(
+    def: &TableDef,
+    live: &LiveTable,
+    changes: &[Change],
+    path: Path,
+    swap: &SwapFacts,
+) -> Vec<String> {
+    // The live column, and what the new table does to it.
+    let mut gone: Vec<(&str, String)> = Vec::new();
+    if path == Path::Replace {
+        for column in &live.columns {
+            match def.column(&column.name) {
+                None => gone.push((&column.name, "the new table lacks it".to_owned())),
+                Some(declared) if !same_type(column, &declared.sql_type) => gone.push((
+                    &column.name,
+                    format!("the new table has it as {}", declared.sql_type),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for change in changes {
+        match change {
+            Change::DropColumn { column, .. } => {
+                gone.push((column, "the rebuild drops it".to_owned()))
+            }
+            Change::RenameColumn { from, to } => gone.push((
+                from,
+                format!("the rebuild renames it to {}", crate::ident::Ident(to)),
+            )),
+            Change::AlterType { column, to, .. } => {
+                let declared = def.column(column).expect("declared column");
+                if let Some(source) = live.source_of(declared) {
+                    gone.push((&source.name, format!("the rebuild makes it {to}")));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for view in &swap.carried.views {
+        for (column, what) in &gone {
+            if view.reads.iter().any(|r| r == column) {
+                out.push(format!(
+                    "view {} reads column {}, and {what} (make the change in place, or \
+                     drop the view and make it again after the call)",
+                    crate::ident::QualifiedName::new(&view.schema, &view.name),
+                    crate::ident::Ident(column)
+                ));
+            }
+        }
+    }
+    out
+}
