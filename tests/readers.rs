@@ -389,3 +389,94 @@ fn readers_wait_only_for_the_swap_of_a_million_row_rebuild() {
         report
     });
 }
+
+/// What a reader sees whose `REPEATABLE READ` snapshot was taken (by reading
+/// another table) before a call committed, and who reads the call's table
+/// only afterwards. A merge: the rows of its snapshot. A created or replaced
+/// table: all of it (its rows are written frozen). A rebuilt table
+/// (migration, or upsert by rebuild): none of it, as after PostgreSQL's own
+/// table rewrites. Never a mix of old and new.
+#[test]
+fn older_snapshots_see_all_or_none_of_a_new_table() {
+    use pg_bulk_ingest::plan::Path;
+    use pg_bulk_ingest::{Ingest, UpsertStrategy};
+
+    /// `reading` with one more column: a rebuild.
+    #[derive(BulkTable)]
+    #[bulk(table = "reading")]
+    struct Wider {
+        #[bulk(primary_key)]
+        id: i64,
+        v: i64,
+        label: String,
+        extra: Option<i64>,
+    }
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for case in ["merge", "replace", "rebuild", "upsert by rebuild"] {
+        let db = pg_bulk_ingest_testkit::server().create_database("readers_snapshot");
+        let mut client = db.connect();
+        client.batch_execute("CREATE TABLE other (x int)").unwrap();
+        let mut tx = client.transaction().unwrap();
+        pg_bulk_ingest::insert(&mut tx, (0..10_000).map(|i| reading(i, 0))).unwrap();
+        tx.commit().unwrap();
+
+        let mut reader = db.connect();
+        reader
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM other")
+            .unwrap();
+
+        // 1,000 rows: 500 of the stored keys, 500 new.
+        let batch = || (9_500..10_500).map(|i| reading(i, 1));
+        let mut tx = client.transaction().unwrap();
+        let report = match case {
+            "merge" => Ingest::new()
+                .upsert_strategy(UpsertStrategy::Merge)
+                .upsert(&mut tx, batch()),
+            "replace" => pg_bulk_ingest::replace(&mut tx, batch()),
+            "rebuild" => pg_bulk_ingest::insert(
+                &mut tx,
+                (10_000..11_000).map(|id| Wider {
+                    id,
+                    v: 1,
+                    label: "x".into(),
+                    extra: None,
+                }),
+            ),
+            _ => Ingest::new()
+                .upsert_strategy(UpsertStrategy::Rebuild)
+                .upsert(&mut tx, batch()),
+        }
+        .unwrap();
+        tx.commit().unwrap();
+        let path = report.tables[0].plan.path();
+
+        let seen: i64 = reader
+            .query_one("SELECT count(*) FROM public.reading", &[])
+            .unwrap()
+            .get(0);
+        reader.batch_execute("COMMIT").unwrap();
+        let now: i64 = client
+            .query_one("SELECT count(*) FROM public.reading", &[])
+            .unwrap()
+            .get(0);
+        match case {
+            "merge" => {
+                assert_eq!(path, Path::Nothing);
+                assert_eq!((seen, now), (10_000, 10_500), "{case}: its snapshot's rows");
+            }
+            "replace" => {
+                assert_eq!(path, Path::Replace);
+                assert_eq!((seen, now), (1_000, 1_000), "{case}: all of the new table");
+            }
+            "rebuild" => {
+                assert_eq!(path, Path::Rebuild);
+                assert_eq!((seen, now), (0, 11_000), "{case}: none of the new table");
+            }
+            _ => {
+                assert_eq!(path, Path::UpsertByRebuild);
+                assert_eq!((seen, now), (0, 10_500), "{case}: none of the new table");
+            }
+        }
+    }
+}

@@ -110,6 +110,18 @@
 //! it does without a force connection. Calls on the same table are
 //! serialised by a transaction-level advisory lock.
 //!
+//! What a reader in `REPEATABLE READ` or `SERIALIZABLE` sees, when its
+//! snapshot was taken before a call committed and it reads the call's table
+//! only afterwards: after a merge or an insert into the table, the rows of its
+//! snapshot (ordinary MVCC); after `replace`, or a call that created the
+//! table, all of the new table (its rows are written frozen, visible to every
+//! snapshot); after a rebuild (a migration, or an upsert by rebuild), none of
+//! it: the new table looks empty to that snapshot, as it does after
+//! PostgreSQL's own table rewrites (its documentation on `TRUNCATE` and
+//! `ALTER TABLE` calls them "not MVCC-safe"). Never a mix of old and new rows.
+//! A reader that had read the table before the swap holds a lock the swap
+//! waits for (or terminates, with a force connection).
+//!
 //! When the program is killed in the middle of a call, its backend lets go of
 //! the call's locks once it notices: from PostgreSQL 14 within about a second,
 //! also in the middle of a long statement (the call sets

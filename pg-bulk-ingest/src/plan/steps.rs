@@ -209,7 +209,13 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
 
     // Load.
     let creates = !matches!(shape.path, Path::Nothing | Path::InPlace);
-    let freeze = creates && !staged && shape.freeze;
+    // FREEZE only where the batch is all the new table holds: rows written
+    // frozen are visible to every snapshot, and live rows copied in by this
+    // transaction are not, so a reader whose snapshot predates the commit
+    // would see some of the new table. Without FREEZE it sees none of a
+    // rebuilt table (as after PostgreSQL's own rewrites), and with it all of
+    // a created or replaced one.
+    let freeze = matches!(shape.path, Path::Create | Path::Replace) && !staged && shape.freeze;
     let into = if staged {
         shape.staging_qualified()
     } else {
