@@ -932,3 +932,52 @@ fn lock_timeout_while_another_call_on_the_table_is_in_flight() {
     assert_eq!(snapshot(&db), before);
     assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
 }
+
+#[test]
+fn positions_do_not_depend_on_the_servers_language() {
+    // The row of a COPY error comes from its context, which the server
+    // translates into its `lc_messages`. Servers built with translations
+    // (Debian's) then print `COPY account, Zeile 25001, ...`; others keep
+    // English. The position must come out either way.
+    let db = setup("fail_language");
+    let mut client = db.connect();
+    client
+        .batch_execute("ALTER TABLE public.account ADD CONSTRAINT positive CHECK (balance >= 0)")
+        .unwrap();
+    client
+        .batch_execute("SET lc_messages = 'de_DE.UTF-8'")
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: this test needs the de_DE.UTF-8 locale on the server's machine \
+                 (`localedef -i de_DE -f UTF-8 de_DE.UTF-8`, as .ci/run does)",
+                pg_bulk_ingest_testkit::describe(&e)
+            )
+        });
+    let translated = client
+        .batch_execute("SELECT 1 / 0")
+        .unwrap_err()
+        .as_db_error()
+        .is_some_and(|db| db.message().contains("Division"));
+    let mut tx = client.transaction().unwrap();
+    let err = pg_bulk_ingest::insert(
+        &mut tx,
+        new_accounts(40_000, 25_000, |a| a.balance = Decimal::new(-1, 2)),
+    )
+    .unwrap_err();
+    tx.rollback().unwrap();
+    assert_eq!(
+        (err.row(), err.sqlstate()),
+        (Some(25_000), Some("23514")),
+        "{err}"
+    );
+    if translated {
+        assert!(err.to_string().contains("verletzt"), "{err}");
+        let context = err
+            .as_postgres()
+            .and_then(|e| e.as_db_error())
+            .and_then(|db| db.where_())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(context.contains("Zeile"), "{context}");
+    }
+}

@@ -218,36 +218,84 @@ fn rejected(table: &Table, source: postgres::Error, lines: &Batch) -> Error {
     }
 }
 
-/// From a COPY error's context (`COPY orders, line 7, column amount: "…"`), the
-/// 1-based line and the text after `line N`. `relname` is the table's name as
-/// the context gives it (it may itself hold ", line ").
+/// From a COPY error's context, the 1-based line and the text after it.
+/// `relname` is the table's name as the context gives it (it may itself hold
+/// ", line " or digits).
+///
+/// The context is `COPY orders, line 7, column amount: "…"` in English, and
+/// translated where the server's `lc_messages` is another language (`COPY
+/// orders, Zeile 7, Spalte amount: »…«`, `ordersのCOPY、行 7、列 amount`); in
+/// every translation PostgreSQL ships, the table's name comes first and the
+/// line number is the first number after it. So the context line that names
+/// the table is found, and the first run of digits after the name is the line.
 fn copy_line<'c>(context: &'c str, relname: &str) -> Option<(u64, &'c str)> {
-    // The context may hold several lines; the COPY one starts with "COPY ".
-    let prefix = format!("COPY {relname}, line ");
-    let line = context.lines().find(|l| l.starts_with(&prefix))?;
-    let rest = &line[prefix.len()..];
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    Some((rest[..digits].parse().ok()?, &rest[digits..]))
+    for line in context.lines() {
+        // The name as a word of its own: at the start or after a space.
+        for (at, _) in line.match_indices(relname) {
+            if !matches!(line[..at].chars().next_back(), None | Some(' ')) {
+                continue;
+            }
+            let rest = &line[at + relname.len()..];
+            let Some(start) = rest.find(|c: char| c.is_ascii_digit()) else {
+                continue;
+            };
+            let digits = rest[start..].bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(number) = rest[start..start + digits].parse() {
+                return Some((number, &rest[start + digits..]));
+            }
+        }
+    }
+    None
 }
 
-/// The column named after `line N` (`, column amount: …`), matched against
-/// the table's columns (names may hold any character).
+/// The column named after the line (`, column amount: …`, `, Spalte amount:
+/// …`, `、列 amount`), matched against the table's columns (names may hold
+/// any character): the declared name that comes first in `rest` as a word of
+/// its own (after a space or the start, before a colon, a space or the end),
+/// the longest where several start there.
 fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
-    let named = rest.strip_prefix(", column ")?;
     def.columns
         .iter()
         .map(|c| c.name)
-        .filter(|name| {
-            named.starts_with(name)
-                && matches!(named[name.len()..].chars().next(), None | Some(':'))
+        .filter_map(|name| {
+            rest.match_indices(name)
+                .find(|(at, _)| {
+                    let before = rest[..*at].chars().next_back();
+                    let after = rest[at + name.len()..].chars().next();
+                    matches!(before, None | Some(' ')) && matches!(after, None | Some(':' | ' '))
+                })
+                .map(|(at, _)| (at, name))
         })
-        .max_by_key(|name| name.len())
+        .min_by_key(|&(at, name)| (at, std::cmp::Reverse(name.len())))
+        .map(|(_, name)| name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::ODD_NAMES as DEF;
+
+    #[test]
+    fn parses_translated_copy_context() {
+        // As PostgreSQL's translations of `COPY %s, line %llu, column %s`
+        // print it.
+        for context in [
+            "COPY t, Zeile 7, Spalte a: »x«",
+            "COPY t, ligne 7, colonne a : « x »",
+            "tのCOPY、行 7、列 a: \"x\"",
+            "t 복사, 7번째 줄, a 열: \"x\"",
+            "COPY t, строка 7, столбец a: \"x\"",
+            "COPY t, 行 7, 列 a: \"x\"",
+        ] {
+            let (line, rest) = copy_line(context, "t").expect(context);
+            assert_eq!((line, copy_column(rest, &DEF)), (7, Some("a")), "{context}");
+        }
+        let (line, rest) = copy_line("COPY t, Zeile 7: »x«", "t").unwrap();
+        assert_eq!((line, copy_column(rest, &DEF)), (7, None));
+        // A table name with digits in it.
+        let (line, _) = copy_line("COPY t2024, Zeile 9", "t2024").unwrap();
+        assert_eq!(line, 9);
+    }
 
     #[test]
     fn parses_copy_context() {
