@@ -753,30 +753,35 @@ fn unique_violation_on_a_non_key_column() {
     assert!(text.contains("(email)=(user7@example.com)"), "{text}");
 
     // upsert: the violation is raised by the merge (INSERT ... SELECT ... ON
-    // CONFLICT on the key), after the COPY into the staging table succeeded,
-    // so it arrives as Error::Postgres, without a row position; the server's
-    // detail names the duplicate value.
-    for (what, rows) in [
+    // CONFLICT on the key), after the COPY into the staging table succeeded;
+    // the row is found by merging halves of the batch again (rolled back),
+    // and the server's detail names the duplicate value.
+    for (what, rows, at) in [
         // A new row takes the email of a stored row.
         (
             "new row",
             new_accounts(20_000, 12_000, |a| a.email = "user7@example.com".to_owned())
                 .collect::<Vec<_>>(),
+            12_000,
         ),
         // An update gives a stored row the email of another stored row.
-        ("update", {
-            let mut a = account(5);
-            a.email.clone_from(&taken);
-            vec![account(SEEDED), a]
-        }),
+        (
+            "update",
+            {
+                let mut a = account(5);
+                a.email.clone_from(&taken);
+                vec![account(SEEDED), a]
+            },
+            1,
+        ),
     ] {
         let err = expect_clean_failure(&db, |tx| pg_bulk_ingest::upsert(tx, &rows));
         match &err {
-            Error::Postgres { table, .. } => assert_eq!(table, r#""public"."account""#),
-            other => panic!("{what}: expected Error::Postgres, got {other:?}"),
+            Error::RowRejected { table, .. } => assert_eq!(table, r#""public"."account""#),
+            other => panic!("{what}: expected Error::RowRejected, got {other:?}"),
         }
         assert_eq!(err.sqlstate(), Some("23505"), "{what}");
-        assert_eq!(err.row(), None);
+        assert_eq!(err.row(), Some(at), "{what}");
         let text = err.to_string();
         assert!(text.contains("SQLSTATE 23505"), "{what}: {text}");
         assert!(
@@ -931,6 +936,55 @@ fn lock_timeout_while_another_call_on_the_table_is_in_flight() {
     other_tx.rollback().unwrap();
     assert_eq!(snapshot(&db), before);
     assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+}
+
+#[test]
+fn a_row_that_fails_a_merge_is_named() {
+    // The merge is one statement over the staged rows: a row the table's
+    // CHECK constraint refuses fails it whole. The row is found by merging
+    // halves of the batch again (rolled back), so its position comes back.
+    let db = setup("fail_merge_check");
+    db.connect()
+        .batch_execute("ALTER TABLE public.account ADD CONSTRAINT positive CHECK (balance >= 0)")
+        .unwrap();
+    // Existing and new keys; the bad row at input position 7, then 30,007.
+    for (n, at) in [(20i64, 7i64), (40_000, 30_007)] {
+        let err = expect_clean_failure(&db, |tx| {
+            let rows = (0..n).map(|i| {
+                let mut a = account(SEEDED - 10 + i);
+                if i == at {
+                    a.balance = Decimal::new(-1, 2);
+                }
+                a
+            });
+            Ingest::new()
+                .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Merge)
+                .upsert(tx, rows)
+        });
+        assert_eq!(
+            (err.row(), err.sqlstate()),
+            (Some(at as u64), Some("23514")),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("row {at} ")), "{err}");
+    }
+    // The same with keys repeated in the batch (the merge that keeps the
+    // last row of each key).
+    let err = expect_clean_failure(&db, |tx| {
+        let rows = (0..30i64).map(|i| {
+            let mut a = account(SEEDED - 5 + i % 10);
+            if i == 23 {
+                a.balance = Decimal::new(-1, 2);
+            }
+            a
+        });
+        pg_bulk_ingest::upsert(tx, rows)
+    });
+    assert_eq!(
+        (err.row(), err.sqlstate()),
+        (Some(23), Some("23514")),
+        "{err}"
+    );
 }
 
 #[test]

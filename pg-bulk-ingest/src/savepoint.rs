@@ -30,3 +30,23 @@ pub(crate) fn attempt<T>(
         Err(e) => Err(e),
     }
 }
+
+/// Runs `f` in a savepoint of `sp`: `Ok(Ok(value))` when it succeeds (the
+/// savepoint is released), `Ok(Err(error))` when it fails in any way (the
+/// savepoint is rolled back, the transaction usable).
+pub(crate) fn isolated<T>(
+    sp: &mut Transaction<'_>,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+) -> Result<Attempt<T>, postgres::Error> {
+    let mut savepoint = sp.transaction()?;
+    match f(&mut savepoint) {
+        Ok(value) => {
+            savepoint.commit()?;
+            Ok(Ok(value))
+        }
+        Err(e) => {
+            savepoint.rollback()?;
+            Ok(Err(e))
+        }
+    }
+}

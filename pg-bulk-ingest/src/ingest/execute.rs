@@ -10,7 +10,7 @@ use crate::catalog::{self, Basis};
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
 use crate::plan::{Plan, Run, Stage, Step};
-use crate::savepoint::attempt;
+use crate::savepoint::{attempt, isolated};
 use crate::sql;
 use crate::table::TableDef;
 
@@ -98,9 +98,19 @@ impl Table {
                     log::info!("{}: copying the live rows into the new table", self.name);
                     self.preloaded = sp.execute(&step.sql, &[]).on(&self.name)?;
                 }
-                Run::Merge { dedupe } => self.merge(sp, &step.sql, dedupe)?,
-                Run::Insert => {
+                Run::Merge { dedupe, locate } => {
+                    let merged =
+                        isolated(sp, |t| self.merge(t, &step.sql, dedupe)).on(&self.name)?;
+                    self.written = self.or_locate(sp, merged, locate)?;
+                }
+                Run::Insert { locate: None } => {
                     self.written = sp.execute(&step.sql, &[]).on(&self.name)?;
+                }
+                Run::Insert {
+                    locate: Some(locate),
+                } => {
+                    let inserted = isolated(sp, |t| t.execute(&step.sql, &[])).on(&self.name)?;
+                    self.written = self.or_locate(sp, inserted, locate)?;
                 }
                 Run::KeyAfterDedupe { dedupe } => self.key_after_dedupe(sp, &step.sql, dedupe)?,
                 Run::Carry => {
@@ -161,24 +171,110 @@ impl Table {
     /// The merge, in a savepoint: most batches have no key twice and merge
     /// as they are. A key twice makes `ON CONFLICT DO UPDATE` fail ("cannot
     /// affect row a second time"); then `dedupe` runs, keeping the last row
-    /// of each key.
-    fn merge(&mut self, sp: &mut Transaction<'_>, sql: &str, dedupe: &str) -> Result<()> {
+    /// of each key. Returns the rows written.
+    fn merge(
+        &self,
+        sp: &mut Transaction<'_>,
+        sql: &str,
+        dedupe: &str,
+    ) -> Result<u64, postgres::Error> {
         log::info!("{}: merging {} staged rows", self.name, self.rows);
-        let merged = attempt(sp, &SqlState::CARDINALITY_VIOLATION, |t| {
+        match attempt(sp, &SqlState::CARDINALITY_VIOLATION, |t| {
             t.execute(sql, &[])
-        });
-        self.written = match merged.on(&self.name)? {
-            Ok(written) => written,
+        })? {
+            Ok(written) => Ok(written),
             Err(_) => {
                 log::info!(
                     "{}: keys repeat in the batch: the last row of each wins",
                     self.name
                 );
                 log::debug!("{dedupe}");
-                sp.execute(dedupe, &[]).on(&self.name)?
+                sp.execute(dedupe, &[])
             }
+        }
+    }
+
+    /// The result of a statement over the staged rows; when a row made it
+    /// fail (SQLSTATE class 22, data exception, or 23, integrity
+    /// violation), the error names that row's input position, found with
+    /// `locate` ([`Run::Merge`]).
+    fn or_locate(
+        &self,
+        sp: &mut Transaction<'_>,
+        result: Result<u64, postgres::Error>,
+        locate: &str,
+    ) -> Result<u64> {
+        let source = match result {
+            Ok(written) => return Ok(written),
+            Err(e) => e,
         };
-        Ok(())
+        let Some(code) = source.code().cloned() else {
+            return Err(Error::server(self.name.as_str(), source));
+        };
+        if !(code.code().starts_with("22") || code.code().starts_with("23")) {
+            return Err(Error::server(self.name.as_str(), source));
+        }
+        let row = self.locate(sp, locate, &code).unwrap_or(None);
+        Err(Error::RowRejected {
+            row,
+            table: self.name.clone(),
+            column: source
+                .as_db_error()
+                .and_then(|db| db.column())
+                .map(str::to_owned),
+            source,
+        })
+    }
+
+    /// The input position of the staged row that makes `locate` fail with
+    /// `code`: the range of positions is halved while one half alone fails
+    /// (each try in a savepoint, rolled back), about twice the work of the
+    /// statement. `None` when no single row fails on its own (rows that fail
+    /// only together, such as two that share a unique value).
+    fn locate(
+        &self,
+        sp: &mut Transaction<'_>,
+        locate: &str,
+        code: &SqlState,
+    ) -> Result<Option<u64>, postgres::Error> {
+        let staging = self
+            .plan
+            .position_column
+            .as_deref()
+            .expect("only staged rows are located");
+        let bounds = sp.query_one(
+            &sql::staged_positions(
+                &format!("pg_temp.{}", crate::ident::Ident(&self.plan.copy_relname)),
+                staging,
+            ),
+            &[],
+        )?;
+        let (Some(mut lo), Some(mut hi)): (Option<i64>, Option<i64>) =
+            (bounds.get(0), bounds.get(1))
+        else {
+            return Ok(None);
+        };
+        let fails = |sp: &mut Transaction<'_>, lo: i64, hi: i64| -> Result<bool, postgres::Error> {
+            let mut probe = sp.transaction()?;
+            let failed = match probe.execute(locate, &[&lo, &hi]) {
+                Ok(_) => false,
+                Err(e) if e.code() == Some(code) => true,
+                Err(e) => return Err(e),
+            };
+            probe.rollback()?;
+            Ok(failed)
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if fails(sp, lo, mid)? {
+                hi = mid;
+            } else if fails(sp, mid + 1, hi)? {
+                lo = mid + 1;
+            } else {
+                return Ok(None);
+            }
+        }
+        Ok(fails(sp, lo, lo)?.then_some(lo as u64))
     }
 
     /// The key of an upsert by rebuild's new table. The live rows are unique

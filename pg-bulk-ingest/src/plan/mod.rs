@@ -149,12 +149,14 @@ pub(crate) enum Run {
     Load,
     /// The merge of the staging table, in a savepoint; when keys repeat in
     /// the batch (`cardinality_violation`), `dedupe` runs instead. The rows
-    /// written are counted.
-    Merge { dedupe: String },
+    /// written are counted. When a row makes it fail (a data exception or an
+    /// integrity violation: SQLSTATE class 22 or 23), `locate` (the merge of
+    /// the staged rows between two input positions, `$1` and `$2`) finds it.
+    Merge { dedupe: String, locate: String },
     /// An `INSERT` from the staging table (rows appended in input order, or
     /// the last row of each key into a table the call created); the rows
-    /// written are counted.
-    Insert,
+    /// written are counted. `locate` as for [`Run::Merge`].
+    Insert { locate: Option<String> },
     /// The key of a table loaded by an upsert by rebuild: when the batch
     /// repeats a key, `dedupe` keeps the last row of each and the key is
     /// built again.

@@ -241,6 +241,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
 
     // Finish.
     let staging = shape.staging_qualified();
+    let range = sql::staged_range(&staging, &shape.position_column());
     let merge = |s: &mut Steps<'_>, stage: Stage, into: &str| {
         let position = shape.position_column();
         s.push(
@@ -251,6 +252,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
              the batch, the merge runs again keeping the last row of each key",
             Run::Merge {
                 dedupe: sql::merge(def, into, &staging, &position, true, true),
+                locate: sql::merge(def, into, &range, &position, true, true),
             },
         );
         s.new_table(stage, sql::drop_table(&staging), "");
@@ -265,7 +267,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                 sql::merge(def, &name, &staging, &position, false, true),
                 None,
                 "the last row of each key",
-                Run::Insert,
+                Run::Insert { locate: None },
             );
             s.new_table(Stage::Finish, sql::drop_table(&staging), "");
         }
@@ -365,7 +367,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                     sql::append_staged(def, &staging, &position),
                     Some(LockMode::AccessExclusive),
                     "in input order",
-                    Run::Insert,
+                    Run::Insert {
+                        locate: Some(sql::append_staged(def, &range, &position)),
+                    },
                 );
                 s.new_table(Stage::Swap, sql::drop_table(&staging), "");
             }

@@ -499,14 +499,30 @@ pub(crate) fn copy_in(def: &TableDef, into: &str, position: Option<&str>, freeze
     )
 }
 
-/// `insert` in place: the staged rows go in as they are, in input order.
-pub(crate) fn append_staged(def: &TableDef, staging: &str, position: &str) -> String {
+/// `insert` in place: the staged rows (from `source`: the staging table or a
+/// [`staged_range`] of it) go in as they are, in input order.
+pub(crate) fn append_staged(def: &TableDef, source: &str, position: &str) -> String {
     let columns = IdentList(def.columns.iter().map(|c| c.name));
     format!(
-        "INSERT INTO {} ({columns}) SELECT {columns} FROM {staging} ORDER BY {}",
+        "INSERT INTO {} ({columns}) SELECT {columns} FROM {source} AS s ORDER BY {}",
         def.name(),
         Ident(position)
     )
+}
+
+/// The staged rows whose input position is between the parameters `$1` and
+/// `$2` (`bigint`), as a source for [`merge`] or [`append_staged`]: what a
+/// failing statement is run again on, to find the row that makes it fail.
+pub(crate) fn staged_range(staging: &str, position: &str) -> String {
+    format!(
+        "(SELECT * FROM {staging} WHERE {} BETWEEN $1 AND $2)",
+        Ident(position)
+    )
+}
+
+/// The first and last input position among the staged rows.
+pub(crate) fn staged_positions(staging: &str, position: &str) -> String {
+    format!("SELECT min({0}), max({0}) FROM {staging}", Ident(position))
 }
 
 /// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
@@ -519,7 +535,7 @@ pub(crate) fn append_staged(def: &TableDef, staging: &str, position: &str) -> St
 pub(crate) fn merge(
     def: &TableDef,
     into: &str,
-    staging: &str,
+    source: &str,
     position: &str,
     on_conflict: bool,
     dedupe: bool,
@@ -536,12 +552,12 @@ pub(crate) fn merge(
         format!(
             "INSERT INTO {into} AS t ({columns}) \
              SELECT {columns} FROM (\
-             SELECT DISTINCT ON ({key}) * FROM {staging} ORDER BY {key}, {pos} DESC\
+             SELECT DISTINCT ON ({key}) * FROM {source} AS staged ORDER BY {key}, {pos} DESC\
              ) AS s",
             pos = Ident(position),
         )
     } else {
-        format!("INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM {staging} AS s")
+        format!("INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM {source} AS s")
     };
     if !on_conflict {
         return sql;

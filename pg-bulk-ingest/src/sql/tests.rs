@@ -133,7 +133,7 @@ fn merge_keeps_last_row_and_skips_unchanged() {
     assert_eq!(
         merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, true),
         "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
-         SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
+         SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" AS staged ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
          ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
          WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record"
     );
