@@ -157,6 +157,7 @@ impl<'p> Ingest<'p> {
     /// is restored when the call returns.
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = Some(timeout);
+        self.options.lock_timeout = Some(timeout);
         self
     }
 

@@ -40,7 +40,8 @@ pub enum UpsertStrategy {
     ///   columns in the definition's order;
     /// - the role may create the new table as the owner's (member of the
     ///   owner role, `CREATE` on the schema);
-    /// - the `EXCLUSIVE` lock can be had within 2 seconds: while another
+    /// - the `EXCLUSIVE` lock can be had within 2 seconds (or the call's
+    ///   [`lock_timeout`](crate::Ingest::lock_timeout), when shorter): while another
     ///   session is writing to the table, it merges (during those seconds new
     ///   writers queue behind the request). The plan's
     ///   [`fallback`](crate::Plan::fallback) is that merge.
@@ -104,6 +105,9 @@ pub(crate) struct Options {
     pub allow_data_loss: bool,
     /// How an upsert brings the rows into a table that exists.
     pub strategy: UpsertStrategy,
+    /// The call's [`lock_timeout`](crate::Ingest::lock_timeout): no lock is
+    /// waited for longer.
+    pub lock_timeout: Option<Duration>,
 }
 
 /// What the call is, beyond its options.
@@ -214,7 +218,11 @@ pub(crate) fn decide(
                     None,
                 )));
                 shape.path = Path::UpsertByRebuild;
-                shape.lock_wait = Some(AUTO_LOCK_WAIT);
+                shape.lock_wait = Some(
+                    options
+                        .lock_timeout
+                        .map_or(AUTO_LOCK_WAIT, |t| t.min(AUTO_LOCK_WAIT)),
+                );
             }
             _ => {}
         }

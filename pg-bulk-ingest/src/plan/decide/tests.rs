@@ -312,3 +312,20 @@ fn rebuilds_need_read_committed_and_nothing_a_swap_would_lose() {
         Err(Refused::Dependents(vec!["row level security".into()]))
     );
 }
+
+#[test]
+fn the_auto_lock_is_tried_no_longer_than_the_lock_timeout() {
+    let mut g = gathered(Some(live()), Facts::default());
+    g.swap = Some(swap_facts(150_000.0));
+    let options = Options {
+        lock_timeout: Some(Duration::from_millis(300)),
+        ..Options::default()
+    };
+    let plan = plan_with(&g, options, input(Mode::Upsert, 100_000)).unwrap();
+    assert_eq!(
+        plan.steps[0].run,
+        Run::TryLock {
+            wait: Duration::from_millis(300)
+        }
+    );
+}
