@@ -420,6 +420,46 @@ fn conninfo(config: &postgres::Config, application_name: &str) -> String {
     s
 }
 
+/// The backend of application `app` that runs a statement like `like`,
+/// waited for (up to 30 s) while `child` runs; what it was waiting for is
+/// `what`.
+fn active_backend(
+    watcher: &mut postgres::Client,
+    app: &str,
+    like: &str,
+    child: &mut std::process::Child,
+    what: &str,
+) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(pid) = running(watcher, app, like) {
+            return pid;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the child exited before its {what} started ({status}):\n{stderr}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child's {what} never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The backend of application `app` running a statement like `like`.
+fn running(watcher: &mut postgres::Client, app: &str, like: &str) -> Option<i32> {
+    watcher
+        .query_opt(
+            "SELECT pid FROM pg_catalog.pg_stat_activity \
+             WHERE application_name = $1 AND state = 'active' AND query LIKE $2",
+            &[&app, &like],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
 /// The child's part: upsert an endless input until killed.
 fn child_upserts_forever(conninfo: &str) -> ! {
     let mut client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
@@ -456,31 +496,10 @@ fn sigkilled_process_midway_leaves_nothing() {
         .unwrap();
 
     let mut watcher = db.connect();
-    let copying = |w: &mut postgres::Client| -> Option<i32> {
-        w.query_opt(
-            "SELECT pid FROM pg_catalog.pg_stat_activity
-             WHERE application_name = $1 AND state = 'active' AND query LIKE 'COPY %'",
-            &[&app],
-        )
-        .unwrap()
-        .map(|r| r.get(0))
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pid = loop {
-        if let Some(pid) = copying(&mut watcher) {
-            break pid;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-            panic!("the child exited before its COPY started ({status}):\n{stderr}");
-        }
-        assert!(Instant::now() < deadline, "the child's COPY never started");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let pid = active_backend(&mut watcher, &app, "COPY %", &mut child, "COPY");
     // Let it stream for a while; it is still in its COPY when killed.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(copying(&mut watcher), Some(pid));
+    assert_eq!(running(&mut watcher, &app, "COPY %"), Some(pid));
 
     let child_pid = libc::pid_t::try_from(child.id()).unwrap();
     assert_eq!(unsafe { libc::kill(child_pid, libc::SIGKILL) }, 0);
@@ -568,28 +587,7 @@ fn a_client_killed_in_a_long_merge_stops_its_backend() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let merging = |w: &mut postgres::Client| -> Option<i32> {
-        w.query_opt(
-            "SELECT pid FROM pg_catalog.pg_stat_activity \
-             WHERE application_name = $1 AND state = 'active' AND query LIKE '%ON CONFLICT%'",
-            &[&app],
-        )
-        .unwrap()
-        .map(|r| r.get(0))
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pid = loop {
-        if let Some(pid) = merging(&mut watcher) {
-            break pid;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-            panic!("the child exited before its merge started ({status}):\n{stderr}");
-        }
-        assert!(Instant::now() < deadline, "the child's merge never started");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let pid = active_backend(&mut watcher, &app, "%ON CONFLICT%", &mut child, "merge");
     std::thread::sleep(Duration::from_millis(200));
     let child_pid = libc::pid_t::try_from(child.id()).unwrap();
     assert_eq!(unsafe { libc::kill(child_pid, libc::SIGKILL) }, 0);

@@ -17,17 +17,9 @@ pub(crate) fn attempt<T>(
     foreseen: &SqlState,
     f: impl FnOnce(&mut Transaction<'_>) -> Result<T, postgres::Error>,
 ) -> Result<Attempt<T>, postgres::Error> {
-    let mut savepoint = sp.transaction()?;
-    match f(&mut savepoint) {
-        Ok(value) => {
-            savepoint.commit()?;
-            Ok(Ok(value))
-        }
-        Err(e) if e.code() == Some(foreseen) => {
-            savepoint.rollback()?;
-            Ok(Err(e))
-        }
-        Err(e) => Err(e),
+    match isolated(sp, f)? {
+        Err(e) if e.code() != Some(foreseen) => Err(e),
+        done => Ok(done),
     }
 }
 
