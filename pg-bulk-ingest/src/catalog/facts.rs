@@ -6,7 +6,6 @@
 use postgres::GenericClient;
 
 use super::LiveTable;
-use crate::diff::Change;
 use crate::ident::Ident;
 use crate::table::{ColumnDef, TableDef};
 
@@ -146,47 +145,20 @@ pub(crate) fn may_create_as_owner(
     Ok(row.get(0))
 }
 
-/// Of the changes a comparison calls catalog-only, the columns whose change
-/// PostgreSQL would make by rewriting the table or an index after all: an
-/// added column whose default is volatile (PostgreSQL's documentation, "ALTER
-/// TABLE": "Adding a column with a volatile DEFAULT ... will require the
-/// entire table and its indexes to be rewritten"), a type change PostgreSQL
-/// does not know to be binary coercible. Observed, not predicted: each change
-/// is made on a probe table of one row and one index, in a savepoint rolled
-/// back at once, and a new `relfilenode` of the table or its index is a
-/// rewrite.
+/// Which of `probes` PostgreSQL makes by rewriting the table or an index:
+/// each is `(column, the probe's column definition, the ALTER TABLE action)`
+/// (see [`sql::rewrite_probe`](crate::sql::rewrite_probe)), made on a probe
+/// table of one row and one index, in a savepoint rolled back at once; a new
+/// `relfilenode` of the table or its index is a rewrite. Returns the columns
+/// whose change rewrites. Observed, not predicted (PostgreSQL's documentation,
+/// "ALTER TABLE": "Adding a column with a volatile DEFAULT ... will require
+/// the entire table and its indexes to be rewritten").
 pub(crate) fn read_rewrites(
     tx: &mut postgres::Transaction<'_>,
-    def: &TableDef,
-    changes: &[Change],
+    probes: &[(String, String, String)],
 ) -> Result<Vec<String>, postgres::Error> {
     let mut out = Vec::new();
-    for change in changes {
-        let (column, create, alter) = match change {
-            Change::AddColumn { column } => {
-                let declared = def.column(column).expect("declared column");
-                let Some(default) = declared.default else {
-                    continue;
-                };
-                let not_null = if declared.nullable { "" } else { " NOT NULL" };
-                (
-                    column,
-                    "k int4".to_owned(),
-                    format!(
-                        "ADD COLUMN c {} DEFAULT {default}{not_null}",
-                        declared.sql_type
-                    ),
-                )
-            }
-            Change::AlterType {
-                column, from, to, ..
-            } => (
-                column,
-                format!("c {from}"),
-                format!("ALTER COLUMN c TYPE {to}"),
-            ),
-            _ => continue,
-        };
+    for (column, create, alter) in probes {
         let mut probe = tx.transaction()?;
         probe.batch_execute(&format!(
             "CREATE TEMPORARY TABLE pg_bulk_ingest_rewrite_probe ({create}); \

@@ -37,7 +37,11 @@ pub(crate) fn gather(
         found = changes(def, table, &gathered.facts);
         if options.in_place && found.iter().all(Change::is_catalog_only) {
             // Whether PostgreSQL would make them without a rewrite after all.
-            gathered.facts.rewrites = catalog::read_rewrites(sp, def, &found)?;
+            let probes: Vec<_> = found
+                .iter()
+                .filter_map(|c| sql::rewrite_probe(def, c))
+                .collect();
+            gathered.facts.rewrites = catalog::read_rewrites(sp, &probes)?;
         }
     }
     if crate::plan::decide::may_swap(&found, &gathered.facts, options, input) {

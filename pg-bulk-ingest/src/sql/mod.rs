@@ -591,3 +591,34 @@ pub(crate) fn merge(
 
 #[cfg(test)]
 mod tests;
+
+/// For a change a comparison calls catalog-only that PostgreSQL may still
+/// make by rewriting (an added column with a default, a type change): the
+/// column, the probe table's column definition and the `ALTER TABLE` action
+/// that makes the change on it (see
+/// [`read_rewrites`](crate::catalog::read_rewrites)).
+pub(crate) fn rewrite_probe(def: &TableDef, change: &Change) -> Option<(String, String, String)> {
+    match change {
+        Change::AddColumn { column } => {
+            let declared = def.column(column).expect("declared column");
+            let default = declared.default?;
+            let not_null = if declared.nullable { "" } else { " NOT NULL" };
+            Some((
+                column.clone(),
+                "k int4".to_owned(),
+                format!(
+                    "ADD COLUMN c {} DEFAULT {default}{not_null}",
+                    declared.sql_type
+                ),
+            ))
+        }
+        Change::AlterType {
+            column, from, to, ..
+        } => Some((
+            column.clone(),
+            format!("c {from}"),
+            format!("ALTER COLUMN c TYPE {to}"),
+        )),
+        _ => None,
+    }
+}
