@@ -1058,13 +1058,60 @@ fn a_rebuild_that_would_break_a_view_is_refused_before_any_work() {
     let err = pg_bulk_ingest::replace(&mut tx, vec![dropped::T { id: 1 }]).unwrap_err();
     tx.rollback().unwrap();
     expect_refused(err, "the new table lacks it");
+    // In place, PostgreSQL refuses to drop a column a view reads: refused
+    // before any work too.
+    let err = insert_with(
+        &mut client,
+        Ingest::new().in_place(true).allow_data_loss(true),
+        vec![dropped::T { id: 100 }],
+    )
+    .unwrap_err();
+    expect_refused(err, "in place drops it");
+    assert_eq!(oid(&mut client), before);
+    // A wider type is made again with the view by a rebuild.
+    mod wide_id {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i64,
+            pub title: String,
+        }
+    }
+    insert(
+        &mut client,
+        vec![wide_id::T {
+            id: 100,
+            title: "wide".into(),
+        }],
+    )
+    .unwrap();
+    assert_ne!(oid(&mut client), before);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM m.v", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 101);
+    let before = oid(&mut client);
     // In place, the view follows the rename as ALTER TABLE makes it (its own
     // column keeps its name).
+    mod renamed_wide {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i64,
+            #[bulk(rename_from = "title")]
+            pub headline: String,
+        }
+    }
     insert_with(
         &mut client,
         Ingest::new().in_place(true),
-        vec![renamed::T {
-            id: 100,
+        vec![renamed_wide::T {
+            id: 101,
             headline: "h".into(),
         }],
     )
@@ -1074,5 +1121,5 @@ fn a_rebuild_that_would_break_a_view_is_refused_before_any_work() {
         .query_one("SELECT count(*) FROM m.v WHERE title IS NOT NULL", &[])
         .unwrap_or_else(|e| panic!("{}", pg_bulk_ingest_testkit::describe(&e)))
         .get(0);
-    assert_eq!(n, 101);
+    assert_eq!(n, 102);
 }

@@ -17,8 +17,8 @@ pub(crate) use facts::{
     may_create_as_owner, read_facts, read_rewrites, read_session, Facts, Session,
 };
 pub(crate) use swap::{
-    read_carried, read_dependents, read_size_and_settings, Basis, Carried, DependentView, Grant,
-    SwapFacts,
+    read_carried, read_dependents, read_size_and_settings, read_views, Basis, Carried,
+    DependentView, Grant, SwapFacts,
 };
 
 /// A table as it is in the database.
@@ -301,4 +301,7 @@ pub(crate) struct Gathered {
     pub session: Session,
     /// What a swap relies on, when the call may swap.
     pub swap: Option<SwapFacts>,
+    /// The views that depend on the table, when the call may drop, rename or
+    /// retype a column, or swap the table.
+    pub views: Vec<DependentView>,
 }

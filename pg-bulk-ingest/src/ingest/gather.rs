@@ -27,6 +27,7 @@ pub(crate) fn gather(
         facts: Facts::default(),
         session,
         swap: None,
+        views: Vec::new(),
     };
     let Relation::Table(table) = &gathered.live else {
         return Ok((gathered, Vec::new()));
@@ -44,15 +45,24 @@ pub(crate) fn gather(
             gathered.facts.rewrites = catalog::read_rewrites(sp, &probes)?;
         }
     }
+    let oid = table.oid;
     if crate::plan::decide::may_swap(&found, &gathered.facts, options, input) {
-        let oid = table.oid;
-        gathered.swap = Some(SwapFacts {
+        let swap = SwapFacts {
             carried: catalog::read_carried(sp, oid)?,
             dependents: catalog::read_dependents(sp, oid)?,
             settings: catalog::read_size_and_settings(sp, oid)?,
             intermediate: free_name(sp, def)?,
             may_create_as_owner: catalog::may_create_as_owner(sp, oid)?,
-        });
+        };
+        gathered.views = swap.carried.views.clone();
+        gathered.swap = Some(swap);
+    } else if found.iter().any(|c| {
+        matches!(
+            c,
+            Change::DropColumn { .. } | Change::RenameColumn { .. } | Change::AlterType { .. }
+        )
+    }) {
+        gathered.views = catalog::read_views(sp, oid)?;
     }
     Ok((gathered, found))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::steps::{self, Shape};
 use super::{Mode, Path, Plan, Step};
-use crate::catalog::{Basis, Facts, Gathered, LiveTable, Relation, SwapFacts};
+use crate::catalog::{Basis, DependentView, Facts, Gathered, LiveTable, Relation, SwapFacts};
 use crate::diff::{same_type, Change, Refusal};
 use crate::table::TableDef;
 
@@ -239,6 +239,12 @@ pub(crate) fn decide(
              transaction's snapshot would be lost; run the call in READ COMMITTED",
         ));
     }
+    if shape.path == Path::InPlace {
+        let broken = broken_views(def, live, changes, shape.path, &gathered.views);
+        if !broken.is_empty() {
+            return Err(Refused::Dependents(broken));
+        }
+    }
     let swaps = matches!(
         shape.path,
         Path::Rebuild | Path::UpsertByRebuild | Path::Replace
@@ -252,7 +258,13 @@ pub(crate) fn decide(
         // the new one isn't given, would go too.
         let mut lost = blocking(def, live, swap);
         lost.extend(swap.settings.uncarried.iter().cloned());
-        lost.extend(broken_views(def, live, changes, shape.path, swap));
+        lost.extend(broken_views(
+            def,
+            live,
+            changes,
+            shape.path,
+            &gathered.views,
+        ));
         if !lost.is_empty() {
             return Err(Refused::Dependents(lost));
         }
@@ -445,59 +457,60 @@ fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
 #[cfg(test)]
 mod tests;
 
-/// The views a swap could not make again on the new table, described: those
-/// that read a column the new table lacks under its name or has with another
-/// type (dropped, renamed or retyped by a rebuild; not in the definition, or
-/// of another type, for `replace`). Found before any work, so that a rebuild
-/// never copies a table only to fail at its last step. (A rename in place,
-/// [`Ingest::in_place`](crate::Ingest::in_place), is followed by the views, as
-/// `ALTER TABLE ... RENAME COLUMN` makes them.)
+/// The views the call could not keep, described: a swap makes views again
+/// from their definitions, which fails for a view that reads a column the new
+/// table lacks under its name (dropped or renamed by a rebuild, not in
+/// `replace`'s definition); in place, PostgreSQL refuses to drop or retype a
+/// column a view reads (a rename, views follow). Found before any work, so
+/// that a call never loads a batch only to fail at its last step.
 fn broken_views(
     def: &TableDef,
     live: &LiveTable,
     changes: &[Change],
     path: Path,
-    swap: &SwapFacts,
+    views: &[DependentView],
 ) -> Vec<String> {
-    // The live column, and what the new table does to it.
+    let how = if path == Path::InPlace {
+        "in place"
+    } else {
+        "the rebuild"
+    };
+    // The live column, and what the call does to it.
     let mut gone: Vec<(&str, String)> = Vec::new();
     if path == Path::Replace {
         for column in &live.columns {
-            match def.column(&column.name) {
-                None => gone.push((&column.name, "the new table lacks it".to_owned())),
-                Some(declared) if !same_type(column, &declared.sql_type) => gone.push((
-                    &column.name,
-                    format!("the new table has it as {}", declared.sql_type),
-                )),
-                Some(_) => {}
+            if def.column(&column.name).is_none() {
+                gone.push((&column.name, "the new table lacks it".to_owned()));
             }
         }
     }
     for change in changes {
         match change {
-            Change::DropColumn { column, .. } => {
-                gone.push((column, "the rebuild drops it".to_owned()))
-            }
-            Change::RenameColumn { from, to } => gone.push((
+            Change::DropColumn { column, .. } => gone.push((column, format!("{how} drops it"))),
+            Change::RenameColumn { from, to } if path != Path::InPlace => gone.push((
                 from,
                 format!("the rebuild renames it to {}", crate::ident::Ident(to)),
             )),
-            Change::AlterType { column, to, .. } => {
+            Change::AlterType { column, to, .. } if path == Path::InPlace => {
                 let declared = def.column(column).expect("declared column");
                 if let Some(source) = live.source_of(declared) {
-                    gone.push((&source.name, format!("the rebuild makes it {to}")));
+                    gone.push((&source.name, format!("in place makes it {to}")));
                 }
             }
             _ => {}
         }
     }
+    let remedy = if path == Path::InPlace {
+        "rebuild instead (without in_place), or drop the view and make it again after the call"
+    } else {
+        "make the change in place, or drop the view and make it again after the call"
+    };
     let mut out = Vec::new();
-    for view in &swap.carried.views {
+    for view in views {
         for (column, what) in &gone {
             if view.reads.iter().any(|r| r == column) {
                 out.push(format!(
-                    "view {} reads column {}, and {what} (make the change in place, or \
-                     drop the view and make it again after the call)",
+                    "view {} reads column {}, and {what} ({remedy})",
                     crate::ident::QualifiedName::new(&view.schema, &view.name),
                     crate::ident::Ident(column)
                 ));

@@ -203,6 +203,7 @@ pub(crate) fn add_enum_label(def: &EnumDef, label: &str, place: Option<(bool, &s
 /// ignore it. A table created under its own name gets PostgreSQL's names.
 pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
     let mut sql = format!("CREATE TABLE {} (", QualifiedName::new(table.schema, name));
+    let mut not_null_names: Vec<String> = Vec::new();
     for (i, column) in table.columns.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
@@ -213,10 +214,16 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
         }
         if !column.nullable {
             if name != table.table {
-                sql.push_str(&format!(
-                    " CONSTRAINT {}",
-                    Ident(&object_name(table.table, column.name, "not_null"))
-                ));
+                // As PostgreSQL chooses them: a number after the label when
+                // two names come out the same once cut to 63 bytes.
+                let mut constraint = object_name(table.table, column.name, "not_null");
+                let mut n = 0;
+                while not_null_names.contains(&constraint) {
+                    n += 1;
+                    constraint = object_name(table.table, column.name, &format!("not_null{n}"));
+                }
+                sql.push_str(&format!(" CONSTRAINT {}", Ident(&constraint)));
+                not_null_names.push(constraint);
             }
             sql.push_str(" NOT NULL");
         }

@@ -193,3 +193,28 @@ fn invented_names_are_unique_and_fit() {
     assert_ne!(intermediate_name(a, 0), intermediate_name(b, 0));
     assert_ne!(primary_key_name(long_a), primary_key_name(long_b));
 }
+
+#[test]
+fn not_null_names_cut_alike_are_numbered() {
+    use crate::table::ColumnDef;
+    use crate::types::SqlType;
+    let a: &'static str = Box::leak(format!("{}_a", "c".repeat(50)).into_boxed_str());
+    let b: &'static str = Box::leak(format!("{}_b", "c".repeat(50)).into_boxed_str());
+    let columns: &'static [ColumnDef] = Box::leak(Box::new([
+        ColumnDef::new(a, SqlType::new(TypeKind::Int8), false),
+        ColumnDef::new(b, SqlType::new(TypeKind::Int8), false),
+    ]));
+    let table = "t".repeat(40);
+    let table: &'static str = Box::leak(table.into_boxed_str());
+    let def: &'static TableDef = Box::leak(Box::new(TableDef::new("s", table, columns, &[])));
+    let sql = create_table(def, "new");
+    let names: Vec<&str> = sql
+        .split("CONSTRAINT \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{sql}");
+    assert_ne!(names[0], names[1], "{sql}");
+    assert!(names[1].ends_with("_not_null1"), "{sql}");
+    assert!(names.iter().all(|n| n.len() <= 63), "{sql}");
+}

@@ -35,6 +35,7 @@ fn gathered(live: Option<LiveTable>, facts: Facts) -> Gathered {
             open_cursors: false,
         },
         swap: Some(swap_facts(1000.0)),
+        views: Vec::new(),
     }
 }
 
