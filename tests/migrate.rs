@@ -1123,3 +1123,65 @@ fn a_rebuild_that_would_break_a_view_is_refused_before_any_work() {
         .get(0);
     assert_eq!(n, 102);
 }
+
+#[test]
+fn data_written_before_a_rebuild_locks_the_table_is_not_lost() {
+    // The definition drops a column that holds no data when the call reads
+    // the table; another session writes into it and commits while the call
+    // waits for its EXCLUSIVE lock. Under the lock the call reads the data
+    // again, and refuses the drop as it would have from the start.
+    mod without_note {
+        use super::*;
+        #[derive(BulkTable)]
+        #[bulk(schema = "m", table = "t")]
+        pub struct T {
+            #[bulk(primary_key)]
+            pub id: i32,
+            #[bulk(sql_type = "varchar(10)")]
+            pub name: String,
+        }
+    }
+    let (db, mut client) = connect("migrate_data_meanwhile");
+    insert(
+        &mut client,
+        v1::rows(0..10)
+            .into_iter()
+            .map(|mut r| {
+                r.note = None;
+                r
+            })
+            .collect(),
+    )
+    .unwrap();
+    let before = oid(&mut client);
+    let mut writer = db.connect();
+    writer
+        .batch_execute("BEGIN; UPDATE m.t SET note = 'written' WHERE id = 1")
+        .unwrap();
+    let committer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        writer.batch_execute("COMMIT").unwrap();
+    });
+    let err = insert(
+        &mut client,
+        vec![without_note::T {
+            id: 10,
+            name: "x".into(),
+        }],
+    )
+    .unwrap_err();
+    committer.join().unwrap();
+    assert!(
+        matches!(err, pg_bulk_ingest::Error::Refused { .. })
+            && err
+                .to_string()
+                .contains(r#"column "note" and the data it holds"#),
+        "{err}"
+    );
+    assert_eq!(oid(&mut client), before);
+    let note: Option<String> = client
+        .query_one("SELECT note FROM m.t WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(note.as_deref(), Some("written"));
+}

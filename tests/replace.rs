@@ -375,3 +375,56 @@ fn readers_never_wait_longer_than_the_lock_timeout_when_blockers_stay() {
     assert_eq!(oid(&mut client), before_oid);
     assert_eq!(contents(&mut client).len(), 5);
 }
+
+#[test]
+fn what_is_added_to_the_table_during_a_replace_is_never_dropped() {
+    // `replace` takes no lock on the live table until its swap: a trigger
+    // another session makes meanwhile would go with the old table. Under the
+    // swap's lock the call looks again and fails instead, changing nothing.
+    let db = pg_bulk_ingest_testkit::server().create_database("replace_meanwhile");
+    let mut client = db.connect();
+    load(&mut client, &rates(5, 1.0));
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION {schema}.noop() RETURNS trigger LANGUAGE plpgsql AS \
+             $$BEGIN RETURN NEW; END$$",
+            schema = r#""Odd ""schema"".x""#
+        ))
+        .unwrap();
+    let mut other = db.connect();
+    let mut made = false;
+    let rows = (0..900).map(|i| {
+        if i == 500 && !made {
+            other
+                .batch_execute(&format!(
+                    "CREATE TRIGGER audit BEFORE UPDATE ON {TABLE} FOR EACH ROW \
+                     EXECUTE FUNCTION \"Odd \"\"schema\"\".x\".noop()"
+                ))
+                .unwrap();
+            made = true;
+        }
+        Rate {
+            currency: format!("{i:03}"),
+            rate: 2.0,
+        }
+    });
+    let mut tx = client.transaction().unwrap();
+    let err = pg_bulk_ingest::replace(&mut tx, rows).unwrap_err();
+    tx.rollback().unwrap();
+    match &err {
+        Error::Dependents { dependents, .. } => assert!(
+            dependents.iter().any(|d| d.contains("trigger audit")),
+            "{dependents:?}"
+        ),
+        other => panic!("expected Error::Dependents, got {other}"),
+    }
+    assert_eq!(contents(&mut client).len(), 5);
+    let triggers: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(triggers, 1);
+}

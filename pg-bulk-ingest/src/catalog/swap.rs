@@ -4,7 +4,7 @@
 
 use postgres::GenericClient;
 
-use super::{read_table, LiveTable, Relation};
+use super::{read_facts, read_table, Facts, LiveTable, Relation};
 use crate::table::TableDef;
 
 /// What a swap must carry from the live table to its replacement.
@@ -371,38 +371,86 @@ pub(crate) struct Basis {
     views: Vec<DependentView>,
     dependents: Vec<Dependent>,
     uncarried: Vec<String>,
+    /// What a migration's refusals depend on: whether the table has rows,
+    /// which columns hold data, which hold NULLs (`None` for `replace`, which
+    /// keeps no row).
+    data: Option<(bool, Vec<String>, Vec<String>)>,
 }
 
 impl Basis {
-    /// The basis of a plan made from `live` and `swap`.
-    pub(crate) fn of(live: &LiveTable, swap: &SwapFacts) -> Basis {
+    /// The basis of a plan made from `live`, `swap` and, for a rebuild,
+    /// `facts`.
+    pub(crate) fn of(live: &LiveTable, swap: &SwapFacts, facts: Option<&Facts>) -> Basis {
         Basis {
             table: live.clone(),
             owner: swap.carried.owner.clone(),
             views: swap.carried.views.clone(),
             dependents: swap.dependents.clone(),
             uncarried: swap.settings.uncarried.clone(),
+            data: facts.map(data),
         }
     }
 
     /// The basis as the catalog holds it now, for the table of `def` (`None`
-    /// when the table is gone or is no longer a table).
-    pub(crate) fn read(
-        client: &mut impl GenericClient,
+    /// when the table is gone or is no longer a table); its data facts read
+    /// again when `with_data` and `self` has them.
+    pub(crate) fn read_again(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
         def: &TableDef,
+        with_data: bool,
     ) -> Result<Option<Basis>, postgres::Error> {
-        let Relation::Table(table) = read_table(client, def.schema, def.table)? else {
+        let Relation::Table(table) = read_table(tx, def.schema, def.table)? else {
             return Ok(None);
         };
-        let carried = read_carried(client, table.oid)?;
-        let dependents = read_dependents(client, table.oid)?;
-        let uncarried = read_size_and_settings(client, table.oid)?.uncarried;
+        let carried = read_carried(tx, table.oid)?;
+        let dependents = read_dependents(tx, table.oid)?;
+        let uncarried = read_size_and_settings(tx, table.oid)?.uncarried;
+        let data = match &self.data {
+            Some(_) if with_data => Some(data(&read_facts(tx, def, &table)?)),
+            other => other.clone(),
+        };
         Ok(Some(Basis {
             owner: carried.owner,
             views: carried.views,
             table,
             dependents,
             uncarried,
+            data,
         }))
     }
+
+    /// What changed from `self` to `now` that a swap would lose or undo, once
+    /// the views it makes again are dropped (a swap's lock is taken with
+    /// them): new dependents, settings, another definition. Empty when
+    /// nothing did.
+    pub(crate) fn changed_for_swap(&self, now: Option<&Basis>) -> Vec<String> {
+        let Some(now) = now else {
+            return vec!["the table is gone".to_owned()];
+        };
+        let mut out: Vec<String> = now
+            .dependents
+            .iter()
+            .filter(|d| !d.view && !self.dependents.contains(d))
+            .map(|d| format!("{} (made while the call ran)", d.description))
+            .collect();
+        out.extend(
+            now.uncarried
+                .iter()
+                .filter(|u| !self.uncarried.contains(u))
+                .map(|u| format!("{u} (set while the call ran)")),
+        );
+        if now.table != self.table || now.owner != self.owner {
+            out.push("the table's definition or owner (changed while the call ran)".to_owned());
+        }
+        out
+    }
+}
+
+fn data(facts: &Facts) -> (bool, Vec<String>, Vec<String>) {
+    (
+        facts.has_rows,
+        facts.columns_with_data.clone(),
+        facts.columns_with_nulls.clone(),
+    )
 }

@@ -6,7 +6,7 @@
 use postgres::error::SqlState;
 use postgres::Transaction;
 
-use crate::catalog::{self, Basis};
+use crate::catalog;
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
 use crate::plan::{Plan, Run, Stage, Step};
@@ -85,8 +85,9 @@ impl Table {
                     }
                 }
                 Run::Verify => {
-                    let now = Basis::read(sp, self.def).on(&self.name)?;
-                    if now.as_ref() != self.plan.basis.as_ref() {
+                    let basis = self.plan.basis.as_ref().expect("a swap has a basis");
+                    let now = basis.read_again(sp, self.def, true).on(&self.name)?;
+                    if now.as_ref() != Some(basis) {
                         log::info!(
                             "{}: the table changed while planning: planning again",
                             self.name
@@ -126,6 +127,18 @@ impl Table {
                         self.name
                     );
                     lock::lock_exclusive(sp, &self.name, first, policy)?;
+                    // Under the lock nothing changes any more: a swap must not
+                    // drop what was added to the table while the call ran.
+                    if let Some(basis) = &self.plan.basis {
+                        let now = basis.read_again(sp, self.def, false).on(&self.name)?;
+                        let changed = basis.changed_for_swap(now.as_ref());
+                        if !changed.is_empty() {
+                            return Err(Error::Dependents {
+                                table: self.name.clone(),
+                                dependents: changed,
+                            });
+                        }
+                    }
                 }
             }
         }

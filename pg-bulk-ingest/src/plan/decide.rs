@@ -268,7 +268,8 @@ pub(crate) fn decide(
         if !lost.is_empty() {
             return Err(Refused::Dependents(lost));
         }
-        Some(Basis::of(live, swap))
+        let facts = (shape.path != Path::Replace).then_some(&gathered.facts);
+        Some(Basis::of(live, swap, facts))
     } else {
         None
     };
