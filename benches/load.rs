@@ -435,7 +435,11 @@ struct Options {
 
 impl Options {
     fn parse(args: &[String]) -> Options {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // The workspace root: BENCHMARKS.svg lives there, and the results go
+        // to its target directory (this package is `benches/`).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the benches package sits in the workspace");
         let out_dir = root.join("target").join("bench-load");
         let mut o = Options {
             quick: false,
