@@ -598,15 +598,17 @@ fn a_client_killed_in_a_long_merge_stops_its_backend() {
         "backend {pid} did not exit"
     );
     let lasted = killed.elapsed();
+    // Measured here: 1.3-2.3 s on 14+ (a check a second, then the abort),
+    // 11-12 s on 12 (the rest of the ~10 s merge). The bounds leave room for
+    // a loaded machine and still tell the two apart.
     if major >= 14 {
         assert!(
-            lasted < Duration::from_secs(3),
+            lasted < Duration::from_secs(5),
             "the backend ran on for {lasted:?}"
         );
     } else {
-        // The rest of the merge: most of its ~10 s.
         assert!(
-            lasted > Duration::from_secs(3),
+            lasted > Duration::from_secs(5),
             "PostgreSQL {major}: {lasted:?}"
         );
     }
