@@ -256,10 +256,7 @@ impl Table {
             .as_deref()
             .expect("only staged rows are located");
         let bounds = sp.query_one(
-            &sql::staged_positions(
-                &format!("pg_temp.{}", crate::ident::Ident(&self.plan.copy_relname)),
-                staging,
-            ),
+            &sql::staged_positions(&sql::staging_qualified(self.def), staging),
             &[],
         )?;
         let (Some(mut lo), Some(mut hi)): (Option<i64>, Option<i64>) =

@@ -413,8 +413,8 @@ fn auto_rebuilds(def: &TableDef, gathered: &Gathered, options: &Options, input: 
         ))
     } else if !swap.settings.uncarried.is_empty() {
         Some(format!("not carried: {:?}", swap.settings.uncarried))
-    } else if !blocking(def, live, swap).is_empty() {
-        Some(format!("not carried: {:?}", blocking(def, live, swap)))
+    } else if let lost @ [_, ..] = &blocking(def, live, swap)[..] {
+        Some(format!("not carried: {lost:?}"))
     } else if !live
         .columns
         .iter()

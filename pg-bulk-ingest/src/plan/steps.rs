@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Lock, Mode, Path, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
 use crate::diff::Change;
-use crate::ident::{Ident, QualifiedName};
+use crate::ident::QualifiedName;
 use crate::lock;
 use crate::lock::LockMode;
 use crate::sql;
@@ -70,7 +70,7 @@ impl Shape<'_> {
     }
 
     fn staging_qualified(&self) -> String {
-        format!("pg_temp.{}", Ident(&self.staging()))
+        sql::staging_qualified(self.def)
     }
 
     fn position_column(&self) -> String {

@@ -23,6 +23,11 @@ pub(crate) fn staging_name(def: &TableDef) -> String {
     )
 }
 
+/// [`staging_name`] in `pg_temp`, quoted.
+pub(crate) fn staging_qualified(def: &TableDef) -> String {
+    format!("pg_temp.{}", Ident(&staging_name(def)))
+}
+
 /// The `n`th name tried for the new table of a swap of `def`:
 /// `<table>_pgbi_new`, then `<table>_pgbi_new1`, ...
 pub(crate) fn intermediate_name(def: &TableDef, n: u32) -> String {
