@@ -78,8 +78,11 @@ fn sent(pid: i32, from: u64) -> Vec<String> {
         ]
         .iter()
         .any(|w| upper.starts_with(w));
+        // The merge is a `WITH merged AS (INSERT ...) SELECT count(*) ...`.
         let catalog_read = (upper.starts_with("SELECT") || upper.starts_with("WITH"))
-            && !upper.contains("PG_ADVISORY_XACT_LOCK");
+            && !upper.contains("PG_ADVISORY_XACT_LOCK")
+            && !upper.starts_with("WITH MERGED AS (INSERT")
+            && !upper.contains("), MERGED AS (INSERT");
         // Planning's probes: temporary tables in a savepoint rolled back.
         let probe = upper.contains("PG_BULK_INGEST_REWRITE_PROBE")
             || upper.contains("PG_BULK_INGEST_DEFAULT_PROBE");

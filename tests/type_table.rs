@@ -4,9 +4,9 @@
 
 use pg_bulk_ingest::{Encode, SqlType};
 
-/// The rows of the table under `# Types` in the crate docs, without `//! `.
+/// The rows of the table under `# Types` in the crate docs (`src/lib.md`).
 fn doc_table() -> Vec<String> {
-    let lib = include_str!("../pg-bulk-ingest/src/lib.rs");
+    let lib = include_str!("../pg-bulk-ingest/src/lib.md");
     lib.lines()
         .map(|l| l.strip_prefix("//!").unwrap_or(l).trim().to_owned())
         .skip_while(|l| l != "# Types")

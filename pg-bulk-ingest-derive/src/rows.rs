@@ -35,15 +35,19 @@ fn generate(rows: &Rows<'_>) -> TokenStream {
     });
     // `for<'__k>` keeps the bounds from being checked where the enum is
     // defined: an enum with a keyless table is fine until it is upserted.
-    let keys = rows.variants.iter().map(|v| {
-        let ty = v.ty;
-        quote!(for<'__k> #ty: ::pg_bulk_ingest::HasPrimaryKey)
-    });
+    let bounded = |bound: TokenStream| {
+        let mut clause = input.generics.clone().make_where_clause().clone();
+        clause
+            .predicates
+            .extend(rows.variants.iter().map(|v| -> syn::WherePredicate {
+                let ty = v.ty;
+                syn::parse_quote!(for<'__k> #ty: #bound)
+            }));
+        clause
+    };
+    let key_where = bounded(quote!(::pg_bulk_ingest::HasPrimaryKey));
+    let unique_where = bounded(quote!(::pg_bulk_ingest::HasUniqueKey));
     let as_row = as_row::impls(input);
-    let mut key_where = input.generics.clone().make_where_clause().clone();
-    key_where
-        .predicates
-        .extend(keys.map(|k| -> syn::WherePredicate { syn::parse_quote!(#k) }));
 
     dummy::wrap_in_const(quote! {
         #[automatically_derived]
@@ -67,6 +71,9 @@ fn generate(rows: &Rows<'_>) -> TokenStream {
                 }
             }
         }
+
+        #[automatically_derived]
+        impl #impl_generics ::pg_bulk_ingest::HasUniqueKey for #ident #ty_generics #unique_where {}
 
         #[automatically_derived]
         impl #impl_generics ::pg_bulk_ingest::HasPrimaryKey for #ident #ty_generics #key_where {}

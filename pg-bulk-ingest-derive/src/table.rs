@@ -1,6 +1,7 @@
 //! `#[derive(BulkTable)]` code generation: the `BulkTable` impl (table
 //! definition as a constant, the serializer writing each field through static
 //! dispatch), `AsRow` for `T` and `&T`, `HasPrimaryKey` when there is a key,
+//! `HasUniqueKey` and one `ConflictKey` function per unique key,
 //! and compile-time checks of `sql_type` and keys, each spanned at the
 //! attribute it checks.
 
@@ -9,7 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::visit_mut::VisitMut;
 use syn::{DeriveInput, Lifetime};
 
-use crate::internals::ast::Container;
+use crate::internals::ast::{Container, Fill, Index};
 use crate::internals::{check, Ctxt};
 use crate::{as_row, dummy};
 
@@ -31,7 +32,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
     let table = &cont.table;
 
     let columns = cont.fields.iter().map(|f| {
-        let ty = f.ty;
+        let ty = f.value_ty();
         let name = &f.column;
         let sql_type = match (&f.sql_type, &f.attrs.with, &f.attrs.json) {
             (Some((parsed, _)), _, _) => quote!(#parsed),
@@ -62,6 +63,15 @@ fn generate(cont: &Container<'_>) -> TokenStream {
             .rename_from
             .as_ref()
             .map(|lit| quote!(.renamed_from(#lit)));
+        let filled = f.fill.as_ref().map(|fill| {
+            let how = match fill {
+                Fill::Identity { by_default: false } => quote!(IdentityAlways),
+                Fill::Identity { by_default: true } => quote!(IdentityByDefault),
+                Fill::Generated(expr) => quote!(Generated(#expr)),
+                Fill::Default => quote!(Default),
+            };
+            quote!(.filled_by(::pg_bulk_ingest::Filled::#how))
+        });
         quote! {
             ::pg_bulk_ingest::ColumnDef::new(
                 #name,
@@ -70,6 +80,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
             )
             #default
             #rename_from
+            #filled
         }
     });
     let key = cont.primary_key().map(|f| &f.column);
@@ -86,7 +97,14 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         quote!(::pg_bulk_ingest::IndexDef::new(&[#(#columns),*], #unique) #method)
     });
 
-    let writes = cont.fields.iter().enumerate().map(|(i, f)| {
+    // Columns the database fills are never written; their placeholders are
+    // touched, so that a `Generated<T>` field nobody reads is not reported as
+    // dead code.
+    let touches = cont.fields.iter().filter(|f| f.fill.is_some()).map(|f| {
+        let member = f.member;
+        quote!(let _ = &self.#member;)
+    });
+    let writes = cont.fields.iter().enumerate().filter(|(_, f)| f.fill.is_none()).map(|(i, f)| {
         let member = f.member;
         if f.custom() {
             // `json`: the `Serialize` bound is reported at the type; `with`:
@@ -123,7 +141,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
     });
 
     let checks = cont.fields.iter().map(|f| {
-        let ty = static_lifetimes(f.ty);
+        let ty = static_lifetimes(f.value_ty());
         let mut out = TokenStream::new();
         if f.custom() {
             // Checked by the derive itself: `json` takes only json/jsonb, and
@@ -194,10 +212,56 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         out
     });
 
-    let has_key = cont.primary_key().next().is_some().then(|| {
+    // A key the database fills can't match input rows: it is no conflict
+    // key (an identity primary key is upserted through a unique key).
+    let sent = |name: &syn::Ident| cont.field_named(name).is_some_and(|f| f.fill.is_none());
+    let sendable_key =
+        cont.primary_key().next().is_some() && cont.primary_key().all(|f| f.fill.is_none());
+    let has_key = sendable_key.then(|| {
         quote! {
             #[automatically_derived]
             impl #impl_generics ::pg_bulk_ingest::HasPrimaryKey for #ident #ty_generics #where_clause {}
+        }
+    });
+    let unique_keys: Vec<&Index> = cont
+        .indexes
+        .iter()
+        .filter(|i| i.conflict_key() && i.fields.iter().all(sent))
+        .collect();
+    let has_unique_key = (has_key.is_some() || !unique_keys.is_empty()).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::pg_bulk_ingest::HasUniqueKey for #ident #ty_generics #where_clause {}
+        }
+    });
+    let vis = &cont.original.vis;
+    let key_functions = unique_keys.iter().map(|index| {
+        let function = index.function();
+        let columns = index.fields.iter().map(|name| {
+            &cont
+                .field_named(name)
+                .expect("checked: an index's fields exist")
+                .column
+        });
+        let doc = format!(
+            "The unique key ({}): rows of an upsert given it \
+             ([`Ingest::conflict_key`](::pg_bulk_ingest::Ingest::conflict_key)) match on it.",
+            index.names().join(", ")
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(dead_code, clippy::self_named_constructors)]
+            #vis fn #function() -> ::pg_bulk_ingest::ConflictKey<Self> {
+                ::pg_bulk_ingest::ConflictKey::__new(&[#(#columns),*])
+            }
+        }
+    });
+    let key_functions = (!unique_keys.is_empty()).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #ident #ty_generics #where_clause {
+                #(#key_functions)*
+            }
         }
     });
 
@@ -219,6 +283,7 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                 &self,
                 w: &mut ::pg_bulk_ingest::RowWriter<'_>,
             ) -> ::core::result::Result<(), ::pg_bulk_ingest::FieldError> {
+                #(#touches)*
                 #(#writes)*
                 ::core::result::Result::Ok(())
             }
@@ -227,6 +292,10 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         #as_row
 
         #has_key
+
+        #has_unique_key
+
+        #key_functions
 
         #(#checks)*
     })

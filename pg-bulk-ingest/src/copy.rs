@@ -47,7 +47,7 @@ pub(crate) fn write_tuple<R: BulkRows + ?Sized>(
 ) -> Result<(), FieldError> {
     let columns = R::TABLES
         .get(row.table_index())
-        .map_or(0, |table| table.columns.len());
+        .map_or(0, |table| table.sent_count());
     let fields = columns + usize::from(position.is_some());
     out.extend_from_slice(&(fields as i16).to_be_bytes());
     if let Some(position) = position {

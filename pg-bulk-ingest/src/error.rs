@@ -114,6 +114,54 @@ pub enum Error {
         labels: Vec<String>,
     },
 
+    /// Rows of the input repeat a key, and the call's
+    /// [`Duplicates`](crate::Duplicates) choice is
+    /// [`Error`](crate::Duplicates::Error) or
+    /// [`AssumeUnique`](crate::Duplicates::AssumeUnique). Nothing was changed.
+    #[error(
+        "{table}: rows {} of the input have the same key {key}",
+        Positions(rows)
+    )]
+    DuplicateKey {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// The key's columns and values, as PostgreSQL writes them in a
+        /// unique violation: `(tenant, email)=(1,a@example.com)`.
+        key: String,
+        /// The 0-based input positions of the key's first two rows, where
+        /// they could be told apart (in input order).
+        rows: Option<(u64, u64)>,
+    },
+
+    /// An input row's key is already stored, and the upsert's
+    /// [`OnConflict`](crate::OnConflict) choice is
+    /// [`Error`](crate::OnConflict::Error) (or the call is an `insert`). Nothing
+    /// was changed.
+    #[error(
+        "row {} of the input{}: the key {key} is already stored",
+        OptRow(row),
+        InTable(table)
+    )]
+    KeyExists {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// The key's columns and values, as in [`Error::DuplicateKey`].
+        key: String,
+        /// 0-based position of the row in the input, where known.
+        row: Option<u64>,
+    },
+
+    /// The call's options don't fit the row type: a
+    /// [`ConflictKey`](crate::ConflictKey) that is not declared unique, a
+    /// choice a mode can't honour, ... Nothing was sent.
+    #[error("{table}: {reason}")]
+    Options {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// Why.
+        reason: String,
+    },
+
     /// The call is not supported for this row type.
     #[error("{table}: {what} is not supported")]
     Unsupported {
@@ -172,6 +220,9 @@ impl Error {
             | Error::Dependents { .. }
             | Error::SwapTimeout { .. }
             | Error::EnumLabelsMissing { .. }
+            | Error::DuplicateKey { .. }
+            | Error::KeyExists { .. }
+            | Error::Options { .. }
             | Error::Unsupported { .. } => None,
         }
     }
@@ -187,7 +238,8 @@ impl Error {
     pub fn row(&self) -> Option<u64> {
         match self {
             Error::InvalidValue { row, .. } => Some(*row),
-            Error::RowRejected { row, .. } => *row,
+            Error::RowRejected { row, .. } | Error::KeyExists { row, .. } => *row,
+            Error::DuplicateKey { rows, .. } => rows.map(|(_, second)| second),
             _ => None,
         }
     }
@@ -234,6 +286,16 @@ impl fmt::Display for OptRow<'_> {
         match self.0 {
             Some(r) => write!(f, "{r}"),
             None => f.write_str("(position unknown)"),
+        }
+    }
+}
+
+struct Positions<'a>(&'a Option<(u64, u64)>);
+impl fmt::Display for Positions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((a, b)) => write!(f, "{a} and {b}"),
+            None => f.write_str("(positions unknown)"),
         }
     }
 }

@@ -57,6 +57,8 @@ pub(crate) fn col(name: &str, ty: &str, nullable: bool) -> LiveColumn {
         is_enum: false,
         nullable,
         default: None,
+        identity: None,
+        generated: false,
     }
 }
 

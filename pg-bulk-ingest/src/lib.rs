@@ -1,338 +1,10 @@
-//! Load batches of Rust structs into PostgreSQL as fast as the server takes
-//! them.
-//!
-//! `#[derive(BulkTable)]` turns a struct into a table definition and a binary
-//! COPY serializer generated at compile time. [`insert`], [`upsert`] and
-//! [`replace`] create the table if it is missing and stream the rows with
-//! `COPY ... FROM STDIN (FORMAT binary)`, inside the caller's transaction: all
-//! of a call lands when the caller commits, or none of it does. The library
-//! never commits or rolls back the caller's transaction; each call runs in a
-//! savepoint of it, so a failed call leaves the transaction usable and the
-//! table as it was.
-//!
-//! ```no_run
-//! use pg_bulk_ingest::BulkTable;
-//!
-//! #[derive(BulkTable)]
-//! #[bulk(schema = "sales", table = "orders")]
-//! struct Order {
-//!     #[bulk(primary_key)]
-//!     id: i64,
-//!     #[bulk(sql_type = "varchar(32)")]
-//!     customer: String,
-//!     #[bulk(sql_type = "numeric(12,2)")]
-//!     amount: rust_decimal::Decimal,
-//!     created: chrono::DateTime<chrono::Utc>,
-//!     note: Option<String>,
-//! }
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut client = postgres::Client::connect("host=localhost user=postgres", postgres::NoTls)?;
-//! let orders: Vec<Order> = Vec::new();
-//! let mut tx = client.transaction()?;
-//! let report = pg_bulk_ingest::upsert(&mut tx, &orders)?;
-//! tx.commit()?;
-//! println!("{} rows", report.rows);
-//! # Ok(()) }
-//! ```
-//!
-//! Rows of several tables can come in one stream: see [`BulkRows`](derive@BulkRows).
-//!
-//! # Supported PostgreSQL
-//!
-//! PostgreSQL 12 to 18; the whole test suite runs on each of them. Where the
-//! majors store a table differently, the comparison reads what each stores:
-//! PostgreSQL 18's named `NOT NULL` constraints (`pg_constraint.contype = 'n'`)
-//! are part of the columns, and a table swapped in gets the names PostgreSQL
-//! gives a table created under its own name (`<table>_<column>_not_null`); a
-//! `NOT NULL ... NOT VALID` compares as nullable; settings a swap would not
-//! carry (virtual generated columns and `WITHOUT OVERLAPS` keys of 18,
-//! `NULLS NOT DISTINCT` indexes of 15, column compression of 14, ...) are
-//! refused on the majors that have them.
-//!
-//! # Migrations
-//!
-//! Each call first makes the live table match the struct. The comparison is
-//! semantic (columns by name, types as `format_type` spells them, enum types
-//! by schema and name, defaults as PostgreSQL normalizes them, indexes by
-//! columns, uniqueness and method), so an unchanged definition changes nothing
-//! and never rebuilds the table.
-//!
-//! # How it works
-//!
-//! A call reads what it needs from the catalog, then decides, without reading
-//! or changing anything more, on a [`Plan`]: its [`Path`](plan::Path) and its
-//! ordered [`Step`](plan::Step)s, each one statement (or the COPY) with the
-//! lock it takes on the table. Then it runs those steps, in that order, in a
-//! savepoint of the caller's transaction. [`plan`](crate::plan()) returns
-//! the same plan without running it, and [`TableReport::plan`] the plan a
-//! call ran: what `plan()` shows is what a call does.
-//!
-//! By default a changed table is **rebuilt**: an intermediate table with the new
-//! definition is created, the live rows are copied into it (with casts;
-//! `rename_from` columns carried; new columns get their default) while writers
-//! wait and readers go on, the batch is loaded, keys and indexes are built, the
-//! owner, privileges and comments are carried over, and the new table is swapped
-//! in as the call's last step. With [`Ingest::in_place`], catalog-only changes
-//! are made with `ALTER TABLE` instead. A rebuild needs a `READ COMMITTED`
-//! transaction (in `REPEATABLE READ` or `SERIALIZABLE` the live rows would be
-//! read with a snapshot that misses rows other sessions commit before the
-//! lock, and they would be lost with the old table), so there it fails with
-//! [`Error::Unsupported`].
-//!
-//! Changes that would lose data (dropping a column that holds data, narrowing a
-//! type, a type change without an exact conversion) are refused with
-//! [`Error::Refused`] unless [`Ingest::allow_data_loss`] is set; a new `NOT NULL`
-//! column without a default on a table with rows, and `NOT NULL` on a column
-//! holding NULLs, are always refused. Objects a swap would lose (views, foreign
-//! keys into the table, triggers, indexes someone else made) make the call fail
-//! with [`Error::Dependents`] before it does anything.
-//!
-//! # Locks
-//!
-//! `insert` and `upsert` into a table that needs no change take `ROW EXCLUSIVE`
-//! (as any `INSERT`), which blocks no reader; an `upsert` of a batch at least
-//! half as large as the table rebuilds it instead (see [`UpsertStrategy`]). A
-//! rebuild holds `EXCLUSIVE` on the
-//! live table from the copy of its rows until commit (writers wait, readers
-//! don't). Swaps and in-place changes take `ACCESS EXCLUSIVE` as the call's
-//! last step, in attempts of at most the lock timeout (1 s by default) with
-//! back-off between them, so that readers never queue behind a waiting swap for
-//! longer than that; the lock is held until the caller commits, so commit soon.
-//! After [`Ingest::terminate_blockers_after`] (5 minutes by default), the
-//! sessions that block the swap are terminated with `pg_terminate_backend` from
-//! the [`Ingest::force_connection`] (which needs superuser or
-//! `pg_signal_backend`), each logged at warn with its pid, user and query age,
-//! while the attempts go on (each still at most the lock timeout); when a
-//! blocker can't be terminated (a superuser's session, for
-//! `pg_signal_backend`), or is still there after 10 s, the call fails with
-//! [`Error::SwapTimeout`] giving the server's reason, and changes nothing, as
-//! it does without a force connection. Calls on the same table are
-//! serialised by a transaction-level advisory lock.
-//!
-//! What a reader in `REPEATABLE READ` or `SERIALIZABLE` sees, when its
-//! snapshot was taken before a call committed and it reads the call's table
-//! only afterwards: after a merge or an insert into the table, the rows of its
-//! snapshot (ordinary MVCC); after `replace`, or a call that created the
-//! table, all of the new table (its rows are written frozen, visible to every
-//! snapshot); after a rebuild (a migration, or an upsert by rebuild), none of
-//! it: the new table looks empty to that snapshot, as it does after
-//! PostgreSQL's own table rewrites (its documentation on `TRUNCATE` and
-//! `ALTER TABLE` calls them "not MVCC-safe"). Never a mix of old and new rows.
-//! A reader that had read the table before the swap holds a lock the swap
-//! waits for (or terminates, with a force connection).
-//!
-//! When the program is killed in the middle of a call, its backend lets go of
-//! the call's locks once it notices: from PostgreSQL 14 within about a second,
-//! also in the middle of a long statement (the call sets
-//! `client_connection_check_interval` to 1 s for its duration, unless the
-//! session set it); on 12 and 13 only when the running statement ends.
-//!
-//! # The derive
-//!
-//! Struct attributes, in `#[bulk(...)]`:
-//!
-//! | attribute | meaning | default |
-//! |---|---|---|
-//! | `schema = "name"` | schema of the table | `public` |
-//! | `table = "name"` | table name | the struct's name in snake_case |
-//! | `index(a, b)` | an index on fields `a`, `b` (several allowed) | |
-//! | `index(tags, using = "gin")` | with another access method | `btree` |
-//! | `unique(a, b)` | a unique index | |
-//!
-//! Field attributes:
-//!
-//! | attribute | meaning |
-//! |---|---|
-//! | `primary_key` | the column is (part of) the primary key; several fields make a composite key, in field order |
-//! | `rename = "col"` | column name (default: the field's name) |
-//! | `sql_type = "..."` | column type instead of the Rust type's default, e.g. `varchar(32)`, `numeric(12,2)`, `timestamp(3)`, `json`, `varchar(8)[]`; a type the field can't be written as is a compile error |
-//! | `index` / `unique` | an index / a unique index on the column |
-//! | `default = "<sql expression>"` | the column's `DEFAULT`: what rows already in the table get when the column is added (needed for a new `NOT NULL` column on a table with rows). It is SQL from your source code, used as written |
-//! | `rename_from = "old"` | the column used to be called `old`: a migration carries its data over |
-//! | `json` | the field (any `T: serde::Serialize`, feature `serde_json`) is serialized with `serde_json` into a `jsonb` column, or `json` with `sql_type = "json"`; see [JSON fields](#json-fields) |
-//! | `with = path` | the field is written by `path::encode` into a column of type `path::SQL_TYPE`, for a type that doesn't implement [`Encode`]; see [Foreign types](#foreign-types-with) |
-//!
-//! Attributes that contradict each other are compile errors at the second
-//! one: `json` with `with`, `json` with `primary_key`, `json` with a
-//! `sql_type` other than `json`/`jsonb`, `with` with `sql_type`.
-//!
-//! Indexes are named deterministically (`<table>_<columns>_idx`, unique ones
-//! `_key`, as PostgreSQL names them, shortened with a hash past 63 bytes) and
-//! marked with the comment `pg-bulk-ingest`; indexes the library did not make
-//! are never dropped.
-//!
-//! `Option<T>` fields make nullable columns; every other column is `NOT NULL`.
-//! Names are used exactly as written (PostgreSQL's 63-byte limit applies) and
-//! always quoted in SQL.
-//!
-//! # Types
-//!
-//! | Rust | feature | PostgreSQL (default first) | notes |
-//! |---|---|---|---|
-//! | `bool` | | `boolean` | |
-//! | `i16` / `i32` / `i64` | | `smallint` / `integer` / `bigint` | |
-//! | `i8` | | `smallint`, `integer`, `bigint`, `numeric` | |
-//! | `u16` | | `integer`, `bigint`, `smallint`, `numeric` | a value a narrower column can't hold is rejected, never wrapped |
-//! | `u32` | | `bigint`, `integer`, `numeric` | as above |
-//! | `u64` | | `numeric(20,0)`, `bigint` | `numeric(20,0)` holds every `u64`; in `bigint`, values above `i64::MAX` are rejected |
-//! | `u8` | | — | not a column type: `Vec<u8>` is `bytea`, which leaves no `u8[]`; store a byte as `i16` |
-//! | `f32` / `f64` | | `real` / `double precision` | NaN and ±infinity allowed |
-//! | `String`, `&str`, `Box<str>`, `Cow<str>` | | `text`, `varchar(n)`, `char(n)` | NUL rejected; longer than `n` characters rejected unless the excess is spaces (cut, as PostgreSQL does) |
-//! | `char` | | `char(1)`, `text`, `varchar(n)` | NUL rejected |
-//! | `Vec<u8>`, `&[u8]` | | `bytea` | |
-//! | `Vec<T>`, `&[T]`, `Box<[T]>` (`T` any type here but `u8`) | | `T[]`, e.g. `integer[]`, `varchar(8)[]` | one dimension, lower bound 1; an empty `Vec` is `'{}'`; `Vec<Option<T>>` for NULL elements; the element type (and its modifiers) is the column's, e.g. `sql_type = "varchar(8)[]"`; an array `sql_type` for a non-array field, or the reverse, is a compile error; no arrays of arrays (`Vec<Vec<u8>>` is `bytea[]`) |
-//! | `std::net::IpAddr`, `Ipv4Addr`, `Ipv6Addr` | | `inet` | a host address (`/32`, `/128`); `::ffff:1.2.3.4` stays IPv6 |
-//! | `std::time::Duration` | | `interval` | microseconds only (days and months 0: 90000 s is `25:00:00`); nanoseconds rounded half-to-even; over 2⁶³−1 µs rejected |
-//! | `rust_decimal::Decimal` | `rust_decimal` | `numeric`, `numeric(p,s)` | values that overflow `numeric(p,s)` after rounding to `s` are rejected |
-//! | `chrono::NaiveDate` | `chrono` | `date` | before 4714-11-24 BC rejected |
-//! | `chrono::NaiveTime` | `chrono` | `time`, `time(p)` | nanoseconds rounded half-to-even to µs |
-//! | `chrono::NaiveDateTime` | `chrono` | `timestamp`, `timestamp(p)` | as above; PostgreSQL rounds to `p` |
-//! | `chrono::DateTime<Tz>` (`Utc`, `FixedOffset`, `Local`, ...) | `chrono` | `timestamptz`, `timestamptz(p)` | as above; the instant is stored, not the offset |
-//! | `chrono::Duration` (`TimeDelta`) | `chrono` | `interval` | as `std::time::Duration`, negative allowed |
-//! | `time::Date` | `time` | `date` | outside 4714-11-24 BC to 5874897 AD rejected |
-//! | `time::Time` | `time` | `time`, `time(p)` | nanoseconds rounded half-to-even to µs (23:59:59.9999995 is `24:00:00`) |
-//! | `time::PrimitiveDateTime` | `time` | `timestamp`, `timestamp(p)` | outside 4714-11-24 BC to 294276 AD rejected |
-//! | `time::OffsetDateTime` | `time` | `timestamptz`, `timestamptz(p)` | the instant is stored, not the offset |
-//! | `time::Duration` | `time` | `interval` | as `chrono::Duration` |
-//! | `uuid::Uuid` | `uuid` | `uuid` | |
-//! | `serde_json::Value` | `serde_json` | `jsonb`, `json` | `jsonb` rejects the character U+0000 in strings and keys (as PostgreSQL does); `json` keeps the text as sent, `\u0000` included; a `json` column can't be a primary key (no equality) |
-//! | a fieldless enum with `#[derive(BulkEnum)]` | | its PostgreSQL enum type, `text`, `varchar(n)` | the type is created when missing (see *Enums* in the crate docs); no arrays of enums |
-//! | any `T: serde::Serialize` with `#[bulk(json)]` | `serde_json` | `jsonb`, `json` | see *JSON fields* in the crate docs |
-//! | `Option<T>` | | as `T`, nullable | |
-//!
-//! A type of your own: implement [`Encode`]. A type of another crate:
-//! [`with`](#foreign-types-with).
-//!
-//! # Enums
-//!
-//! [`#[derive(BulkEnum)]`](derive@BulkEnum) makes a fieldless Rust enum a
-//! PostgreSQL enum type: `public.<the enum's name in snake_case>` by default
-//! (`#[bulk(schema = "...", type_name = "...")]` on the enum), each variant a
-//! label (its name in snake_case, or `#[bulk(rename = "...")]`). A field of
-//! the enum is a column of the type; `Option<MyEnum>` a nullable one.
-//!
-//! A call that needs the type creates it when it is missing (`CREATE TYPE ...
-//! AS ENUM`, with every label, in the call's savepoint). Enum columns are
-//! compared by the type's schema and name, so a re-run changes nothing. Labels
-//! the type has and the Rust enum doesn't are fine, and never removed.
-//!
-//! **Limit**: a type that exists but lacks some of the enum's labels (a variant
-//! was added) makes the call fail with [`Error::EnumLabelsMissing`] before it
-//! sends anything, because PostgreSQL refuses to use a label added by `ALTER
-//! TYPE ... ADD VALUE` until the transaction that added it has committed (even
-//! when the type itself was created in that transaction). Call
-//! [`prepare::<T>(&mut client)`](crate::prepare()) before the load's
-//! transaction: it adds the labels in a short transaction of its own. Arrays of
-//! enums (`Vec<MyEnum>`) are not supported (a compile error).
-//!
-//! # JSON fields
-//!
-//! `#[bulk(json)]` writes a field of any `T: serde::Serialize` (feature
-//! `serde_json`) as `jsonb`, or as `json` with `sql_type = "json"`. It is
-//! serialized by `serde_json` straight into the COPY buffer, in compact form,
-//! without building a `serde_json::Value`: a `json` column keeps that text; a
-//! `jsonb` column stores what PostgreSQL parses from it, which is the same
-//! value as the field's `serde_json::Value`. A field written `Option<T>` is
-//! nullable, and `None` is NULL (not the JSON `null`). A serialization error
-//! (e.g. a map whose keys aren't strings, or a `Serialize` implementation that
-//! fails) rejects the row with [`Error::InvalidValue`] naming `serde_json`'s
-//! reason; so does the character U+0000 in a `jsonb` value. `json` on a type
-//! that doesn't implement `Serialize` is a compile error at the field's type.
-//!
-//! ```
-//! use pg_bulk_ingest::BulkTable;
-//! use std::collections::BTreeMap;
-//!
-//! #[derive(BulkTable)]
-//! struct Event {
-//!     #[bulk(primary_key)]
-//!     id: i64,
-//!     #[bulk(json)]
-//!     attributes: BTreeMap<String, Vec<i32>>,
-//!     #[bulk(json, sql_type = "json")]
-//!     raw: Option<Vec<(String, f64)>>,
-//! }
-//! assert_eq!(Event::TABLE.columns[1].sql_type.to_string(), "jsonb");
-//! assert_eq!(Event::TABLE.columns[2].sql_type.to_string(), "json");
-//! assert!(Event::TABLE.columns[2].nullable);
-//! ```
-//!
-//! # Foreign types: `with`
-//!
-//! A field of a type that doesn't implement [`Encode`] and that you can't
-//! implement it for (a type of another crate) is written with `#[bulk(with =
-//! path)]`, where `path` names a module (or a type) that provides:
-//!
-//! - `path::SQL_TYPE`: a [`SqlType`] constant, the column's type (a field with
-//!   `with` takes no `sql_type`);
-//! - `path::encode(value: &F, ty: &SqlType, out: &mut Vec<u8>) -> Result<(),
-//!   EncodeError>`: appends the value in the column type's binary COPY format
-//!   (what its `typreceive` function reads), without the length prefix, or
-//!   returns an [`EncodeError`], which rejects the row as
-//!   [`Error::InvalidValue`]. `ty` is `path::SQL_TYPE`. It may be generic.
-//!
-//! `F` is the field's type, except for a field written `Option<T>`: the column
-//! is then nullable, `None` is NULL, and `encode` is given the `T` of `Some`.
-//! Any other field is `NOT NULL`. Delegating to an existing [`Encode`]
-//! implementation keeps its checks (NUL, lengths):
-//!
-//! ```
-//! use pg_bulk_ingest::BulkTable;
-//! use std::path::PathBuf;
-//!
-//! /// `PathBuf` as text; a path that isn't UTF-8 is rejected.
-//! mod path_text {
-//!     use pg_bulk_ingest::{Encode, EncodeError, SqlType, TypeKind};
-//!     use std::path::PathBuf;
-//!
-//!     pub const SQL_TYPE: SqlType = SqlType::new(TypeKind::Text);
-//!     pub fn encode(value: &PathBuf, ty: &SqlType, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-//!         let text = value
-//!             .to_str()
-//!             .ok_or_else(|| EncodeError::new("the path is not UTF-8").with_value(value))?;
-//!         text.encode(ty, out)
-//!     }
-//! }
-//!
-//! #[derive(BulkTable)]
-//! struct File {
-//!     #[bulk(primary_key, with = path_text)]
-//!     path: PathBuf,
-//!     #[bulk(with = path_text)]
-//!     link_target: Option<PathBuf>,
-//! }
-//! assert_eq!(File::TABLE.columns[0].sql_type.to_string(), "text");
-//! assert!(!File::TABLE.columns[0].nullable && File::TABLE.columns[1].nullable);
-//! ```
-//!
-//! # Errors
-//!
-//! A value the column can't hold is caught before it is sent and reported as
-//! [`Error::InvalidValue`] with the row's 0-based position in the input and the
-//! column. A row PostgreSQL rejects while loading (a key that already exists,
-//! ...) is [`Error::RowRejected`], with the position where PostgreSQL names the
-//! COPY line.
-//!
-//! # Cargo features
-//!
-//! | feature | default | enables |
-//! |---|---|---|
-//! | `derive` | yes | `#[derive(BulkTable)]`, `#[derive(BulkRows)]`, `#[derive(BulkEnum)]` |
-//! | `chrono` | | `chrono` date and time types |
-//! | `rust_decimal` | | `rust_decimal::Decimal` |
-//! | `uuid` | | `uuid::Uuid` |
-//! | `serde_json` | | `serde_json::Value`, `#[bulk(json)]` fields |
-//! | `time` | | `time` date and time types |
-//!
-//! A type of a crate whose feature is off doesn't compile: "`Uuid` cannot be
-//! written to a PostgreSQL column", with a note naming the features.
-
+#![doc = include_str!("lib.md")]
 #![warn(missing_docs)]
 
 extern crate self as pg_bulk_ingest;
 
 mod catalog;
+mod conflict;
 mod copy;
 mod diff;
 mod encode;
@@ -350,6 +22,7 @@ mod sql;
 mod table;
 mod types;
 
+pub use conflict::{ConflictKey, Duplicates, OnConflict};
 pub use copy::encode_row;
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 use error::OnTable;
@@ -357,8 +30,8 @@ pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
 pub use plan::{Mode, Plan};
-pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey};
-pub use table::{ColumnDef, IndexDef, TableDef};
+pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};
+pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
@@ -451,8 +124,11 @@ use postgres::Transaction;
 ///
 /// `rows` is any iterator of rows or of references to rows (`Vec<T>`,
 /// `&Vec<T>`, `iter.map(...)`); it is streamed, so memory does not grow with
-/// the number of rows. A row whose key already exists fails the call with
-/// [`Error::RowRejected`] naming the row and the key; the table is then left as
+/// the number of rows. A row whose key already exists fails the call naming
+/// the row and the key ([`Error::RowRejected`] with PostgreSQL's unique
+/// violation by default, [`Error::KeyExists`] with a
+/// [`Duplicates`] choice), and so do rows of the batch that repeat a key,
+/// unless [`Ingest::duplicates`] keeps one of them; the table is then left as
 /// it was.
 ///
 /// ```no_run
@@ -476,7 +152,9 @@ where
 }
 
 /// Inserts `rows`, replacing existing rows that have the same primary key.
-/// When several rows of the input have the same key, the last one wins.
+/// When several rows of the input have the same key, the last one wins. (The
+/// key, what happens to stored keys and to repeated ones are choices of
+/// [`Ingest`]: see "Upserts" in the crate docs.)
 ///
 /// Two ways, chosen by [`Ingest::upsert_strategy`] (see [`UpsertStrategy`]):
 ///
@@ -493,7 +171,7 @@ where
 ///   migration. About twice as fast as the merge for a batch as large as the
 ///   table.
 ///
-/// Row types without a primary key don't compile:
+/// Row types without a primary key or a unique index don't compile:
 ///
 /// ```compile_fail
 /// # use pg_bulk_ingest::BulkTable;
@@ -507,7 +185,7 @@ pub fn upsert<I>(tx: &mut Transaction<'_>, rows: I) -> Result<Report>
 where
     I: IntoIterator,
     I::Item: AsRow,
-    <I::Item as AsRow>::Row: HasPrimaryKey,
+    <I::Item as AsRow>::Row: HasUniqueKey,
 {
     Ingest::new().upsert(tx, rows)
 }

@@ -56,14 +56,30 @@ impl<T: BulkTable> BulkRows for T {
     }
 }
 
-/// Marks row types whose tables all have a primary key, which `upsert` needs.
-/// `#[derive(BulkTable)]` implements it when a field has `#[bulk(primary_key)]`.
+/// Marks row types whose tables all have a primary key over fields the
+/// struct sends, which
+/// [`ConflictKey::primary_key`](crate::ConflictKey::primary_key) needs.
+/// `#[derive(BulkTable)]` implements it when fields have `#[bulk(primary_key)]`
+/// and none of them is filled by the database.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` has no primary key, so its rows cannot be upserted",
-    label = "upsert needs a primary key to decide which rows to update",
-    note = "mark the key field(s) with `#[bulk(primary_key)]`, or use `insert` or `replace`"
+    message = "`{Self}` has no primary key over fields it sends",
+    note = "mark the key field(s) with `#[bulk(primary_key)]`; a key the database fills (`identity`) can't match the rows"
 )]
-pub trait HasPrimaryKey: BulkRows {}
+pub trait HasPrimaryKey: HasUniqueKey {}
+
+/// Marks a row type whose table(s) each have a unique key rows can be matched
+/// on: a primary key, or a unique index (see
+/// [`ConflictKey`](crate::ConflictKey)), over fields the struct sends (not
+/// [`Generated`](crate::Generated) ones). `#[derive(BulkTable)]` implements it
+/// when the struct declares one, `#[derive(BulkRows)]` when every table of the
+/// enum has one. [`upsert`](crate::upsert) needs it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no primary key or unique index over fields it sends, so its rows cannot be upserted",
+    label = "upsert needs a unique key to decide which rows to update",
+    note = "mark the key field(s) with `#[bulk(primary_key)]` or `#[bulk(unique)]`, or use `insert` or `replace`",
+    note = "a key the database fills (`identity`, `generated`, `db_fills`) can't match the rows: upsert on a unique index of fields the struct sends"
+)]
+pub trait HasUniqueKey: BulkRows {}
 
 /// A row, or a reference to one: what the iterators given to `insert`,
 /// `upsert` and `replace` yield. `#[derive(BulkTable)]` implements it for `T`

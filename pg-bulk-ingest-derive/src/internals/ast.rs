@@ -38,6 +38,35 @@ pub struct Index {
     pub method: Option<LitStr>,
 }
 
+impl Index {
+    /// Whether the index is a unique key rows can be upserted on (a unique
+    /// btree index): the derive generates its `ConflictKey` function.
+    pub fn conflict_key(&self) -> bool {
+        self.unique && self.method.as_ref().is_none_or(|m| m.value() == "btree")
+    }
+
+    /// The fields' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.fields.iter().map(ToString::to_string).collect()
+    }
+
+    /// The name of its `ConflictKey` function: `unique_` and the fields'
+    /// names joined by `_` (`r#` prefixes dropped), spanned at the first
+    /// field.
+    pub fn function(&self) -> syn::Ident {
+        let names: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| f.to_string().trim_start_matches("r#").to_owned())
+            .collect();
+        let span = self
+            .fields
+            .first()
+            .map_or_else(proc_macro2::Span::call_site, syn::Ident::span);
+        syn::Ident::new(&format!("unique_{}", names.join("_")), span)
+    }
+}
+
 /// A `BulkTable` field: one column.
 pub struct Field<'a> {
     pub member: &'a syn::Ident,
@@ -49,8 +78,21 @@ pub struct Field<'a> {
     /// `T` when the field's type is written `Option<T>`: for `json` and
     /// `with` fields, `None` is NULL and the column nullable.
     pub option_inner: Option<&'a syn::Type>,
+    /// `T` when the field's type is written `Generated<T>`: a column the
+    /// database fills, of `T`'s type.
+    pub generated_inner: Option<&'a syn::Type>,
+    /// How the database fills the column (`identity`, `generated`,
+    /// `db_fills`), when one of them is written.
+    pub fill: Option<Fill>,
     /// The attributes as written (`primary_key`, `json`, `with`, ...).
     pub attrs: attr::Field,
+}
+
+/// How the database fills a column, from the field's attributes.
+pub enum Fill {
+    Identity { by_default: bool },
+    Generated(LitStr),
+    Default,
 }
 
 impl Field<'_> {
@@ -58,6 +100,12 @@ impl Field<'_> {
     /// `with`) rather than through its type's `Encode` implementation.
     pub fn custom(&self) -> bool {
         self.attrs.json.is_some() || self.attrs.with.is_some()
+    }
+
+    /// The type of the column's values: `T` of `Generated<T>`, else the
+    /// field's type.
+    pub fn value_ty(&self) -> &syn::Type {
+        self.generated_inner.unwrap_or(self.ty)
     }
 }
 
@@ -204,14 +252,59 @@ impl<'a> Field<'a> {
                 );
             }
         }
+        if let Some(lit) = &attrs.generated {
+            let expr = lit.value();
+            if expr.trim().is_empty()
+                || expr.contains(';')
+                || expr.contains("--")
+                || expr.contains("/*")
+            {
+                cx.error(
+                    lit,
+                    "`generated` is one SQL expression over the row's columns, e.g. \"lower(email)\"",
+                );
+            }
+        }
+        let fill = match (&attrs.identity, &attrs.generated, &attrs.db_fills) {
+            (Some((_, by_default)), _, _) => Some(Fill::Identity {
+                by_default: *by_default,
+            }),
+            (None, Some(expr), _) => Some(Fill::Generated(expr.clone())),
+            (None, None, Some(_)) => Some(Fill::Default),
+            (None, None, None) => None,
+        };
         Field {
             member,
             ty: &field.ty,
             column,
             sql_type,
             option_inner: option_inner(&field.ty),
+            generated_inner: wrapped_in(&field.ty, "Generated"),
+            fill,
             attrs,
         }
+    }
+}
+
+/// `T` of a type written `<name><T>` (with any path before it).
+fn wrapped_in<'t>(ty: &'t syn::Type, name: &str) -> Option<&'t syn::Type> {
+    match ty {
+        syn::Type::Group(g) => wrapped_in(&g.elem, name),
+        syn::Type::Paren(p) => wrapped_in(&p.elem, name),
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let segment = p.path.segments.last()?;
+            if segment.ident != name {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+                return None;
+            };
+            match args.args.iter().collect::<Vec<_>>()[..] {
+                [syn::GenericArgument::Type(inner)] => Some(inner),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -55,6 +55,9 @@ impl Place {
                 "unique",
                 "default",
                 "rename_from",
+                "identity",
+                "generated",
+                "db_fills",
             ],
             Place::Enum => &["schema", "type_name"],
             Place::Variant => &["rename"],
@@ -235,6 +238,13 @@ pub struct Field {
     pub rename_from: Option<LitStr>,
     /// `with = path` or `with = "path"`.
     pub with: Option<syn::Path>,
+    /// `identity` (`ALWAYS`), or `identity = "always"` / `"by default"`:
+    /// the path, and whether it is `BY DEFAULT`.
+    pub identity: Option<(syn::Path, bool)>,
+    /// `generated = "<sql expression>"`.
+    pub generated: Option<LitStr>,
+    /// `db_fills`: the column's `default` fills every new row.
+    pub db_fills: Option<syn::Path>,
     /// Every word written, valid or not, with its span, in the order written:
     /// of two attributes that conflict, the second is the error.
     pub written: Vec<(String, Span)>,
@@ -251,17 +261,45 @@ impl Field {
         let mut default = Attr::none(cx, "default");
         let mut rename_from = Attr::none(cx, "rename_from");
         let mut with = Attr::none(cx, "with");
+        let mut identity = Attr::none(cx, "identity");
+        let mut generated = Attr::none(cx, "generated");
+        let mut db_fills = Attr::none(cx, "db_fills");
         let mut written = Vec::new();
         parse_each(cx, attrs, |meta| {
             if let Some(ident) = meta.path.get_ident() {
                 written.push((ident.to_string(), meta.path.span()));
             }
-            for flag in [&mut primary_key, &mut index, &mut unique, &mut json] {
+            for flag in [
+                &mut primary_key,
+                &mut index,
+                &mut unique,
+                &mut json,
+                &mut db_fills,
+            ] {
                 if meta.path.is_ident(flag.name) {
                     return flag.set_flag(meta);
                 }
             }
-            if meta.path.is_ident("default") {
+            if meta.path.is_ident("identity") {
+                let by_default = if meta.input.is_empty() || meta.input.peek(Token![,]) {
+                    false
+                } else {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    match lit.value().as_str() {
+                        "always" => false,
+                        "by default" => true,
+                        _ => {
+                            return Err(syn::Error::new(
+                                lit.span(),
+                                "`identity` is \"always\" (the default) or \"by default\"",
+                            ))
+                        }
+                    }
+                };
+                identity.set(&meta.path, (meta.path.clone(), by_default));
+            } else if meta.path.is_ident("generated") {
+                generated.set_string(meta)?;
+            } else if meta.path.is_ident("default") {
                 default.set_string(meta)?;
             } else if meta.path.is_ident("rename_from") {
                 rename_from.set_string(meta)?;
@@ -292,6 +330,9 @@ impl Field {
             default: default.get(),
             rename_from: rename_from.get(),
             with: with.get(),
+            identity: identity.get(),
+            generated: generated.get(),
+            db_fills: db_fills.get(),
             written,
         }
     }

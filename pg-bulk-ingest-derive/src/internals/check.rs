@@ -12,7 +12,7 @@
 use proc_macro2::Span;
 use quote::quote;
 
-use super::ast::{Container, Field, RowVariant, Variant};
+use super::ast::{Container, Field, Index, RowVariant, Variant};
 use super::ctxt::Ctxt;
 
 /// A field's attributes against each other; of two that conflict, the
@@ -53,6 +53,65 @@ pub fn field(cx: &Ctxt, field: &Field<'_>) {
             );
         }
     }
+    // Columns the database fills: one way each, on a `Generated<T>` field.
+    for (a, b) in [
+        ("identity", "generated"),
+        ("identity", "db_fills"),
+        ("generated", "db_fills"),
+    ] {
+        conflict(
+            a,
+            b,
+            "a column the database fills is filled one way: `identity`, `generated = \"...\"` or `default = \"...\", db_fills`",
+        );
+    }
+    conflict(
+        "generated",
+        "default",
+        "a generated column has no default: its expression fills it",
+    );
+    conflict(
+        "identity",
+        "default",
+        "an identity column has no default: its sequence fills it",
+    );
+    for custom in ["json", "with"] {
+        for fill in ["identity", "generated", "db_fills"] {
+            conflict(
+                custom,
+                fill,
+                "a column the database fills is never written: it takes no `json` or `with`",
+            );
+        }
+    }
+    if let Some(path) = &attrs.db_fills {
+        if attrs.default.is_none() {
+            cx.error(
+                path,
+                "`db_fills` needs the `default` that fills the column: `#[bulk(default = \"now()\", db_fills)]`",
+            );
+        }
+    }
+    match (&field.fill, field.generated_inner) {
+        (Some(_), None) => {
+            let span = ["identity", "generated", "db_fills"]
+                .iter()
+                .find_map(|w| attrs.written.iter().find(|(n, _)| n == w))
+                .map_or_else(Span::call_site, |(_, span)| *span);
+            cx.error_at(
+                span,
+                format!(
+                    "the database fills column `{}`, so the struct never sends it: declare the field as `Generated<T>`",
+                    field.column
+                ),
+            );
+        }
+        (None, Some(_)) => cx.error(
+            field.ty,
+            "a `Generated<T>` field is a column the database fills: say how, with `#[bulk(identity)]`, `#[bulk(generated = \"...\")]` or `#[bulk(default = \"...\", db_fills)]`",
+        ),
+        _ => {}
+    }
     // A `with` field is nullable when written `Option<T>`; the other keys'
     // types are checked by the generated code (`!Encode::NULLABLE`).
     if let (Some(path), Some(_)) = (&attrs.primary_key, field.option_inner) {
@@ -68,8 +127,11 @@ pub fn field(cx: &Ctxt, field: &Field<'_>) {
     }
 }
 
-/// The whole table: no column twice, each index on fields that exist and
-/// with a method that is a plain name.
+/// The whole table: no column twice, no unique key twice (each is a
+/// [`ConflictKey`] function), each index on fields that exist and with a
+/// method that is a plain name.
+///
+/// [`ConflictKey`]: https://docs.rs/pg-bulk-ingest/latest/pg_bulk_ingest/struct.ConflictKey.html
 pub fn table(cx: &Ctxt, cont: &Container<'_>) {
     for (i, field) in cont.fields.iter().enumerate() {
         if cont.fields[..i].iter().any(|f| f.column == field.column) {
@@ -79,7 +141,21 @@ pub fn table(cx: &Ctxt, cont: &Container<'_>) {
             );
         }
     }
-    for index in &cont.indexes {
+    for (i, index) in cont.indexes.iter().enumerate() {
+        if index.conflict_key()
+            && cont.indexes[..i]
+                .iter()
+                .any(|other| other.conflict_key() && Index::names(other) == Index::names(index))
+        {
+            let first = index.fields.first().expect("an index has fields");
+            cx.error(
+                first,
+                format!(
+                    "the unique key ({}) is declared twice",
+                    Index::names(index).join(", ")
+                ),
+            );
+        }
         for name in &index.fields {
             if cont.field_named(name).is_none() {
                 cx.error(name, format!("no field `{name}` to index"));

@@ -7,7 +7,7 @@ use postgres::GenericClient;
 
 use super::LiveTable;
 use crate::ident::Ident;
-use crate::table::{ColumnDef, TableDef};
+use crate::table::{ColumnDef, Filled, TableDef};
 
 /// Facts about the live table's data that decide whether a change loses
 /// data; read for the columns a comparison asks about.
@@ -70,19 +70,25 @@ pub(crate) fn read_facts(
             }
         }
     }
-    let with_default: Vec<&ColumnDef> =
-        def.columns.iter().filter(|c| c.default.is_some()).collect();
-    if !with_default.is_empty() {
+    // Declared defaults and generation expressions as PostgreSQL normalizes
+    // them: given to a probe table with every declared column (an
+    // expression may read the others), read back, rolled back.
+    let normalizes =
+        |c: &&ColumnDef| c.default.is_some() || matches!(c.filled, Some(Filled::Generated(_)));
+    if def.columns.iter().any(|c| normalizes(&c)) {
         let mut probe = tx.transaction()?;
-        let columns: Vec<String> = with_default
+        let columns: Vec<String> = def
+            .columns
             .iter()
             .map(|c| {
-                format!(
-                    "{} {} DEFAULT {}",
-                    Ident(c.name),
-                    c.sql_type,
-                    c.default.unwrap_or_default()
-                )
+                let fill = match (c.filled, c.default) {
+                    (Some(Filled::Generated(expr)), _) => {
+                        format!(" GENERATED ALWAYS AS ({expr}) STORED")
+                    }
+                    (_, Some(default)) => format!(" DEFAULT {default}"),
+                    _ => String::new(),
+                };
+                format!("{} {}{fill}", Ident(c.name), c.sql_type)
             })
             .collect();
         probe.batch_execute(&format!(

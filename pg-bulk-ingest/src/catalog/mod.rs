@@ -112,8 +112,13 @@ pub(crate) struct LiveColumn {
     /// `NOT attnotnull`, or a `NOT NULL` constraint that is `NOT VALID`
     /// (PostgreSQL 18), which leaves the NULLs already stored in place.
     pub nullable: bool,
-    /// `pg_get_expr` of the column default, when it has one.
+    /// `pg_get_expr` of the column default, when it has one (for a
+    /// generated column, its expression).
     pub default: Option<String>,
+    /// `attidentity`: `'a'` (`ALWAYS`), `'d'` (`BY DEFAULT`), or `None`.
+    pub identity: Option<char>,
+    /// `attgenerated = 's'`: a stored generated column (PostgreSQL 12).
+    pub generated: bool,
 }
 
 /// What lives under a name.
@@ -201,7 +206,8 @@ pub(crate) fn read_table(
                       WHERE k.conrelid = a.attrelid AND k.contype = 'n' \
                         AND k.conkey[1] = a.attnum AND NOT k.convalidated), \
                     pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
-                    tn.nspname::text, t.typname::text, t.typtype = 'e' \
+                    tn.nspname::text, t.typname::text, t.typtype = 'e', \
+                    a.attidentity::text, a.attgenerated::text \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace \
@@ -219,6 +225,8 @@ pub(crate) fn read_table(
             type_schema: r.get(4),
             type_name: r.get(5),
             is_enum: r.get(6),
+            identity: r.get::<_, String>(7).chars().next(),
+            generated: r.get::<_, String>(8) == "s",
         })
         .collect();
     let primary_key = client

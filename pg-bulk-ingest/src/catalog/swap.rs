@@ -297,8 +297,10 @@ pub(crate) struct SizeAndSettings {
 /// lose: storage parameters, row security, replica identity, persistence,
 /// inheritance and partitioning, tablespace, access method, publications, and
 /// per-column storage, options, statistics targets (-1 for the default up to
-/// PostgreSQL 16, NULL from 17), identity, generated expressions (stored, and
-/// virtual from 18), collations and compression (from 14).
+/// PostgreSQL 16, NULL from 17), virtual generated columns (18), collations
+/// and compression (from 14). Identity and stored generated columns are
+/// compared with the definition instead (a declared column filled another way
+/// is refused).
 pub(crate) fn read_size_and_settings(
     client: &mut impl GenericClient,
     oid: u32,
@@ -326,7 +328,7 @@ pub(crate) fn read_size_and_settings(
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                     AND (a.attstorage <> t.typstorage \
                          OR a.attoptions IS NOT NULL OR a.attstattarget >= 0 \
-                         OR a.attidentity <> '' OR a.attgenerated <> '' \
+                         OR a.attgenerated NOT IN ('', 's') \
                          OR a.attcollation <> t.typcollation \
                          OR coalesce(to_jsonb(a) ->> 'attcompression', '') <> '')) \
                 ], NULL) \

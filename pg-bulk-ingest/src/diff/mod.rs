@@ -11,7 +11,7 @@
 //! nothing.
 
 use crate::catalog::{Facts, LiveColumn, LiveIndex, LiveTable};
-use crate::table::TableDef;
+use crate::table::{Filled, TableDef};
 use crate::types::SqlType;
 
 mod cast;
@@ -59,16 +59,32 @@ pub(crate) fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<
                 column: column.name.to_owned(),
             });
         }
-        let declared_default = column.default.map(|_| {
+        let normalized = |declared: &str| {
             facts
                 .normalized_defaults
                 .iter()
                 .find(|(c, _)| c == column.name)
-                .map_or_else(
-                    || column.default.unwrap_or_default().to_owned(),
-                    |(_, d)| d.clone(),
-                )
-        });
+                .map_or_else(|| declared.to_owned(), |(_, d)| d.clone())
+        };
+        let live_fill = fill_of(live_col);
+        let declared_fill = match column.filled {
+            Some(Filled::IdentityAlways) => "identity (ALWAYS)".to_owned(),
+            Some(Filled::IdentityByDefault) => "identity (BY DEFAULT)".to_owned(),
+            Some(Filled::Generated(expr)) => format!("the expression {}", normalized(expr)),
+            Some(Filled::Default) | None => "nothing".to_owned(),
+        };
+        if live_fill != declared_fill {
+            out.push(Change::Fill {
+                column: column.name.to_owned(),
+                from: live_fill,
+                to: declared_fill,
+            });
+            continue;
+        }
+        if live_col.generated {
+            continue; // its expression is its "default"
+        }
+        let declared_default = column.default.map(normalized);
         if live_col.default != declared_default {
             out.push(Change::Default {
                 column: column.name.to_owned(),
@@ -120,6 +136,20 @@ pub(crate) fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<
         });
     }
     out
+}
+
+/// How the database fills live column `live`, described as [`changes`]
+/// describes a declared column's [`Filled`].
+fn fill_of(live: &LiveColumn) -> String {
+    match (live.identity, live.generated) {
+        (Some('a'), _) => "identity (ALWAYS)".to_owned(),
+        (Some('d'), _) => "identity (BY DEFAULT)".to_owned(),
+        (_, true) => format!(
+            "the expression {}",
+            live.default.as_deref().unwrap_or_default()
+        ),
+        _ => "nothing".to_owned(),
+    }
 }
 
 /// Whether live column `live` has the type `declared`: enum types by schema

@@ -79,6 +79,17 @@ pub enum Change {
         /// Declared key columns.
         to: Vec<String>,
     },
+    /// How the database fills a column: identity, generated expression, or
+    /// none (see [`Filled`](crate::table::Filled)). Never made by a call:
+    /// refused with [`Refusal::Fill`].
+    Fill {
+        /// Column name.
+        column: String,
+        /// How the live column is filled, described.
+        from: String,
+        /// How the definition fills it, described.
+        to: String,
+    },
 }
 
 impl fmt::Display for Change {
@@ -136,6 +147,9 @@ impl fmt::Display for Change {
             Change::DropIndex { name, definition } => {
                 write!(f, "drop index {} ({definition})", Ident(name))
             }
+            Change::Fill { column, from, to } => {
+                write!(f, "fill column {} by {to} instead of {from}", Ident(column))
+            }
             Change::PrimaryKey { from, to } => {
                 let key = |cols: &[String]| {
                     if cols.is_empty() {
@@ -167,9 +181,10 @@ impl Change {
             | Change::Default { .. }
             | Change::DropIndex { .. } => true,
             Change::AlterType { cast, .. } => *cast == Cast::BinaryCoercible,
-            Change::SetNotNull { .. } | Change::AddIndex { .. } | Change::PrimaryKey { .. } => {
-                false
-            }
+            Change::SetNotNull { .. }
+            | Change::AddIndex { .. }
+            | Change::PrimaryKey { .. }
+            | Change::Fill { .. } => false,
         }
     }
 
@@ -218,6 +233,17 @@ pub enum Refusal {
         /// What would be lost.
         what: String,
     },
+    /// How the database fills a column would change (an identity or a
+    /// generated expression added, dropped or changed on a column that
+    /// exists): PostgreSQL's rules for each (`ALTER COLUMN ... ADD GENERATED`,
+    /// `SET EXPRESSION` of 17, `DROP EXPRESSION`, ...) differ by major, so
+    /// such a change is made by hand.
+    Fill {
+        /// Column name.
+        column: String,
+        /// The change, described.
+        what: String,
+    },
     /// A column's enum type is taken by a type that is not an enum.
     TypeNotAnEnum {
         /// Schema-qualified, quoted name of the type.
@@ -254,6 +280,11 @@ impl fmt::Display for Refusal {
                 Ident(column)
             ),
             Refusal::DataLoss { what } => write!(f, "would lose {what}"),
+            Refusal::Fill { column, what } => write!(
+                f,
+                "column {} would be {what}: change it by hand (ALTER TABLE), then load",
+                Ident(column)
+            ),
             Refusal::TypeNotAnEnum { type_name, typtype } => {
                 let what = match typtype {
                     'b' => "a base type",

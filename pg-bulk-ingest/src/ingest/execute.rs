@@ -9,7 +9,7 @@ use postgres::Transaction;
 use crate::catalog;
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
-use crate::plan::{Plan, Run, Stage, Step};
+use crate::plan::{Plan, Run, Stage, Staged, Step};
 use crate::savepoint::{attempt, isolated};
 use crate::sql;
 use crate::table::TableDef;
@@ -24,9 +24,43 @@ pub(crate) struct Table {
     pub rows: u64,
     /// Rows written (see [`TableReport::written`](crate::TableReport::written)).
     pub written: u64,
+    /// How the rows went in, where the path can tell (see
+    /// [`TableReport`](crate::TableReport)).
+    pub counts: Option<Counts>,
+    /// Rows of the input left out because another row of the batch had
+    /// their key.
+    pub duplicates: u64,
     /// Live rows copied into a new table before the load (they come first
     /// in it).
     pub preloaded: u64,
+}
+
+/// Rows inserted, updated, unchanged and skipped (see
+/// [`TableReport`](crate::TableReport)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+}
+
+/// A key the batch repeats, or a stored key: the positions of the rows
+/// (input positions, or `ctid` order in a table the call loaded) and the key
+/// as PostgreSQL writes it in a unique violation.
+struct Repeat {
+    earlier: u64,
+    later: u64,
+    key: String,
+}
+
+/// What a [`Run::Staged`] statement reports: rows inserted, rows written
+/// (inserted or updated), and rows merged after de-duplication (`None`:
+/// every staged row).
+struct StagedCounts {
+    inserted: u64,
+    written: u64,
+    merged: Option<u64>,
 }
 
 /// How a stage ended.
@@ -50,6 +84,8 @@ impl Table {
             plan,
             rows: 0,
             written: 0,
+            counts: None,
+            duplicates: 0,
             preloaded: 0,
         }
     }
@@ -74,7 +110,10 @@ impl Table {
             match &step.run {
                 Run::Execute => sp.batch_execute(&step.sql).on(&self.name)?,
                 Run::Load => unreachable!("the load runs the COPY"),
-                Run::Unique { explain } => self.unique(sp, &step.sql, *explain)?,
+                Run::Unique {
+                    repeated,
+                    positions,
+                } => self.unique(sp, &step.sql, repeated.as_deref(), *positions)?,
                 Run::TryLock { wait } => {
                     if !lock::try_lock(sp, &step.sql, *wait).on(&self.name)? {
                         log::debug!(
@@ -99,21 +138,14 @@ impl Table {
                     log::info!("{}: copying the live rows into the new table", self.name);
                     self.preloaded = sp.execute(&step.sql, &[]).on(&self.name)?;
                 }
-                Run::Merge { dedupe, locate } => {
-                    let merged =
-                        isolated(sp, |t| self.merge(t, &step.sql, dedupe)).on(&self.name)?;
-                    self.written = self.or_locate(sp, merged, locate)?;
-                }
-                Run::Insert { locate: None } => {
-                    self.written = sp.execute(&step.sql, &[]).on(&self.name)?;
-                }
-                Run::Insert {
-                    locate: Some(locate),
+                Run::Staged(staged) => self.staged(sp, &step.sql, staged)?,
+                Run::KeyAfterDedupe {
+                    dedupe,
+                    repeated,
+                    positions,
                 } => {
-                    let inserted = isolated(sp, |t| t.execute(&step.sql, &[])).on(&self.name)?;
-                    self.written = self.or_locate(sp, inserted, locate)?;
+                    self.key_after_dedupe(sp, &step.sql, dedupe.as_deref(), repeated, *positions)?
                 }
-                Run::KeyAfterDedupe { dedupe } => self.key_after_dedupe(sp, &step.sql, dedupe)?,
                 Run::Carry => {
                     // Owner, grants and comments take no lock the call's locks
                     // block: they are read again, and given as they are now.
@@ -147,63 +179,204 @@ impl Table {
 
     /// A statement that builds a unique key or index over the loaded rows, in
     /// a savepoint, so that a key violation can be explained from them
-    /// before the call's savepoint goes.
-    fn unique(&self, sp: &mut Transaction<'_>, sql: &str, explain: bool) -> Result<()> {
+    /// (`repeated`, see [`Run::Unique`]) before the call's savepoint goes.
+    fn unique(
+        &self,
+        sp: &mut Transaction<'_>,
+        sql: &str,
+        repeated: Option<&str>,
+        positions: bool,
+    ) -> Result<()> {
         let Err(e) =
             attempt(sp, &SqlState::UNIQUE_VIOLATION, |t| t.batch_execute(sql)).on(&self.name)?
         else {
             return Ok(());
         };
-        let row = if explain {
-            self.first_duplicate(sp).unwrap_or(None)
-        } else {
-            None
-        };
+        if let Some(query) = repeated {
+            if let Some(repeat) = self.repeat(sp, query).on(&self.name)? {
+                if let Some(error) = self.loaded_repeat(repeat, positions) {
+                    return Err(error);
+                }
+            }
+        }
         Err(Error::RowRejected {
-            row,
+            row: None,
             table: self.name.clone(),
             column: None,
             source: e,
         })
     }
 
-    /// In a table this call created and loaded, the input position of the
-    /// first row whose key an earlier row already had: rows of a new table
-    /// are stored in the order they were loaded, so `ctid` order is input
-    /// order (after the live rows copied first).
-    fn first_duplicate(&self, sp: &mut Transaction<'_>) -> Result<Option<u64>, postgres::Error> {
-        let row = sp.query_one(
-            &sql::first_duplicate(self.def, &self.plan.copy_relname),
-            &[],
-        )?;
-        Ok(row
-            .get::<_, Option<i64>>(0)
-            .and_then(|n| (n as u64).checked_sub(self.preloaded)))
-    }
-
-    /// The merge, in a savepoint: most batches have no key twice and merge
-    /// as they are. A key twice makes `ON CONFLICT DO UPDATE` fail ("cannot
-    /// affect row a second time"); then `dedupe` runs, keeping the last row
-    /// of each key. Returns the rows written.
-    fn merge(
+    /// The first repeated key `query` (a `sql::repeated_key`) finds.
+    fn repeat(
         &self,
         sp: &mut Transaction<'_>,
-        sql: &str,
-        dedupe: &str,
-    ) -> Result<u64, postgres::Error> {
-        log::info!("{}: merging {} staged rows", self.name, self.rows);
-        match attempt(sp, &SqlState::CARDINALITY_VIOLATION, |t| {
-            t.execute(sql, &[])
-        })? {
-            Ok(written) => Ok(written),
-            Err(_) => {
-                log::info!(
-                    "{}: keys repeat in the batch: the last row of each wins",
-                    self.name
-                );
-                log::debug!("{dedupe}");
-                sp.execute(dedupe, &[])
+        query: &str,
+    ) -> Result<Option<Repeat>, postgres::Error> {
+        log::debug!("{query}");
+        let Some(row) = sp.query_opt(query, &[])? else {
+            return Ok(None);
+        };
+        let values: Vec<String> = (2..row.len()).map(|i| row.get(i)).collect();
+        Ok(Some(Repeat {
+            earlier: row.get::<_, i64>(0) as u64,
+            later: row.get::<_, i64>(1) as u64,
+            key: self.key_text(&row, 2, &values),
+        }))
+    }
+
+    /// `(a, b)=(1, x)`, as PostgreSQL writes a key in a unique violation,
+    /// from the key columns of the step's query (its columns from `from` on).
+    fn key_text(&self, row: &postgres::Row, from: usize, values: &[String]) -> String {
+        let columns: Vec<&str> = row.columns()[from..].iter().map(|c| c.name()).collect();
+        format!("({})=({})", columns.join(", "), values.join(", "))
+    }
+
+    /// The error for a key repeated among the rows of a table the call
+    /// loaded, numbered in `ctid` order: the live rows copied first
+    /// (`preloaded`), then the batch's rows, then, for an upsert by rebuild,
+    /// the live rows carried after them. Two of the batch's rows are a
+    /// repeated key; one of the batch's and a live one, a stored key; two
+    /// live rows (under a unique index the live table lacked), `None`. Once
+    /// rows were de-duplicated the numbers no longer tell, and `None` too.
+    fn loaded_repeat(&self, repeat: Repeat, positions: bool) -> Option<Error> {
+        if self.duplicates > 0 {
+            return None;
+        }
+        let batch = self.preloaded..self.preloaded + self.rows;
+        let table = self.name.clone();
+        let key = repeat.key;
+        let position = |n: u64| positions.then(|| n - self.preloaded);
+        match (
+            batch.contains(&repeat.earlier),
+            batch.contains(&repeat.later),
+        ) {
+            (true, true) => Some(Error::DuplicateKey {
+                table,
+                key,
+                rows: positions.then(|| {
+                    (
+                        repeat.earlier - self.preloaded,
+                        repeat.later - self.preloaded,
+                    )
+                }),
+            }),
+            (true, false) => Some(Error::KeyExists {
+                table,
+                key,
+                row: position(repeat.earlier),
+            }),
+            (false, true) => Some(Error::KeyExists {
+                table,
+                key,
+                row: position(repeat.later),
+            }),
+            (false, false) => None,
+        }
+    }
+
+    /// A [`Run::Staged`] statement: checked first, then run in a savepoint;
+    /// when it finds a key twice, run again keeping one row of each, or
+    /// failed naming the key; a stored key it is refused fails the call
+    /// naming the row; any other row it fails on is located.
+    fn staged(&mut self, sp: &mut Transaction<'_>, sql: &str, staged: &Staged) -> Result<()> {
+        if let Some(check) = &staged.check_first {
+            if let Some(repeat) = self.repeat(sp, check).on(&self.name)? {
+                return Err(self.staged_repeat(repeat));
             }
+        }
+        let counts = staged.counts;
+        let run = |t: &mut Transaction<'_>, sql: &str| -> Result<StagedCounts, postgres::Error> {
+            if counts {
+                let row = t.query_one(sql, &[])?;
+                Ok(StagedCounts {
+                    inserted: row.get::<_, i64>(0) as u64,
+                    written: row.get::<_, i64>(1) as u64,
+                    merged: row.get::<_, Option<i64>>(2).map(|n| n as u64),
+                })
+            } else {
+                let n = t.execute(sql, &[])?;
+                Ok(StagedCounts {
+                    inserted: n,
+                    written: n,
+                    merged: Some(n),
+                })
+            }
+        };
+        log::info!("{}: merging {} staged rows", self.name, self.rows);
+        let mut result = isolated(sp, |t| run(t, sql)).on(&self.name)?;
+        if let Err(e) = &result {
+            let code = e.code();
+            if code == Some(&SqlState::CARDINALITY_VIOLATION)
+                || code == Some(&SqlState::UNIQUE_VIOLATION)
+            {
+                let repeat = match &staged.repeated {
+                    Some(query) => self.repeat(sp, query).on(&self.name)?,
+                    None => None,
+                };
+                match (repeat, &staged.dedupe) {
+                    (Some(_), Some(dedupe)) => {
+                        log::info!(
+                            "{}: keys repeat in the batch: one row of each is kept",
+                            self.name
+                        );
+                        log::debug!("{dedupe}");
+                        result = isolated(sp, |t| run(t, dedupe)).on(&self.name)?;
+                    }
+                    (Some(repeat), None) => return Err(self.staged_repeat(repeat)),
+                    (None, _) => {}
+                }
+            }
+        }
+        if let (Err(e), Some(query)) = (&result, &staged.stored) {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                log::debug!("{query}");
+                if let Some(row) = sp.query_opt(query.as_str(), &[]).on(&self.name)? {
+                    let values: Vec<String> = (1..row.len()).map(|i| row.get(i)).collect();
+                    return Err(Error::KeyExists {
+                        table: self.name.clone(),
+                        key: self.key_text(&row, 1, &values),
+                        row: Some(row.get::<_, i64>(0) as u64),
+                    });
+                }
+            }
+        }
+        let done = match &staged.locate {
+            Some(locate) => self.or_locate(sp, result, locate)?,
+            None => result.on(&self.name)?,
+        };
+        let merged = done.merged.unwrap_or(self.rows);
+        self.duplicates = self.rows.saturating_sub(merged);
+        self.written = done.written;
+        self.counts = Some(if counts {
+            let on_conflict = self.plan.keys.on_conflict;
+            Counts {
+                inserted: done.inserted,
+                updated: done.written - done.inserted,
+                unchanged: match on_conflict {
+                    crate::OnConflict::Update => merged - done.written,
+                    _ => 0,
+                },
+                skipped: match on_conflict {
+                    crate::OnConflict::Skip => merged - done.written,
+                    _ => 0,
+                },
+            }
+        } else {
+            Counts {
+                inserted: done.inserted,
+                ..Counts::default()
+            }
+        });
+        Ok(())
+    }
+
+    /// The error for a key repeated among the staged rows (input positions).
+    fn staged_repeat(&self, repeat: Repeat) -> Error {
+        Error::DuplicateKey {
+            table: self.name.clone(),
+            key: repeat.key,
+            rows: Some((repeat.earlier, repeat.later)),
         }
     }
 
@@ -211,12 +384,12 @@ impl Table {
     /// fail (SQLSTATE class 22, data exception, or 23, integrity
     /// violation), the error names that row's input position, found with
     /// `locate` ([`Run::Merge`]).
-    fn or_locate(
+    fn or_locate<T>(
         &self,
         sp: &mut Transaction<'_>,
-        result: Result<u64, postgres::Error>,
+        result: Result<T, postgres::Error>,
         locate: &str,
-    ) -> Result<u64> {
+    ) -> Result<T> {
         let source = match result {
             Ok(written) => return Ok(written),
             Err(e) => e,
@@ -287,22 +460,36 @@ impl Table {
         Ok(fails(sp, lo, lo)?.then_some(lo as u64))
     }
 
-    /// The key of an upsert by rebuild's new table. The live rows are unique
-    /// in the key (the live table has the same one) and none shares a key
-    /// with a loaded row, so a duplicate is always a key the input repeats:
-    /// `dedupe` keeps the last row of each, and the key is built again.
+    /// The key of an upsert by rebuild's or a `replace`'s new table. Live
+    /// rows carried are unique in the key (the live table has the same one)
+    /// and none shares a key with a loaded row, so a duplicate is always a
+    /// key the input repeats: `dedupe` keeps one row of each and the key is
+    /// built again; without it, `repeated` names the key for the error.
     fn key_after_dedupe(
         &mut self,
         sp: &mut Transaction<'_>,
         sql: &str,
-        dedupe: &str,
+        dedupe: Option<&str>,
+        repeated: &str,
+        positions: bool,
     ) -> Result<()> {
         let keyed = attempt(sp, &SqlState::UNIQUE_VIOLATION, |t| t.batch_execute(sql));
-        if keyed.on(&self.name)?.is_ok() {
+        let Err(e) = keyed.on(&self.name)? else {
             return Ok(());
-        }
+        };
+        let Some(dedupe) = dedupe else {
+            let repeat = self.repeat(sp, repeated).on(&self.name)?;
+            return Err(repeat
+                .and_then(|repeat| self.loaded_repeat(repeat, positions))
+                .unwrap_or_else(|| Error::RowRejected {
+                    row: None,
+                    table: self.name.clone(),
+                    column: None,
+                    source: e,
+                }));
+        };
         log::info!(
-            "{}: keys repeat in the batch: the last row of each wins",
+            "{}: keys repeat in the batch: one row of each is kept",
             self.name
         );
         log::debug!("{dedupe}");
@@ -315,6 +502,7 @@ impl Table {
             });
         }
         self.written -= removed;
+        self.duplicates = removed;
         log::debug!("{sql}");
         sp.batch_execute(sql).on(&self.name)
     }
@@ -328,7 +516,7 @@ impl Table {
         let now = catalog::read_carried(sp, oid).on(&self.name)?;
         for sql in sql::carry(self.def, into, &now) {
             log::debug!("{sql}");
-            self.unique(sp, &sql, false)?;
+            self.unique(sp, &sql, None, false)?;
         }
         Ok(())
     }

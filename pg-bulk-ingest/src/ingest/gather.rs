@@ -46,7 +46,7 @@ pub(crate) fn gather(
         }
     }
     let oid = table.oid;
-    if crate::plan::decide::may_swap(&found, &gathered.facts, options, input) {
+    if crate::plan::decide::may_swap(def, &found, &gathered.facts, options, input) {
         let swap = SwapFacts {
             carried: catalog::read_carried(sp, oid)?,
             dependents: catalog::read_dependents(sp, oid)?,

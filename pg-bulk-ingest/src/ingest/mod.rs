@@ -10,18 +10,19 @@ use std::time::{Duration, Instant};
 
 use postgres::Transaction;
 
+use crate::conflict::{ConflictKey, Duplicates, OnConflict};
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
 use crate::plan::decide::Refused;
 use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
-use crate::row::{AsRow, BulkRows, HasPrimaryKey};
+use crate::row::{AsRow, BulkRows, BulkTable, HasUniqueKey};
 use crate::table::TableDef;
 
 mod execute;
 mod gather;
 mod load;
 
-use execute::{Outcome, Table};
+use execute::{Counts, Outcome, Table};
 use gather::gather;
 
 pub use crate::plan::decide::UpsertStrategy;
@@ -78,11 +79,24 @@ pub struct TableReport {
     pub rows: u64,
     /// Whether the call created the table.
     pub created: bool,
-    /// `upsert`: rows inserted or changed (duplicates in the input count
-    /// once; a merge doesn't rewrite, or count, rows whose values were already
-    /// the same, a rebuild writes them all). `insert` and `replace`: equal to
-    /// `rows`.
+    /// Rows inserted or updated (a merge doesn't rewrite, or count, rows
+    /// whose values were already the same; an upsert by rebuild writes every
+    /// row of the batch). `insert` and `replace`: the rows that went in.
     pub written: u64,
+    /// Rows inserted: the batch's rows whose key was not stored. `None` for
+    /// an upsert by rebuild, which can't tell them from the updated ones.
+    pub inserted: Option<u64>,
+    /// Stored rows the upsert changed (`None` as for `inserted`).
+    pub updated: Option<u64>,
+    /// Stored rows the upsert matched and left alone, their values being the
+    /// same already ([`OnConflict::Update`]; `None` as for `inserted`).
+    pub unchanged: Option<u64>,
+    /// Rows of the batch not written because their key was stored
+    /// ([`OnConflict::Skip`]).
+    pub skipped: u64,
+    /// Rows of the batch left out because another row of it had their key
+    /// ([`Duplicates::KeepLast`] and [`Duplicates::KeepFirst`]).
+    pub duplicates: u64,
     /// The plan the call executed for the table: what [`plan`](crate::plan())
     /// would have shown, or, for an `upsert` whose
     /// [`UpsertStrategy::Auto`] chose by the batch's length, the plan it
@@ -235,6 +249,80 @@ impl<'p> Ingest<'p> {
         self
     }
 
+    /// The unique key an [`upsert`](Ingest::upsert) of `T`'s table matches
+    /// rows on, instead of its primary key: one of the functions
+    /// `#[derive(BulkTable)]` generates for each declared unique index (see
+    /// [`ConflictKey`]). A table without a primary key and with one unique
+    /// index matches on that one by default. Call it once per table of a
+    /// `BulkRows` stream.
+    ///
+    /// The update sets every other column the struct sends, the primary key
+    /// included.
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Ingest};
+    /// #[derive(BulkTable)]
+    /// #[bulk(schema = "crm", unique(tenant, email))]
+    /// struct Contact { #[bulk(primary_key)] id: i64, tenant: i32, email: String, name: String }
+    ///
+    /// # fn run(tx: &mut postgres::Transaction<'_>, contacts: Vec<Contact>) -> pg_bulk_ingest::Result<()> {
+    /// Ingest::new()
+    ///     .conflict_key(Contact::unique_tenant_email())
+    ///     .upsert(tx, &contacts)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A call fails with [`Error::Options`], before anything is sent, when
+    /// `T`'s table is not one the call loads, or the key has a nullable
+    /// column (rows with a NULL in a unique key never conflict).
+    pub fn conflict_key<T: BulkTable>(mut self, key: ConflictKey<T>) -> Self {
+        let choice = key.erase();
+        self.options
+            .keys
+            .retain(|k| k.table.name() != choice.table.name());
+        self.options.keys.push(choice);
+        self
+    }
+
+    /// What an [`upsert`](Ingest::upsert) does with a row whose key is
+    /// stored: update it (the default), skip it, or fail (see [`OnConflict`]).
+    /// With [`OnConflict::Skip`] or [`OnConflict::Error`] the upsert always
+    /// merges: [`UpsertStrategy::Auto`] never rebuilds, and
+    /// [`UpsertStrategy::Rebuild`] fails the call with [`Error::Options`].
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Ingest, OnConflict};
+    /// # #[derive(BulkTable)] struct Event { #[bulk(primary_key)] id: i64, name: String }
+    /// # fn run(tx: &mut postgres::Transaction<'_>, events: Vec<Event>) -> pg_bulk_ingest::Result<()> {
+    /// // Insert-or-ignore: stored events are kept as they are.
+    /// let report = Ingest::new().on_conflict(OnConflict::Skip).upsert(tx, &events)?;
+    /// println!("{} new, {} already there", report.tables[0].inserted.unwrap_or(0), report.tables[0].skipped);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_conflict(mut self, on_conflict: OnConflict) -> Self {
+        self.options.on_conflict = on_conflict;
+        self
+    }
+
+    /// What the call does with rows of the batch that repeat a key (see
+    /// [`Duplicates`] for each choice and its cost). Default:
+    /// [`Duplicates::KeepLast`] for `upsert`,
+    /// [`Duplicates::AssumeUnique`] for `insert` and `replace`.
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Duplicates, Ingest};
+    /// # #[derive(BulkTable)] struct Event { #[bulk(primary_key)] id: i64, name: String }
+    /// # fn run(tx: &mut postgres::Transaction<'_>, events: Vec<Event>) -> pg_bulk_ingest::Result<()> {
+    /// // A feed that sends corrections after the original: the first row wins.
+    /// Ingest::new().duplicates(Duplicates::KeepFirst).insert(tx, &events)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn duplicates(mut self, duplicates: Duplicates) -> Self {
+        self.options.duplicates = Some(duplicates);
+        self
+    }
+
     /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
     pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
@@ -292,13 +380,14 @@ impl<'p> Ingest<'p> {
         self.run(tx, rows, Mode::Insert)
     }
 
-    /// Inserts new rows and updates existing ones by primary key; see
-    /// [`upsert`](crate::upsert).
+    /// Inserts new rows and updates existing ones by their
+    /// [`conflict_key`](Ingest::conflict_key) (by default the primary key);
+    /// see [`upsert`](crate::upsert).
     pub fn upsert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
-        <I::Item as AsRow>::Row: HasPrimaryKey,
+        <I::Item as AsRow>::Row: HasUniqueKey,
     {
         self.run(tx, rows, Mode::Upsert)
     }
@@ -313,6 +402,7 @@ impl<'p> Ingest<'p> {
         let first = defs
             .first()
             .map_or_else(String::new, |t| t.name().to_string());
+        check_options(&self.options, defs, mode)?;
         // Everything happens in a savepoint: on error it is rolled back (when
         // `sp` is dropped) and the caller's transaction goes on as before.
         let mut sp = tx.transaction().on(&first)?;
@@ -457,6 +547,30 @@ impl<'p> Ingest<'p> {
     }
 }
 
+/// The options against the call's tables, before anything is sent: a
+/// conflict key for a table the call doesn't load, or one that doesn't fit
+/// its table, fails the call with [`Error::Options`].
+fn check_options(options: &Options, defs: &[&'static TableDef], mode: Mode) -> Result<()> {
+    if let Some(stray) = options
+        .keys
+        .iter()
+        .find(|k| !defs.iter().any(|d| d.name() == k.table.name()))
+    {
+        return Err(Error::Options {
+            table: stray.table.name().to_string(),
+            reason: "a conflict key was given for this table, which the call doesn't load"
+                .to_owned(),
+        });
+    }
+    for &def in defs {
+        options.keys(def, mode).map_err(|reason| Error::Options {
+            table: def.name().to_string(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
 /// Gathers and decides the plan of one table.
 fn plan_table(
     sp: &mut Transaction<'_>,
@@ -479,16 +593,32 @@ fn plan_table(
             dependents,
         },
         Refused::Unsupported(what) => Error::Unsupported { table: name, what },
+        Refused::Options(reason) => Error::Options {
+            table: name,
+            reason,
+        },
     })
 }
 
 impl Table {
     fn report(self) -> TableReport {
+        let counts = self.counts.or_else(|| {
+            // Rows that went straight in (or were merged by a rebuild).
+            (self.plan.path() != crate::plan::Path::UpsertByRebuild).then_some(Counts {
+                inserted: self.written,
+                ..Counts::default()
+            })
+        });
         TableReport {
             created: self.plan.path() == crate::plan::Path::Create,
             table: self.name,
             rows: self.rows,
             written: self.written,
+            inserted: counts.map(|c| c.inserted),
+            updated: counts.map(|c| c.updated),
+            unchanged: counts.map(|c| c.unchanged),
+            skipped: counts.map_or(0, |c| c.skipped),
+            duplicates: self.duplicates,
             plan: self.plan,
         }
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::steps::{self, Shape};
 use super::{Mode, Path, Plan, Step};
 use crate::catalog::{Basis, DependentView, Facts, Gathered, LiveTable, Relation, SwapFacts};
+use crate::conflict::{key_of, Duplicates, KeyChoice, OnConflict};
 use crate::diff::{same_type, Change, Refusal};
 use crate::table::TableDef;
 
@@ -97,8 +98,15 @@ const AUTO_LOCK_WAIT: Duration = Duration::from_secs(2);
 pub(crate) const AUTO_REBUILD_MIN_ROWS: u64 = 100_000;
 
 /// The options of a call that planning depends on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Options {
+    /// What an upsert does with a row whose key is stored.
+    pub on_conflict: OnConflict,
+    /// What the call does with rows that repeat a key (`None`: the mode's
+    /// default).
+    pub duplicates: Option<Duplicates>,
+    /// The conflict keys chosen, at most one per table.
+    pub keys: Vec<KeyChoice>,
     /// Make catalog-only changes in place rather than rebuilding.
     pub in_place: bool,
     /// Allow changes that lose data.
@@ -108,6 +116,48 @@ pub(crate) struct Options {
     /// The call's [`lock_timeout`](crate::Ingest::lock_timeout): no lock is
     /// waited for longer.
     pub lock_timeout: Option<Duration>,
+}
+
+/// The choices of a call for one table, resolved from its options: the key
+/// rows match on, and what happens to rows whose key is stored or repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Keys {
+    /// The columns rows match on (empty: the table has no unique key).
+    pub key: &'static [&'static str],
+    /// Whether `key` is the primary key.
+    pub primary: bool,
+    pub on_conflict: OnConflict,
+    pub duplicates: Duplicates,
+}
+
+impl Options {
+    /// The choices for table `def` in a call of `mode`; an error (why) when
+    /// they don't fit it (see [`key_of`]), found before anything is sent.
+    pub(crate) fn keys(&self, def: &'static TableDef, mode: Mode) -> Result<Keys, String> {
+        let key = key_of(def, &self.keys)?;
+        if mode != Mode::Upsert && self.keys.iter().any(|k| k.table.name() == def.name()) {
+            return Err(
+                "a conflict key is for upsert only; insert and replace de-duplicate \
+                        on the primary key"
+                    .to_owned(),
+            );
+        }
+        let key = if mode == Mode::Upsert {
+            key
+        } else {
+            def.primary_key
+        };
+        let duplicates = self.duplicates.unwrap_or(match mode {
+            Mode::Upsert => Duplicates::KeepLast,
+            _ => Duplicates::AssumeUnique,
+        });
+        Ok(Keys {
+            key,
+            primary: !key.is_empty() && key == def.primary_key,
+            on_conflict: self.on_conflict,
+            duplicates,
+        })
+    }
 }
 
 /// What the call is, beyond its options.
@@ -131,18 +181,21 @@ pub(crate) enum Refused {
     Dependents(Vec<String>),
     /// The call can't be done this way.
     Unsupported(&'static str),
+    /// The call's options don't fit the table.
+    Options(String),
 }
 
 /// Whether the call needs what a swap relies on ([`SwapFacts`]), judged
 /// before it is read: `replace`, a change the call can't make in place, or an
 /// upsert that may rebuild.
 pub(crate) fn may_swap(
+    def: &TableDef,
     changes: &[Change],
     facts: &Facts,
     options: &Options,
     input: &Input,
 ) -> bool {
-    let rebuilds = !changes.is_empty() && !in_place(changes, facts, options);
+    let rebuilds = !changes.is_empty() && !in_place(def, changes, facts, options);
     let upsert_may_rebuild = input.mode == Mode::Upsert
         && match options.strategy {
             UpsertStrategy::Merge => false,
@@ -165,6 +218,7 @@ pub(crate) fn decide(
     input: &Input,
     prelude: Vec<Step>,
 ) -> Result<Plan, Refused> {
+    let keys = options.keys(def, input.mode).map_err(Refused::Options)?;
     let mut shape = Shape {
         def,
         mode: input.mode,
@@ -176,6 +230,7 @@ pub(crate) fn decide(
         freeze: gathered.session.read_committed && !gathered.session.open_cursors,
         lock_wait: None,
         single_table: input.single_table,
+        keys,
     };
     let live = match &gathered.live {
         Relation::Missing => return Ok(plan(shape, prelude, None, None)),
@@ -194,14 +249,35 @@ pub(crate) fn decide(
         refuse(def, changes, gathered.facts.has_rows, options)?;
         if changes.is_empty() {
             Path::Nothing
-        } else if in_place(changes, &gathered.facts, options) {
+        } else if in_place(def, changes, &gathered.facts, options) {
             Path::InPlace
         } else {
             Path::Rebuild
         }
     };
     let mut fallback = None;
-    if input.mode == Mode::Upsert && same_key(def, live) {
+    // A rebuild replaces stored rows by the batch's: an upsert that never
+    // rewrites them (`Skip`, `Error`), or matches on another key than the
+    // primary one, merges.
+    // Nor where the database fills columns: a rebuild would fill them again
+    // for the batch's rows (a new identity value, a new default), where the
+    // merge keeps the stored ones.
+    let rebuilds_upsert = keys.primary
+        && keys.on_conflict == OnConflict::Update
+        && def.sent_count() == def.columns.len();
+    if input.mode == Mode::Upsert
+        && shape.path == Path::Nothing
+        && options.strategy == UpsertStrategy::Rebuild
+        && !rebuilds_upsert
+    {
+        return Err(Refused::Options(
+            "UpsertStrategy::Rebuild replaces stored rows by the batch's on the primary key; \
+             with OnConflict::Skip or OnConflict::Error, or another conflict key, the upsert \
+             merges (UpsertStrategy::Merge or Auto)"
+                .to_owned(),
+        ));
+    }
+    if input.mode == Mode::Upsert && rebuilds_upsert && same_key(def, live) {
         match (shape.path, options.strategy) {
             // Merged into the rebuilt table.
             (Path::Rebuild, UpsertStrategy::Merge) => {}
@@ -258,6 +334,7 @@ pub(crate) fn decide(
         // the new one isn't given, would go too.
         let mut lost = blocking(def, live, swap);
         lost.extend(swap.settings.uncarried.iter().cloned());
+        lost.extend(unfilled(def, live));
         lost.extend(broken_views(
             def,
             live,
@@ -281,14 +358,21 @@ pub(crate) fn decide(
 /// Whether the changes are made in place: asked for, and every one
 /// catalog-only, also as PostgreSQL makes it (see
 /// [`read_rewrites`](crate::catalog::read_rewrites)).
-fn in_place(changes: &[Change], facts: &Facts, options: &Options) -> bool {
+///
+/// An added identity or generated column is never catalog-only: PostgreSQL
+/// fills it in every stored row, rewriting the table.
+fn in_place(def: &TableDef, changes: &[Change], facts: &Facts, options: &Options) -> bool {
     options.in_place
         && changes.iter().all(|change| {
             change.is_catalog_only()
                 && match change {
-                    Change::AddColumn { column } | Change::AlterType { column, .. } => {
+                    Change::AddColumn { column } => {
                         !facts.rewrites.contains(column)
+                            && def.column(column).is_some_and(|c| {
+                                matches!(c.filled, None | Some(crate::table::Filled::Default))
+                            })
                     }
+                    Change::AlterType { column, .. } => !facts.rewrites.contains(column),
                     _ => true,
                 }
         })
@@ -324,6 +408,7 @@ fn plan(shape: Shape<'_>, prelude: Vec<Step>, oid: Option<u32>, basis: Option<Ba
             }
             _ => None,
         },
+        keys: shape.keys,
     }
 }
 
@@ -352,6 +437,10 @@ fn refuse(
                 has_nulls: true,
             } => refusals.push(Refusal::NullsInNotNull {
                 column: column.clone(),
+            }),
+            Change::Fill { column, from, to } => refusals.push(Refusal::Fill {
+                column: column.clone(),
+                what: format!("filled by {to} instead of {from}"),
             }),
             _ => {}
         }
@@ -435,6 +524,30 @@ fn auto_rebuilds(def: &TableDef, gathered: &Gathered, options: &Options, input: 
         log::debug!("{name}: merging: {reason}");
     }
     why_not.is_none()
+}
+
+/// The live identity and generated columns a swap would make plain: those
+/// the definition declares without filling them the same way (a migration
+/// refuses them as a [`Change::Fill`]; a `replace` would lose them).
+fn unfilled(def: &TableDef, live: &LiveTable) -> Vec<String> {
+    def.columns
+        .iter()
+        .filter_map(|c| {
+            let l = live.source_of(c)?;
+            let same = match c.filled {
+                Some(crate::table::Filled::IdentityAlways) => l.identity == Some('a'),
+                Some(crate::table::Filled::IdentityByDefault) => l.identity == Some('d'),
+                Some(crate::table::Filled::Generated(_)) => l.generated,
+                Some(crate::table::Filled::Default) | None => l.identity.is_none() && !l.generated,
+            };
+            (!same).then(|| {
+                format!(
+                    "column {}: an identity or generated column the definition declares otherwise",
+                    crate::ident::Ident(&l.name)
+                )
+            })
+        })
+        .collect()
 }
 
 /// What hangs off the live table that a swap would drop and can't make

@@ -132,10 +132,19 @@ impl fmt::Display for Lock {
 pub(crate) enum Run {
     /// The statement, as it is.
     Execute,
-    /// The statement in a savepoint; a unique violation is reported with the
-    /// input position of the first row whose key repeats (when `explain`:
-    /// the table was created and loaded by this call alone).
-    Unique { explain: bool },
+    /// The statement (a key or unique index built over rows this call
+    /// loaded into a table it created) in a savepoint; a unique violation is
+    /// explained with `repeated` (a `sql::repeated_key` over the table's
+    /// rows numbered in `ctid` order), when given: the table's first
+    /// `preloaded` rows are live rows copied first, so an earlier row among
+    /// them is a stored key ([`Error::KeyExists`](crate::Error::KeyExists)),
+    /// else the input repeats it ([`Error::DuplicateKey`](crate::Error::DuplicateKey)).
+    /// With `positions`, the numbers are input positions (a single-table
+    /// call that loaded the rows straight into the table).
+    Unique {
+        repeated: Option<String>,
+        positions: bool,
+    },
     /// `LOCK TABLE ... IN EXCLUSIVE MODE` waiting at most `wait`; when the
     /// lock can't be had in time, the plan's fallback runs instead.
     TryLock { wait: Duration },
@@ -147,20 +156,18 @@ pub(crate) enum Run {
     CopyLive,
     /// The COPY of the input.
     Load,
-    /// The merge of the staging table, in a savepoint; when keys repeat in
-    /// the batch (`cardinality_violation`), `dedupe` runs instead. The rows
-    /// written are counted. When a row makes it fail (a data exception or an
-    /// integrity violation: SQLSTATE class 22 or 23), `locate` (the merge of
-    /// the staged rows between two input positions, `$1` and `$2`) finds it.
-    Merge { dedupe: String, locate: String },
-    /// An `INSERT` from the staging table (rows appended in input order, or
-    /// the last row of each key into a table the call created); the rows
-    /// written are counted. `locate` as for [`Run::Merge`].
-    Insert { locate: Option<String> },
-    /// The key of a table loaded by an upsert by rebuild: when the batch
-    /// repeats a key, `dedupe` keeps the last row of each and the key is
-    /// built again.
-    KeyAfterDedupe { dedupe: String },
+    /// A statement over the staging table: an upsert's merge, or an insert
+    /// of the staged rows; see [`Staged`].
+    Staged(Box<Staged>),
+    /// The key of a table loaded by an upsert by rebuild or a `replace`:
+    /// when the batch repeats a key, `dedupe` keeps one row of each and the
+    /// key is built again ([`Duplicates::KeepLast`](crate::Duplicates) and
+    /// `KeepFirst`), or, without it, `repeated` names the key for the error.
+    KeyAfterDedupe {
+        dedupe: Option<String>,
+        repeated: String,
+        positions: bool,
+    },
     /// The owner, privileges and comments, read again at this point (`GRANT`
     /// and `COMMENT` take no lock the call's locks block).
     Carry,
@@ -168,6 +175,32 @@ pub(crate) enum Run {
     /// lock timeout, each after dropping the views made again (`first`), with
     /// blockers terminated after the configured delay.
     SwapLock { first: Vec<String> },
+}
+
+/// How a statement over the staging table runs, in a savepoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Staged {
+    /// The statement returns the counts of `sql::Merge::upsert` (rows
+    /// inserted, written, merged); else its row count is the rows written.
+    pub(crate) counts: bool,
+    /// Run first: a `sql::repeated_key` over the staged rows, whose row
+    /// fails the call (`ON CONFLICT DO NOTHING` can't tell a repeated key).
+    pub(crate) check_first: Option<String>,
+    /// Run instead when the statement finds a key twice
+    /// (`cardinality_violation`, or a unique violation where `repeated`
+    /// finds a repeated key): the same keeping one row of each key.
+    pub(crate) dedupe: Option<String>,
+    /// Names the first repeated key among the staged rows, for the error
+    /// when keys repeat and there is no `dedupe`.
+    pub(crate) repeated: Option<String>,
+    /// Names the first staged row whose key is stored, for the error on a
+    /// unique violation ([`OnConflict::Error`](crate::OnConflict), `insert`).
+    pub(crate) stored: Option<String>,
+    /// When a row makes the statement fail otherwise (a data exception or an
+    /// integrity violation: SQLSTATE class 22 or 23), the statement over the
+    /// staged rows between two input positions, `$1` and `$2`, which finds
+    /// it.
+    pub(crate) locate: Option<String>,
 }
 
 /// One step of a plan: one statement (or the COPY), the lock it takes on the
@@ -257,6 +290,8 @@ pub struct Plan {
     pub(crate) position_column: Option<String>,
     /// The new table a swap puts in the live table's place (unqualified).
     pub(crate) new_table: Option<String>,
+    /// The key rows match on, and the choices for stored and repeated keys.
+    pub(crate) keys: decide::Keys,
 }
 
 impl Plan {

@@ -4,13 +4,17 @@
 
 use std::time::Duration;
 
+use super::decide::Keys;
+use super::Staged;
 use super::{Lock, Mode, Path, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
+use crate::conflict::{Duplicates, OnConflict};
 use crate::diff::Change;
 use crate::ident::QualifiedName;
 use crate::lock;
 use crate::lock::LockMode;
-use crate::sql;
+use crate::sql::{self, Keep};
+use crate::table::Filled;
 use crate::table::TableDef;
 
 /// What [`decide`](super::decide()) chose, and what the steps are built from.
@@ -33,6 +37,9 @@ pub(super) struct Shape<'a> {
     /// before the fallback runs instead (`None`: as long as the lock timeout).
     pub lock_wait: Option<Duration>,
     pub single_table: bool,
+    /// The key rows match on, and what happens to rows whose key is stored
+    /// or repeats.
+    pub keys: Keys,
 }
 
 impl Shape<'_> {
@@ -49,11 +56,33 @@ impl Shape<'_> {
 
     /// Whether the rows wait in a staging table: merged by an upsert, or
     /// appended after the `ALTER`s in place.
+    ///
+    /// Keys repeated in the batch decide the rest: `KeepLast` and
+    /// `KeepFirst` stage to keep one row of each key (a table the call loads
+    /// whole, `replace` and upsert by rebuild, is de-duplicated in place
+    /// instead), and an `insert` with `Error` stages into a table that exists
+    /// to name both rows.
     fn staged(&self) -> bool {
+        let keyed = !self.keys.key.is_empty();
+        let keeps = self.keep().is_some();
         match self.path {
             Path::InPlace => true,
             Path::UpsertByRebuild | Path::Replace => false,
-            Path::Nothing | Path::Create | Path::Rebuild => self.mode == Mode::Upsert,
+            Path::Create => keyed && keeps,
+            Path::Nothing => {
+                self.mode == Mode::Upsert
+                    || (keyed && self.keys.duplicates != Duplicates::AssumeUnique)
+            }
+            Path::Rebuild => self.mode == Mode::Upsert || (keyed && keeps),
+        }
+    }
+
+    /// Which row of a key the batch repeats stays, if one does.
+    fn keep(&self) -> Option<Keep> {
+        match self.keys.duplicates {
+            Duplicates::KeepLast => Some(Keep::Last),
+            Duplicates::KeepFirst => Some(Keep::First),
+            _ => None,
         }
     }
 
@@ -127,7 +156,6 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
     let def = shape.def;
     let name = shape.name();
     let staged = shape.staged();
-    let explain = shape.single_table && !staged;
 
     // Prepare: locks first, so that the catalog can be read again under them.
     if matches!(shape.path, Path::Rebuild | Path::UpsertByRebuild) {
@@ -170,6 +198,13 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             sql::create_table(def, shape.intermediate()),
             "",
         );
+        for sql in advance_identities(shape) {
+            s.new_table(
+                Stage::Prepare,
+                sql,
+                "the new table's identity sequence goes on from the live one's",
+            );
+        }
     }
     if shape.path == Path::Rebuild {
         let live = shape.live.expect("a rebuild has a live table");
@@ -180,11 +215,10 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             "reads the live table",
             Run::CopyLive,
         );
-        if shape.mode == Mode::Upsert {
-            // The merge needs the key.
-            if let Some(key) = sql::add_primary_key(def, shape.intermediate()) {
-                s.new_table(Stage::Prepare, key, ON_NEW);
-            }
+        if staged {
+            // Staged rows go in after the key and indexes: the live rows
+            // are told from the batch's by the key.
+            keys_and_indexes(&mut s, shape.intermediate(), Stage::Prepare);
         }
     }
     if shape.path == Path::Nothing && shape.mode == Mode::Insert {
@@ -240,43 +274,37 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
     );
 
     // Finish.
-    let staging = shape.staging_qualified();
-    let range = sql::staged_range(&staging, &shape.position_column());
-    let merge = |s: &mut Steps<'_>, stage: Stage, into: &str| {
-        let position = shape.position_column();
-        s.push(
-            stage,
-            sql::merge(def, into, &staging, &position, true, false),
-            (into == name).then_some(LockMode::RowExclusive),
-            "rows whose stored values are the same are not rewritten; if a key repeats in \
-             the batch, the merge runs again keeping the last row of each key",
-            Run::Merge {
-                dedupe: sql::merge(def, into, &staging, &position, true, true),
-                locate: sql::merge(def, into, &range, &position, true, true),
-            },
-        );
-        s.new_table(stage, sql::drop_table(&staging), "");
-    };
+    let into = QualifiedName::new(def.schema, shape.target()).to_string();
+    let key_first = shape.path == Path::Rebuild && staged;
     match (shape.path, shape.mode) {
-        (Path::Create, Mode::Upsert) => {
-            // Into a table this call created empty, the de-duplicated rows go
-            // in as they are and the key is built after them.
-            let position = shape.position_column();
+        (Path::Create, Mode::Upsert) if staged => {
+            // Into a table this call created empty, one row of each key goes
+            // in and the key is built after them.
+            let (staging, position) = (shape.staging_qualified(), shape.position_column());
             s.push(
                 Stage::Finish,
-                sql::merge(def, &name, &staging, &position, false, true),
+                staged_merge(shape, &into, &staging, &position).insert(shape.keep(), false),
                 None,
-                "the last row of each key",
-                Run::Insert { locate: None },
+                "one row of each key",
+                Run::Staged(Box::new(Staged {
+                    counts: false,
+                    check_first: None,
+                    dedupe: None,
+                    repeated: None,
+                    stored: None,
+                    locate: None,
+                })),
             );
-            s.new_table(Stage::Finish, sql::drop_table(&staging), "");
+            s.new_table(
+                Stage::Finish,
+                sql::drop_table(&shape.staging_qualified()),
+                "",
+            );
         }
-        (Path::Nothing, Mode::Upsert) => merge(&mut s, Stage::Finish, &name),
-        (Path::Rebuild, Mode::Upsert) => merge(
-            &mut s,
-            Stage::Finish,
-            &QualifiedName::new(def.schema, shape.intermediate()).to_string(),
-        ),
+        (Path::Nothing | Path::Rebuild, Mode::Upsert) => merge(&mut s, Stage::Finish, &into),
+        (Path::Nothing | Path::Rebuild | Path::Create, Mode::Insert) if staged => {
+            insert(&mut s, Stage::Finish, &into)
+        }
         (Path::UpsertByRebuild, _) => {
             let live = shape.live.expect("a rebuild has a live table");
             s.push(
@@ -289,32 +317,11 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         }
         _ => {}
     }
-    let into = shape.target();
-    if creates && !(shape.path == Path::Rebuild && shape.mode == Mode::Upsert) {
-        if let Some(key) = sql::add_primary_key(def, into) {
-            let run = if shape.path == Path::UpsertByRebuild {
-                Run::KeyAfterDedupe {
-                    dedupe: sql::dedupe_loaded(def, into),
-                }
-            } else {
-                Run::Unique { explain }
-            };
-            let note = if shape.path == Path::UpsertByRebuild {
-                "on the new table only; if a key repeats in the batch, the last row of each \
-                 is kept and the key built again"
-            } else {
-                ON_NEW
-            };
-            s.push(Stage::Finish, key, None, note, run);
-        }
-    }
-    if creates {
-        for sql in sql::indexes(def, into) {
-            s.push(Stage::Finish, sql, None, ON_NEW, Run::Unique { explain });
-        }
+    if creates && !key_first {
+        keys_and_indexes(&mut s, shape.target(), Stage::Finish);
     }
     if let (true, Some(swap)) = (creates && shape.path != Path::Create, shape.swap) {
-        for sql in sql::carry(def, into, &swap.carried) {
+        for sql in sql::carry(def, shape.target(), &swap.carried) {
             s.push(
                 Stage::Finish,
                 sql,
@@ -360,22 +367,19 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         }
         match shape.mode {
             Mode::Upsert => merge(&mut s, Stage::Swap, &name),
-            _ => {
-                let position = shape.position_column();
-                s.push(
-                    Stage::Swap,
-                    sql::append_staged(def, &staging, &position),
-                    Some(LockMode::AccessExclusive),
-                    "in input order",
-                    Run::Insert {
-                        locate: Some(sql::append_staged(def, &range, &position)),
-                    },
-                );
-                s.new_table(Stage::Swap, sql::drop_table(&staging), "");
-            }
+            _ => insert(&mut s, Stage::Swap, &name),
         }
     }
     if swaps {
+        for sql in advance_identities(shape) {
+            s.push(
+                Stage::Swap,
+                sql,
+                Some(LockMode::AccessExclusive),
+                "again, for ids the live table handed out meanwhile",
+                Run::Execute,
+            );
+        }
         for sql in sql::swap(def, shape.intermediate()) {
             s.push(
                 Stage::Swap,
@@ -392,6 +396,202 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         }
     }
     s.out
+}
+
+/// For each identity column the live table has too (as an identity), the
+/// statement that moves the new table's sequence up to the live one's.
+fn advance_identities(shape: &Shape<'_>) -> Vec<String> {
+    let Some(live) = shape.live else {
+        return Vec::new();
+    };
+    let (from, into) = (
+        shape.name(),
+        QualifiedName::new(shape.def.schema, shape.intermediate()).to_string(),
+    );
+    shape
+        .def
+        .columns
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.filled,
+                Some(Filled::IdentityAlways | Filled::IdentityByDefault)
+            )
+        })
+        .filter_map(|c| {
+            let source = live.source_of(c).filter(|l| l.identity.is_some())?;
+            Some(sql::advance_identity(
+                (&from, &source.name),
+                (&into, c.name),
+            ))
+        })
+        .collect()
+}
+
+/// The [`sql::Merge`] of the staged rows into `into` (quoted), or of a
+/// range of them (`range`).
+fn staged_merge<'a>(
+    shape: &'a Shape<'_>,
+    into: &'a str,
+    source: &'a str,
+    position: &'a str,
+) -> sql::Merge<'a> {
+    sql::Merge {
+        def: shape.def,
+        key: shape.keys.key,
+        into,
+        source,
+        position,
+    }
+}
+
+/// The upsert's merge of the staging table into `into` (quoted), and the
+/// staging table's drop.
+fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
+    let shape = s.shape;
+    let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    let range = sql::staged_range(&staging, &position);
+    let all = staged_merge(shape, into, &staging, &position);
+    let some = staged_merge(shape, into, &range, &position);
+    let keys = shape.keys;
+    let keep = shape.keep();
+    // `ON CONFLICT DO NOTHING` lets a key repeat in the batch without a word:
+    // the batch is de-duplicated first, or checked.
+    let nothing = keys.on_conflict == OnConflict::Skip
+        || (keys.on_conflict == OnConflict::Update && shape.def.sent_count() == keys.key.len());
+    let repeated = sql::repeated_key(&staging, keys.key, &position);
+    let (sql, staged, note) = if nothing {
+        let (check_first, note) = match keep {
+            Some(_) => (None, "one row of each key, in the batch sorted by key; rows whose key is stored are skipped"),
+            None => (Some(repeated), "after a check that no key repeats in the batch; rows whose key is stored are skipped"),
+        };
+        (
+            all.upsert(keys.on_conflict, keep),
+            Staged {
+                counts: true,
+                check_first,
+                dedupe: None,
+                repeated: None,
+                stored: None,
+                locate: Some(some.upsert(keys.on_conflict, keep)),
+            },
+            note,
+        )
+    } else {
+        let note = match (keys.on_conflict, keep) {
+            (OnConflict::Update, Some(_)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping one row of each key",
+            (OnConflict::Update, None) => "rows whose stored values are the same are not rewritten; a key repeated in the batch fails the call",
+            (_, Some(_)) => "a stored key fails the call; if a key repeats in the batch, the insert runs again keeping one row of each key",
+            (_, None) => "a stored key, or a key repeated in the batch, fails the call",
+        };
+        (
+            all.upsert(keys.on_conflict, None),
+            Staged {
+                counts: true,
+                check_first: None,
+                dedupe: keep.map(|keep| all.upsert(keys.on_conflict, Some(keep))),
+                repeated: Some(repeated),
+                stored: (keys.on_conflict == OnConflict::Error)
+                    .then(|| sql::stored_key(&staging, keys.key, &position, into)),
+                locate: Some(some.upsert(keys.on_conflict, keep)),
+            },
+            note,
+        )
+    };
+    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
+        LockMode::AccessExclusive
+    } else {
+        LockMode::RowExclusive
+    });
+    s.push(stage, sql, lock, note, Run::Staged(Box::new(staged)));
+    s.new_table(stage, sql::drop_table(&staging), "");
+}
+
+/// An `insert`'s staged rows into `into` (quoted) in input order, one row of
+/// each key or checked for repeated keys, and the staging table's drop.
+fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
+    let shape = s.shape;
+    let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    let range = sql::staged_range(&staging, &position);
+    let keyed = !shape.keys.key.is_empty();
+    let keep = shape.keep();
+    let all = staged_merge(shape, into, &staging, &position);
+    let some = staged_merge(shape, into, &range, &position);
+    let note = match keep {
+        Some(_) if keyed => "one row of each key, in input order; a stored key fails the call",
+        _ => "in input order",
+    };
+    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
+        LockMode::AccessExclusive
+    } else {
+        LockMode::RowExclusive
+    });
+    s.push(
+        stage,
+        all.insert(keep, true),
+        lock,
+        note,
+        Run::Staged(Box::new(Staged {
+            counts: false,
+            check_first: None,
+            dedupe: None,
+            repeated: (keyed && keep.is_none())
+                .then(|| sql::repeated_key(&staging, shape.keys.key, &position)),
+            stored: keyed.then(|| sql::stored_key(&staging, shape.keys.key, &position, into)),
+            locate: Some(some.insert(keep, true)),
+        })),
+    );
+    s.new_table(stage, sql::drop_table(&staging), "");
+}
+
+/// The primary key and indexes of a table the call creates (`table`,
+/// unqualified), built over the rows in it. A unique violation names the
+/// repeated key; for a table a single-table call loaded directly, also its
+/// rows' input positions.
+fn keys_and_indexes(s: &mut Steps<'_>, table: &str, stage: Stage) {
+    let shape = s.shape;
+    let def = shape.def;
+    let number = shape.position_column();
+    let numbered = sql::numbered(def.schema, table, &number);
+    let positions = shape.single_table && !shape.staged();
+    let repeated = |key: &[&str]| sql::repeated_key(&numbered, key, &number);
+    if let Some(key) = sql::add_primary_key(def, table) {
+        let dedupes = matches!(shape.path, Path::UpsertByRebuild | Path::Replace);
+        let (run, note) = if dedupes {
+            let keep = shape.keep();
+            (
+                Run::KeyAfterDedupe {
+                    dedupe: keep.map(|keep| sql::dedupe_loaded(def, def.primary_key, table, keep)),
+                    repeated: repeated(def.primary_key),
+                    positions,
+                },
+                if keep.is_some() {
+                    "on the new table only; if a key repeats in the batch, one row of each is \
+                     kept and the key built again"
+                } else {
+                    "on the new table only; a key repeated in the batch fails the call"
+                },
+            )
+        } else {
+            (
+                Run::Unique {
+                    repeated: Some(repeated(def.primary_key)),
+                    positions,
+                },
+                ON_NEW,
+            )
+        };
+        s.push(stage, key, None, note, run);
+    }
+    for index in def.indexes {
+        let [create, comment] = sql::index_statements(def, table, index);
+        let run = Run::Unique {
+            repeated: index.unique.then(|| repeated(index.columns)),
+            positions,
+        };
+        s.push(stage, create, None, ON_NEW, run);
+        s.push(stage, comment, None, ON_NEW, Run::Execute);
+    }
 }
 
 /// The step that serialises calls on the table: a second call waits here

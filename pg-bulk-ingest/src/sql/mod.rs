@@ -9,7 +9,7 @@ use crate::diff::{same_type, Change};
 use crate::ident::{
     fnv1a, invented, limited, object_name, Ident, IdentList, Literal, QualifiedName,
 };
-use crate::table::{IndexDef, TableDef};
+use crate::table::{ColumnDef, Filled, IndexDef, TableDef};
 use crate::types::{EnumDef, TypeKind};
 
 /// The staging table of `def` (in `pg_temp`): named after the table, with a
@@ -214,9 +214,7 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
             sql.push_str(", ");
         }
         sql.push_str(&format!("{} {}", Ident(column.name), column.sql_type));
-        if let Some(default) = column.default {
-            sql.push_str(&format!(" DEFAULT {default}"));
-        }
+        sql.push_str(&fill_clause(table, name, column));
         if !column.nullable {
             if name != table.table {
                 // As PostgreSQL chooses them: a number after the label when
@@ -235,6 +233,62 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
     }
     sql.push(')');
     sql
+}
+
+/// What a column definition says about how the column is filled: ` DEFAULT
+/// <expr>`, ` GENERATED ... AS IDENTITY (SEQUENCE NAME ...)` or ` GENERATED
+/// ALWAYS AS (<expr>) STORED`; empty for none. An identity column's sequence
+/// is named as PostgreSQL names it for the table's own name
+/// ([`identity_sequence`]), except in a new table that is swapped in later,
+/// whose sequence is renamed by the swap.
+fn fill_clause(table: &TableDef, name: &str, column: &ColumnDef) -> String {
+    let identity = |how: &str| {
+        format!(
+            " GENERATED {how} AS IDENTITY (SEQUENCE NAME {})",
+            QualifiedName::new(table.schema, &identity_sequence(name, column.name))
+        )
+    };
+    match column.filled {
+        Some(Filled::IdentityAlways) => identity("ALWAYS"),
+        Some(Filled::IdentityByDefault) => identity("BY DEFAULT"),
+        Some(Filled::Generated(expr)) => format!(" GENERATED ALWAYS AS ({expr}) STORED"),
+        Some(Filled::Default) | None => column
+            .default
+            .map_or_else(String::new, |default| format!(" DEFAULT {default}")),
+    }
+}
+
+/// The name PostgreSQL gives the sequence of identity column `column` of
+/// table `table`: `<table>_<column>_seq`, cut to fit as `makeObjectName`
+/// cuts it.
+pub(crate) fn identity_sequence(table: &str, column: &str) -> String {
+    object_name(table, column, "seq")
+}
+
+/// Moves the identity sequence of column `column` of table `into` (quoted) up
+/// to where the sequence of column `from_column` of table `from` (quoted) stands,
+/// when that one is further: a table swapped in never hands out an id the old
+/// one handed out. `pg_sequence_last_value` (PostgreSQL 10) is NULL for a
+/// sequence never used.
+pub(crate) fn advance_identity(
+    (from, from_column): (&str, &str),
+    (into, column): (&str, &str),
+) -> String {
+    let sequence = |table: &str, column: &str| {
+        format!(
+            "pg_catalog.pg_get_serial_sequence({}, {})::regclass",
+            Literal(table),
+            Literal(column)
+        )
+    };
+    format!(
+        "SELECT pg_catalog.setval(n.seq, o.last) FROM (SELECT {} AS seq) AS n, \
+         (SELECT pg_catalog.pg_sequence_last_value({}) AS last) AS o \
+         WHERE o.last IS NOT NULL \
+         AND o.last > coalesce(pg_catalog.pg_sequence_last_value(n.seq), o.last - 1)",
+        sequence(into, column),
+        sequence(from, from_column)
+    )
 }
 
 /// The deterministic name of a table's primary-key constraint:
@@ -287,20 +341,18 @@ pub(crate) fn add_primary_key(table: &TableDef, name: &str) -> Option<String> {
     ))
 }
 
-/// The indexes of table `name` (created by this call), each marked as the
-/// library's by its comment: dropped when the definition no longer declares
-/// it.
-pub(crate) fn indexes(def: &TableDef, name: &str) -> Vec<String> {
-    let mut sql = Vec::new();
-    for index in def.indexes {
-        sql.push(create_index(def, name, index));
-        sql.push(format!(
+/// One index of the definition on table `name` (created by this call): its
+/// `CREATE INDEX`, and the `COMMENT ON INDEX` that marks it as the
+/// library's (dropped when the definition no longer declares it).
+pub(crate) fn index_statements(def: &TableDef, name: &str, index: &IndexDef) -> [String; 2] {
+    [
+        create_index(def, name, index),
+        format!(
             "COMMENT ON INDEX {} IS {}",
             QualifiedName::new(def.schema, &index_name(name, index)),
             Literal(crate::catalog::INDEX_COMMENT)
-        ));
-    }
-    sql
+        ),
+    ]
 }
 
 /// `INSERT INTO <intermediate> SELECT ... FROM <live>`: the live rows copied
@@ -317,8 +369,11 @@ pub(crate) fn copy_live_rows(
     let mut values = Vec::new();
     for column in def.columns {
         let Some(source) = live.source_of(column) else {
-            continue; // a new column: its default (or NULL)
+            continue; // a new column: its default, identity or expression (or NULL)
         };
+        if matches!(column.filled, Some(Filled::Generated(_))) {
+            continue; // computed again from the row
+        }
         targets.push(column.name);
         let name = format!("o.{}", Ident(&source.name));
         if same_type(source, &column.sql_type) {
@@ -342,9 +397,19 @@ pub(crate) fn copy_live_rows(
         }
     }
     let into = QualifiedName::new(def.schema, intermediate);
+    // An identity column's stored values are kept.
+    let overriding = def
+        .columns
+        .iter()
+        .any(|c| c.filled == Some(Filled::IdentityAlways) && targets.contains(&c.name));
     let mut sql = format!(
-        "INSERT INTO {into} ({}) SELECT {} FROM {} AS o",
+        "INSERT INTO {into} ({}){} SELECT {} FROM {} AS o",
         IdentList(targets.iter().copied()),
+        if overriding {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        },
         values.join(", "),
         def.name()
     );
@@ -364,35 +429,6 @@ pub(crate) fn copy_live_rows(
         ));
     }
     sql
-}
-
-/// Deletes every row of table `name` (loaded by this call) but the last of
-/// each key. Rows of a table loaded by this call are stored in the order they
-/// were loaded, so `ctid` order is input order.
-pub(crate) fn dedupe_loaded(def: &TableDef, name: &str) -> String {
-    let same_key: Vec<String> = def
-        .primary_key
-        .iter()
-        .map(|k| format!("a.{0} = b.{0}", Ident(k)))
-        .collect();
-    format!(
-        "DELETE FROM {0} AS a USING {0} AS b WHERE {1} AND a.ctid < b.ctid",
-        QualifiedName::new(def.schema, name),
-        same_key.join(" AND ")
-    )
-}
-
-/// The position (0-based, among the rows of table `name`, which this call
-/// created and loaded) of the first row whose key an earlier row already
-/// had.
-pub(crate) fn first_duplicate(def: &TableDef, name: &str) -> String {
-    let key = IdentList(def.primary_key.iter().copied());
-    format!(
-        "SELECT min(n) FROM (SELECT row_number() OVER (ORDER BY ctid) - 1 AS n, \
-         row_number() OVER (PARTITION BY {key} ORDER BY ctid) AS occurrence \
-         FROM {}) AS rows WHERE occurrence = 2",
-        QualifiedName::new(def.schema, name)
-    )
 }
 
 /// The `ALTER TABLE` that makes one catalog-only change in place.
@@ -443,7 +479,10 @@ pub(crate) fn alteration(def: &TableDef, change: &Change) -> String {
         Change::DropIndex { name, .. } => {
             format!("DROP INDEX {}", QualifiedName::new(def.schema, name))
         }
-        Change::SetNotNull { .. } | Change::AddIndex { .. } | Change::PrimaryKey { .. } => {
+        Change::SetNotNull { .. }
+        | Change::AddIndex { .. }
+        | Change::PrimaryKey { .. }
+        | Change::Fill { .. } => {
             unreachable!("not catalog-only, so not planned in place")
         }
     }
@@ -484,6 +523,19 @@ pub(crate) fn swap(def: &TableDef, intermediate: &str) -> Vec<String> {
             Ident(&index_name(def.table, index))
         ));
     }
+    // The old table's identity sequences went with it.
+    for column in def.columns.iter().filter(|c| {
+        matches!(
+            c.filled,
+            Some(Filled::IdentityAlways | Filled::IdentityByDefault)
+        )
+    }) {
+        sql.push(format!(
+            "ALTER SEQUENCE {} RENAME TO {}",
+            QualifiedName::new(def.schema, &identity_sequence(intermediate, column.name)),
+            Ident(&identity_sequence(def.table, column.name))
+        ));
+    }
     sql
 }
 
@@ -494,7 +546,7 @@ pub(crate) fn create_staging(def: &TableDef, staging: &str, position: &str) -> S
         "CREATE TEMPORARY TABLE {staging} ({} bigint",
         Ident(position)
     );
-    for column in def.columns {
+    for column in def.sent() {
         sql.push_str(&format!(", {} {}", Ident(column.name), column.sql_type));
     }
     sql.push_str(") ON COMMIT DROP");
@@ -507,18 +559,7 @@ pub(crate) fn copy_in(def: &TableDef, into: &str, position: Option<&str>, freeze
     let freeze = if freeze { ", FREEZE" } else { "" };
     format!(
         "COPY {into} ({position}{}) FROM STDIN (FORMAT binary{freeze})",
-        IdentList(def.columns.iter().map(|c| c.name)),
-    )
-}
-
-/// `insert` in place: the staged rows (from `source`: the staging table or a
-/// [`staged_range`] of it) go in as they are, in input order.
-pub(crate) fn append_staged(def: &TableDef, source: &str, position: &str) -> String {
-    let columns = IdentList(def.columns.iter().map(|c| c.name));
-    format!(
-        "INSERT INTO {} ({columns}) SELECT {columns} FROM {source} AS s ORDER BY {}",
-        def.name(),
-        Ident(position)
+        IdentList(def.sent().map(|c| c.name)),
     )
 }
 
@@ -537,69 +578,9 @@ pub(crate) fn staged_positions(staging: &str, position: &str) -> String {
     format!("SELECT min({0}), max({0}) FROM {staging}", Ident(position))
 }
 
-/// `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`: the last row of each
-/// key in input order wins; rows in key order; rows whose stored values are
-/// already the same, byte for byte (`*<>` on records, which compares binary
-/// images: `1.0` → `1.00` or `0` → `-0` is a change), are not rewritten. (The
-/// `::record` casts keep PostgreSQL from comparing the rows column by column,
-/// where `*<>` does not exist.) Without `on_conflict`, for an empty table without its key yet,
-/// only the de-duplication.
-pub(crate) fn merge(
-    def: &TableDef,
-    into: &str,
-    source: &str,
-    position: &str,
-    on_conflict: bool,
-    dedupe: bool,
-) -> String {
-    let columns = IdentList(def.columns.iter().map(|c| c.name));
-    let key = IdentList(def.primary_key.iter().copied());
-    let others: Vec<&str> = def
-        .columns
-        .iter()
-        .map(|c| c.name)
-        .filter(|c| !def.primary_key.contains(c))
-        .collect();
-    let mut sql = if dedupe {
-        format!(
-            "INSERT INTO {into} AS t ({columns}) \
-             SELECT {columns} FROM (\
-             SELECT DISTINCT ON ({key}) * FROM {source} AS staged ORDER BY {key}, {pos} DESC\
-             ) AS s",
-            pos = Ident(position),
-        )
-    } else {
-        format!("INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM {source} AS s")
-    };
-    if !on_conflict {
-        return sql;
-    }
-    sql.push_str(&format!(" ON CONFLICT ({key}) "));
-    if others.is_empty() {
-        sql.push_str("DO NOTHING");
-        return sql;
-    }
-    sql.push_str("DO UPDATE SET ");
-    for (i, c) in others.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("{0} = EXCLUDED.{0}", Ident(c)));
-    }
-    let prefixed = |prefix: &str| {
-        others
-            .iter()
-            .map(|c| format!("{prefix}.{}", Ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    sql.push_str(&format!(
-        " WHERE ROW({})::record *<> ROW({})::record",
-        prefixed("t"),
-        prefixed("EXCLUDED")
-    ));
-    sql
-}
+mod merge;
+
+pub(crate) use merge::{dedupe_loaded, numbered, repeated_key, stored_key, Keep, Merge};
 
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ fn tables_keys_and_indexes() {
         r#"ALTER TABLE "sales"."orders" ADD CONSTRAINT "orders_pkey" PRIMARY KEY ("id")"#
     );
     assert_eq!(
-        indexes(&TABLE, "orders"),
+        index_statements(&TABLE, "orders", &TABLE.indexes[0]),
         [
             r#"CREATE INDEX "orders_customer_idx" ON "sales"."orders" USING "btree" ("customer")"#,
             r#"COMMENT ON INDEX "sales"."orders_customer_idx" IS 'pg-bulk-ingest'"#
@@ -51,8 +51,12 @@ fn live_rows_are_cast_and_filtered() {
         r#"INSERT INTO "sales"."orders_pgbi_new" ("id", "customer", "note") SELECT o."id", o."customer", o."note" FROM "sales"."orders" AS o WHERE NOT EXISTS (SELECT 1 FROM "sales"."orders_pgbi_new" AS n WHERE n."id" = o."id")"#
     );
     assert_eq!(
-        dedupe_loaded(&TABLE, "orders_pgbi_new"),
+        dedupe_loaded(&TABLE, TABLE.primary_key, "orders_pgbi_new", Keep::Last),
         r#"DELETE FROM "sales"."orders_pgbi_new" AS a USING "sales"."orders_pgbi_new" AS b WHERE a."id" = b."id" AND a.ctid < b.ctid"#
+    );
+    assert!(
+        dedupe_loaded(&TABLE, TABLE.primary_key, "orders_pgbi_new", Keep::First)
+            .ends_with("a.ctid > b.ctid")
     );
     // From text, the values go through a cast by label.
     let with_text = LiveTable {
@@ -128,23 +132,71 @@ fn index_names_are_deterministic_and_short() {
 }
 
 #[test]
-fn merge_keeps_last_row_and_skips_unchanged() {
+fn merge_keeps_one_row_and_skips_unchanged() {
+    use crate::conflict::OnConflict;
     let position = STAGING_POSITION;
+    let merge = Merge {
+        def: &DEF,
+        key: DEF.primary_key,
+        into: "\"s\".\"t\"",
+        source: "pg_temp.\"st\"",
+        position,
+    };
     assert_eq!(
-        merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, true),
-        "INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
-         SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" AS staged ORDER BY \"id\", \"pg_bulk_ingest_position\" DESC\
-         ) AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
-         WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record"
-    );
-    // Into a table created by the call: de-duplicate only.
-    assert!(
-        merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, false, true).ends_with("DESC) AS s")
+        merge.upsert(OnConflict::Update, Some(Keep::Last)),
+        "WITH s AS (SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" AS staged ORDER BY \"id\", \
+         \"pg_bulk_ingest_position\" DESC), merged AS (\
+         INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM s \
+         ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \"a: b\" = EXCLUDED.\"a: b\" \
+         WHERE ROW(t.\"a\", t.\"a: b\")::record *<> ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record \
+         RETURNING t.xmax = 0 AS inserted) \
+         SELECT count(*) FILTER (WHERE inserted), count(*), (SELECT count(*) FROM s) FROM merged"
     );
     // The first try: no sort.
-    assert!(
-        merge(&DEF, "\"s\".\"t\"", "pg_temp.\"st\"", position, true, false)
-            .starts_with("INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM pg_temp.\"st\" AS s ON CONFLICT")
+    assert_eq!(
+        merge.upsert(OnConflict::Update, None),
+        "WITH merged AS (INSERT INTO \"s\".\"t\" AS t (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \
+         \"a: b\" FROM pg_temp.\"st\" AS s ON CONFLICT (\"id\") DO UPDATE SET \"a\" = EXCLUDED.\"a\", \
+         \"a: b\" = EXCLUDED.\"a: b\" WHERE ROW(t.\"a\", t.\"a: b\")::record *<> \
+         ROW(EXCLUDED.\"a\", EXCLUDED.\"a: b\")::record RETURNING t.xmax = 0 AS inserted) \
+         SELECT count(*) FILTER (WHERE inserted), count(*), NULL::bigint FROM merged"
+    );
+    // KeepFirst sorts the other way.
+    assert!(merge
+        .upsert(OnConflict::Update, Some(Keep::First))
+        .contains("\"pg_bulk_ingest_position\" ASC)"));
+    // Skip: insert-or-ignore; Error: a plain insert.
+    assert!(merge
+        .upsert(OnConflict::Skip, None)
+        .contains("AS s ON CONFLICT (\"id\") DO NOTHING RETURNING"));
+    assert!(merge
+        .upsert(OnConflict::Error, None)
+        .contains("AS s RETURNING"));
+    // Into a table created by the call, or an insert: no ON CONFLICT.
+    assert_eq!(
+        merge.insert(Some(Keep::Last), true),
+        "INSERT INTO \"s\".\"t\" (\"id\", \"a\", \"a: b\") SELECT \"id\", \"a\", \"a: b\" FROM (\
+         SELECT DISTINCT ON (\"id\") * FROM pg_temp.\"st\" AS staged ORDER BY \"id\", \
+         \"pg_bulk_ingest_position\" DESC) AS s ORDER BY \"pg_bulk_ingest_position\""
+    );
+}
+
+#[test]
+fn repeated_and_stored_keys_are_named() {
+    assert_eq!(
+        repeated_key("pg_temp.\"st\"", &["a", "b"], "pos"),
+        "SELECT r.earlier, r.later, r.\"a\"::text, r.\"b\"::text FROM (SELECT \"pos\" AS later, \
+         lag(\"pos\") OVER (PARTITION BY \"a\", \"b\" ORDER BY \"pos\") AS earlier, \"a\", \"b\" \
+         FROM pg_temp.\"st\") AS r WHERE r.earlier IS NOT NULL ORDER BY r.later LIMIT 1"
+    );
+    assert_eq!(
+        numbered("s", "t", "pos"),
+        "(SELECT row_number() OVER (ORDER BY ctid) - 1 AS \"pos\", * FROM \"s\".\"t\") AS numbered"
+    );
+    assert_eq!(
+        stored_key("pg_temp.\"st\"", &["a"], "pos", "\"s\".\"t\""),
+        "SELECT s.\"pos\", s.\"a\"::text FROM pg_temp.\"st\" AS s WHERE EXISTS (SELECT 1 FROM \
+         \"s\".\"t\" AS t WHERE t.\"a\" = s.\"a\") ORDER BY s.\"pos\" LIMIT 1"
     );
 }
 

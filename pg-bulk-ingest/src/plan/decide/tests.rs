@@ -110,7 +110,7 @@ fn a_matching_table_needs_nothing_and_is_locked_before_the_copy() {
     assert_eq!(plan.path, Path::Nothing);
     let finish = sql(&plan, Stage::Finish);
     assert!(
-        finish[0].starts_with(r#"INSERT INTO "sales"."orders" AS t"#),
+        finish[0].starts_with(r#"WITH merged AS (INSERT INTO "sales"."orders" AS t"#),
         "{plan}"
     );
     assert!(finish[0].contains("ON CONFLICT"), "{plan}");
@@ -123,7 +123,7 @@ fn a_matching_table_needs_nothing_and_is_locked_before_the_copy() {
     );
     assert!(matches!(
         plan.steps_of(Stage::Finish).next().unwrap().run,
-        Run::Merge { .. }
+        Run::Staged(_)
     ));
 }
 
@@ -200,13 +200,13 @@ fn an_upsert_by_rebuild_needs_the_same_key() {
         ..Options::default()
     };
     let g = gathered(Some(keyless), Facts::default());
-    let plan = plan_with(&g, options, input(Mode::Upsert, 10)).unwrap();
+    let plan = plan_with(&g, options.clone(), input(Mode::Upsert, 10)).unwrap();
     assert_eq!(plan.path, Path::Rebuild, "{plan}");
     // A key column of another type: a cast could make two keys equal.
     let mut narrow = live();
     narrow.columns[0] = col("id", "integer", false);
     let g = gathered(Some(narrow), Facts::default());
-    let plan = plan_with(&g, options, input(Mode::Upsert, 10)).unwrap();
+    let plan = plan_with(&g, options.clone(), input(Mode::Upsert, 10)).unwrap();
     assert_eq!(plan.path, Path::Rebuild, "{plan}");
     // The live rows go in first, keyed, and the batch is merged into them.
     let prepare = sql(&plan, Stage::Prepare);

@@ -1,0 +1,215 @@
+//! The statements that bring staged rows into a table: the upsert's merge in
+//! its three [`OnConflict`] forms, the insert of staged rows, the
+//! de-duplication of repeated keys, and the queries that name a repeated or
+//! stored key for an error.
+
+use crate::conflict::OnConflict;
+use crate::ident::{Ident, IdentList, QualifiedName};
+use crate::table::TableDef;
+
+/// Which row of a repeated key stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keep {
+    First,
+    Last,
+}
+
+impl Keep {
+    fn order(self) -> &'static str {
+        match self {
+            Keep::First => "ASC",
+            Keep::Last => "DESC",
+        }
+    }
+}
+
+/// Staged rows going into a table: the table's definition, the key rows
+/// match on, the table they go into (quoted), where they come from (the
+/// staging table, or a [`staged_range`](super::staged_range) of it) and the
+/// staging table's position column.
+pub(crate) struct Merge<'a> {
+    pub def: &'a TableDef,
+    pub key: &'a [&'a str],
+    pub into: &'a str,
+    pub source: &'a str,
+    pub position: &'a str,
+}
+
+impl Merge<'_> {
+    fn columns(&self) -> IdentList<'_, impl Iterator<Item = &str> + Clone> {
+        IdentList(self.def.sent().map(|c| c.name))
+    }
+
+    /// The staged rows, or the `keep` row of each key: a `FROM` item.
+    fn rows(&self, keep: Option<Keep>) -> String {
+        match keep {
+            None => self.source.to_owned(),
+            Some(keep) => format!(
+                "(SELECT DISTINCT ON ({key}) * FROM {source} AS staged ORDER BY {key}, {pos} {})",
+                keep.order(),
+                key = IdentList(self.key.iter().copied()),
+                source = self.source,
+                pos = Ident(self.position),
+            ),
+        }
+    }
+
+    /// The upsert's merge into a table whose key index exists, returning
+    /// three counts: rows inserted, rows written (inserted or updated), and
+    /// rows merged after de-duplication (NULL without `keep`: every staged
+    /// row). A row is told inserted by `xmax = 0` on the row `RETURNING`
+    /// gives (an updated row's version is locked by the merge, a new one
+    /// not).
+    ///
+    /// - [`OnConflict::Update`]: `ON CONFLICT (key) DO UPDATE` of every
+    ///   column but the key's, where the stored values differ (`*<>` on
+    ///   records compares binary images: `1.0` → `1.00` or `0` → `-0` is a
+    ///   change; the `::record` casts keep PostgreSQL from comparing the rows
+    ///   column by column, where `*<>` does not exist). With no other column,
+    ///   `DO NOTHING`.
+    /// - [`OnConflict::Skip`]: `ON CONFLICT (key) DO NOTHING`.
+    /// - [`OnConflict::Error`]: a plain `INSERT`; a stored key is a unique
+    ///   violation.
+    pub(crate) fn upsert(&self, on_conflict: OnConflict, keep: Option<Keep>) -> String {
+        let columns = self.columns();
+        let into = self.into;
+        let mut insert = match keep {
+            Some(_) => format!("INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM s"),
+            None => format!(
+                "INSERT INTO {into} AS t ({columns}) SELECT {columns} FROM {} AS s",
+                self.source
+            ),
+        };
+        let others: Vec<&str> = self
+            .def
+            .sent()
+            .map(|c| c.name)
+            .filter(|c| !self.key.contains(c))
+            .collect();
+        let key = IdentList(self.key.iter().copied());
+        match on_conflict {
+            OnConflict::Update if !others.is_empty() => {
+                let set: Vec<String> = others
+                    .iter()
+                    .map(|c| format!("{0} = EXCLUDED.{0}", Ident(c)))
+                    .collect();
+                let prefixed = |prefix: &str| {
+                    others
+                        .iter()
+                        .map(|c| format!("{prefix}.{}", Ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                insert.push_str(&format!(
+                    " ON CONFLICT ({key}) DO UPDATE SET {} \
+                     WHERE ROW({})::record *<> ROW({})::record",
+                    set.join(", "),
+                    prefixed("t"),
+                    prefixed("EXCLUDED")
+                ));
+            }
+            OnConflict::Update | OnConflict::Skip => {
+                insert.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+            }
+            OnConflict::Error => {}
+        }
+        let counts = "SELECT count(*) FILTER (WHERE inserted), count(*)";
+        match keep {
+            None => format!(
+                "WITH merged AS ({insert} RETURNING t.xmax = 0 AS inserted) \
+                 {counts}, NULL::bigint FROM merged"
+            ),
+            Some(keep) => format!(
+                "WITH s AS {}, merged AS ({insert} RETURNING t.xmax = 0 AS inserted) \
+                 {counts}, (SELECT count(*) FROM s) FROM merged",
+                self.rows(Some(keep))
+            ),
+        }
+    }
+
+    /// `INSERT ... SELECT` of the staged rows, or of the `keep` row of each
+    /// key, into a table (no `ON CONFLICT`: a stored key is a unique
+    /// violation); in input order when `ordered`.
+    pub(crate) fn insert(&self, keep: Option<Keep>, ordered: bool) -> String {
+        let columns = self.columns();
+        let mut sql = format!(
+            "INSERT INTO {} ({columns}) SELECT {columns} FROM {} AS s",
+            self.into,
+            self.rows(keep)
+        );
+        if ordered {
+            sql.push_str(&format!(" ORDER BY {}", Ident(self.position)));
+        }
+        sql
+    }
+}
+
+/// Deletes every row of table `name` (loaded by this call) but the `keep`
+/// row of each key. Rows of a table loaded by this call are stored in the
+/// order they were loaded, so `ctid` order is input order.
+pub(crate) fn dedupe_loaded(def: &TableDef, key: &[&str], name: &str, keep: Keep) -> String {
+    let same_key: Vec<String> = key
+        .iter()
+        .map(|k| format!("a.{0} = b.{0}", Ident(k)))
+        .collect();
+    let op = match keep {
+        Keep::Last => "<",
+        Keep::First => ">",
+    };
+    format!(
+        "DELETE FROM {0} AS a USING {0} AS b WHERE {1} AND a.ctid {op} b.ctid",
+        QualifiedName::new(def.schema, name),
+        same_key.join(" AND ")
+    )
+}
+
+/// The first row (in `order`) whose key an earlier row has: `(position of
+/// the earlier row, position of the row, the key's values as text...)`, or
+/// no row. `source` is a `FROM` item with the `order` column (`bigint`) and
+/// the key columns.
+pub(crate) fn repeated_key(source: &str, key: &[&str], order: &str) -> String {
+    let keys = IdentList(key.iter().copied());
+    let as_text: Vec<String> = key
+        .iter()
+        .map(|k| format!("r.{}::text", Ident(k)))
+        .collect();
+    format!(
+        "SELECT r.earlier, r.later, {} FROM (SELECT {order} AS later, lag({order}) OVER \
+         (PARTITION BY {keys} ORDER BY {order}) AS earlier, {keys} FROM {source}) AS r \
+         WHERE r.earlier IS NOT NULL ORDER BY r.later LIMIT 1",
+        as_text.join(", "),
+        order = Ident(order),
+    )
+}
+
+/// The rows of table `name` (loaded by this call) numbered from 0 in `ctid`
+/// order (input order; live rows copied first come first) as column
+/// `column` (a name no column of the table has): a `FROM` item for
+/// [`repeated_key`].
+pub(crate) fn numbered(schema: &str, name: &str, column: &str) -> String {
+    format!(
+        "(SELECT row_number() OVER (ORDER BY ctid) - 1 AS {}, * FROM {}) AS numbered",
+        Ident(column),
+        QualifiedName::new(schema, name)
+    )
+}
+
+/// The first staged row (in input order) whose key `into` already holds:
+/// `(its position, the key's values as text...)`, or no row.
+pub(crate) fn stored_key(source: &str, key: &[&str], position: &str, into: &str) -> String {
+    let as_text: Vec<String> = key
+        .iter()
+        .map(|k| format!("s.{}::text", Ident(k)))
+        .collect();
+    let same: Vec<String> = key
+        .iter()
+        .map(|k| format!("t.{0} = s.{0}", Ident(k)))
+        .collect();
+    format!(
+        "SELECT s.{pos}, {} FROM {source} AS s WHERE EXISTS (SELECT 1 FROM {into} AS t \
+         WHERE {}) ORDER BY s.{pos} LIMIT 1",
+        as_text.join(", "),
+        same.join(" AND "),
+        pos = Ident(position),
+    )
+}

@@ -1,0 +1,10 @@
+use pg_bulk_ingest::BulkTable;
+
+#[derive(BulkTable)]
+struct Contact {
+    #[bulk(primary_key, identity)]
+    id: i64,
+    email: String,
+}
+
+fn main() {}
