@@ -60,6 +60,9 @@ enum Contender {
     InsertLib,
     /// `BinaryCopyInWriter` into the same.
     InsertCopy,
+    /// `insert` with `Duplicates::KeepLast` into the same: staged, one row of
+    /// each key.
+    InsertKeepLast,
     /// `ToSql` into one buffer, written to the COPY in 256 KiB pieces.
     InsertToSql,
     /// `pg_bulk_ingest::insert` when the table does not exist.
@@ -75,6 +78,25 @@ enum Contender {
     UpsertMerge,
     /// temp table + `BinaryCopyInWriter` + `INSERT ... ON CONFLICT`, same rows.
     UpsertCopy,
+    /// The upsert's choices, each `UpsertStrategy::Merge` of a batch of N/10
+    /// rows into N (see [`input`]). Default choices (`OnConflict::Update`,
+    /// `Duplicates::KeepLast`), half updates and half new: the base the
+    /// others are measured against.
+    ModeUpdate,
+    /// `OnConflict::Skip`, the same batch.
+    ModeSkip,
+    /// `Duplicates::KeepFirst`, the same batch.
+    ModeKeepFirst,
+    /// `Duplicates::AssumeUnique`, the same batch.
+    ModeAssumeUnique,
+    /// The same batch with its first 1 % of rows again at the end (keys
+    /// repeat): the default runs the merge a second time, de-duplicated.
+    ModeRepeated,
+    /// The default choices, a batch of only new keys.
+    ModeUpdateNew,
+    /// `OnConflict::Error`, the same batch of only new keys (a stored key
+    /// would fail it).
+    ModeError,
     /// Only makes the rows (no database): the client CPU every contender
     /// spends on its input.
     Generate,
@@ -83,9 +105,10 @@ enum Contender {
 use Contender::*;
 
 impl Contender {
-    const LOADS: [Contender; 9] = [
+    const LOADS: [Contender; 17] = [
         InsertLib,
         InsertCopy,
+        InsertKeepLast,
         InsertToSql,
         CreateLib,
         ReplaceLib,
@@ -93,12 +116,31 @@ impl Contender {
         UpsertLib,
         UpsertMerge,
         UpsertCopy,
+        ModeUpdate,
+        ModeSkip,
+        ModeKeepFirst,
+        ModeAssumeUnique,
+        ModeRepeated,
+        ModeUpdateNew,
+        ModeError,
+    ];
+
+    /// The upsert's choices, against their base.
+    const MODES: [(Contender, Contender); 7] = [
+        (InsertKeepLast, InsertLib),
+        (ModeSkip, ModeUpdate),
+        (ModeKeepFirst, ModeUpdate),
+        (ModeAssumeUnique, ModeUpdate),
+        (ModeRepeated, ModeUpdate),
+        (ModeError, ModeUpdateNew),
+        (ModeUpdateNew, ModeUpdate),
     ];
 
     fn id(self) -> &'static str {
         match self {
             InsertLib => "insert-lib",
             InsertCopy => "insert-copy",
+            InsertKeepLast => "insert-keeplast",
             InsertToSql => "insert-tosql",
             CreateLib => "create-lib",
             ReplaceLib => "replace-lib",
@@ -106,6 +148,13 @@ impl Contender {
             UpsertLib => "upsert-lib",
             UpsertMerge => "upsert-merge",
             UpsertCopy => "upsert-copy",
+            ModeUpdate => "mode-update",
+            ModeSkip => "mode-skip",
+            ModeKeepFirst => "mode-keepfirst",
+            ModeAssumeUnique => "mode-assumeunique",
+            ModeRepeated => "mode-repeated",
+            ModeUpdateNew => "mode-update-new",
+            ModeError => "mode-error",
             Generate => "generate",
         }
     }
@@ -114,6 +163,7 @@ impl Contender {
         match self {
             InsertLib => "pg_bulk_ingest::insert, existing table",
             InsertCopy => "BinaryCopyInWriter, existing table",
+            InsertKeepLast => "pg_bulk_ingest::insert, existing table, Duplicates::KeepLast",
             InsertToSql => "ToSql + 256 KiB writes, existing table",
             CreateLib => "pg_bulk_ingest::insert, creates the table",
             ReplaceLib => "pg_bulk_ingest::replace",
@@ -121,7 +171,31 @@ impl Contender {
             UpsertLib => "pg_bulk_ingest::upsert (default: rebuilds)",
             UpsertMerge => "pg_bulk_ingest::upsert, UpsertStrategy::Merge",
             UpsertCopy => "temp table + BinaryCopyInWriter + INSERT … ON CONFLICT",
+            ModeUpdate => "upsert N/10 into N, merge, defaults (Update, KeepLast)",
+            ModeSkip => "upsert N/10 into N, merge, OnConflict::Skip",
+            ModeKeepFirst => "upsert N/10 into N, merge, Duplicates::KeepFirst",
+            ModeAssumeUnique => "upsert N/10 into N, merge, Duplicates::AssumeUnique",
+            ModeRepeated => "upsert N/10 + 1 % repeated keys into N, merge, defaults",
+            ModeUpdateNew => "upsert N/10 new keys into N, merge, defaults",
+            ModeError => "upsert N/10 new keys into N, merge, OnConflict::Error",
             Generate => "row generation only (no database)",
+        }
+    }
+
+    /// One of the upsert's choices (a batch of a tenth of the table).
+    fn is_mode(self) -> bool {
+        !matches!(self, InsertKeepLast | InsertLib)
+            && Contender::MODES
+                .iter()
+                .any(|&(c, base)| c == self || base == self)
+    }
+
+    /// The rows it loads for a table of `n`.
+    fn batch(self, n: i64) -> i64 {
+        match self {
+            ModeRepeated => n / 10 + n / 100,
+            _ if self.is_mode() => n / 10,
+            _ => n,
         }
     }
 
@@ -133,18 +207,20 @@ impl Contender {
     }
 
     fn is_library(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            InsertLib | CreateLib | ReplaceLib | UpsertLib | UpsertMerge
+            InsertCopy | InsertToSql | ReplaceCopy | UpsertCopy | Generate
         )
     }
 
     /// What the table holds before the timed load.
     fn start(self) -> Start {
         match self {
-            InsertLib | InsertCopy | InsertToSql => Start::Empty,
+            InsertLib | InsertCopy | InsertToSql | InsertKeepLast => Start::Empty,
             CreateLib => Start::Absent,
             ReplaceLib | ReplaceCopy | UpsertLib | UpsertMerge | UpsertCopy => Start::Filled,
+            ModeUpdate | ModeSkip | ModeKeepFirst | ModeAssumeUnique | ModeRepeated
+            | ModeUpdateNew | ModeError => Start::Filled,
             Generate => Start::NoDatabase,
         }
     }
@@ -157,6 +233,10 @@ impl Contender {
             Start::Filled if matches!(self, UpsertLib | UpsertMerge | UpsertCopy) => {
                 (n + n / 2, n, 1)
             }
+            Start::Filled if matches!(self, ModeUpdateNew | ModeError) => (n + n / 10, n / 10, 1),
+            // Skip keeps the stored half of the batch's keys as they are.
+            Start::Filled if self == ModeSkip => (n + n / 20, n / 20, 1),
+            Start::Filled if self.is_mode() => (n + n / 20, n / 10, 1),
             Start::Filled => (n, n, 1),
             Start::NoDatabase => (0, 0, 0),
         }
@@ -178,12 +258,19 @@ enum Start {
 
 /// The rows a contender loads: version 0 of ids 0..N for inserts; version 1
 /// of ids 0..N for replace (every row changes); version 1 of ids N/2..3N/2
-/// for upsert into 0..N (half updates of existing keys, half new keys).
-fn input(contender: Contender, n: i64) -> impl Iterator<Item = Item> {
+/// for upsert into 0..N (half updates of existing keys, half new keys); for
+/// the upsert's choices, version 1 of ids N−N/20..N+N/20 (half updates, half
+/// new; the first N/100 again for repeated keys), or of N..N+N/10 (new keys).
+fn input(contender: Contender, n: i64) -> Box<dyn Iterator<Item = Item>> {
     match contender {
-        UpsertLib | UpsertMerge | UpsertCopy => items(n / 2..n / 2 + n, 1),
-        ReplaceLib | ReplaceCopy => items(0..n, 1),
-        _ => items(0..n, 0),
+        UpsertLib | UpsertMerge | UpsertCopy => Box::new(items(n / 2..n / 2 + n, 1)),
+        ReplaceLib | ReplaceCopy => Box::new(items(0..n, 1)),
+        ModeUpdateNew | ModeError => Box::new(items(n..n + n / 10, 1)),
+        ModeRepeated => Box::new(
+            items(n - n / 20..n + n / 20, 1).chain(items(n - n / 20..n - n / 20 + n / 100, 1)),
+        ),
+        _ if contender.is_mode() => Box::new(items(n - n / 20..n + n / 20, 1)),
+        _ => Box::new(items(0..n, 0)),
     }
 }
 
@@ -206,6 +293,26 @@ fn load(client: &mut Client, contender: Contender, n: i64) -> u64 {
                 .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Merge)
                 .upsert(&mut tx, rows)
                 .expect("upsert")
+                .rows
+        }
+        ModeUpdate | ModeSkip | ModeKeepFirst | ModeAssumeUnique | ModeRepeated | ModeUpdateNew
+        | ModeError => {
+            let ingest = pg_bulk_ingest::Ingest::new()
+                .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Merge);
+            let ingest = match contender {
+                ModeSkip => ingest.on_conflict(pg_bulk_ingest::OnConflict::Skip),
+                ModeError => ingest.on_conflict(pg_bulk_ingest::OnConflict::Error),
+                ModeKeepFirst => ingest.duplicates(pg_bulk_ingest::Duplicates::KeepFirst),
+                ModeAssumeUnique => ingest.duplicates(pg_bulk_ingest::Duplicates::AssumeUnique),
+                _ => ingest,
+            };
+            ingest.upsert(&mut tx, rows).expect("upsert").rows
+        }
+        InsertKeepLast => {
+            pg_bulk_ingest::Ingest::new()
+                .duplicates(pg_bulk_ingest::Duplicates::KeepLast)
+                .insert(&mut tx, rows)
+                .expect("insert")
                 .rows
         }
         InsertCopy => binary_copy_in_writer(&mut tx, TABLE, rows),
@@ -354,7 +461,7 @@ fn child(contender: &str, rows: &str) {
     let server_after = server_cpu(backend);
     assert_eq!(
         count,
-        n as u64,
+        contender.batch(n) as u64,
         "{} loaded {count} rows of {n}",
         contender.id()
     );
@@ -823,7 +930,7 @@ fn parent(options: Options) {
                     count(n),
                     round + 1,
                     contender.id(),
-                    n as f64 / wall,
+                    contender.batch(n) as f64 / wall,
                     run.cpu(),
                     max_rss_kib as f64 / 1024.0,
                 );
@@ -1039,7 +1146,7 @@ fn results(options: &Options, runs: &[Run]) -> String {
                 if contender == Generate {
                     "—".to_owned()
                 } else {
-                    thousands(s.rate(n))
+                    thousands(s.rate(contender.batch(n)))
                 },
                 s.wall,
                 s.wall_min,
@@ -1063,7 +1170,7 @@ fn results(options: &Options, runs: &[Run]) -> String {
 fn targets(options: &Options, runs: &[Run]) -> String {
     let mut md =
         String::from("| target | rows | measured | target | result |\n|---|---:|---:|---:|---|\n");
-    let rate = |c: Contender, n: i64| Summary::of(runs, c, n).map(|s| s.rate(n));
+    let rate = |c: Contender, n: i64| Summary::of(runs, c, n).map(|s| s.rate(c.batch(n)));
     let mut at_least = |what: &str, n: i64, ours: Contender, base: &[Contender], min: f64| {
         let Some(ours_rate) = rate(ours, n) else {
             return;
@@ -1134,6 +1241,26 @@ fn targets(options: &Options, runs: &[Run]) -> String {
             &[UpsertCopy],
             1.5,
         );
+    }
+    // The upsert's choices: wall time against the defaults' on the same
+    // batch (for `OnConflict::Error`, a batch of new keys).
+    for &n in &options.sizes {
+        let wall = |c: Contender| Summary::of(runs, c, n).map(|s| s.wall);
+        for (choice, base) in Contender::MODES {
+            if let (Some(ours), Some(theirs)) = (wall(choice), wall(base)) {
+                writeln!(
+                    md,
+                    "| cost of {} (vs {}: {:.3} s vs {:.3} s) | {} | {:+.0} % | report | — |",
+                    choice.label(),
+                    base.id(),
+                    ours,
+                    theirs,
+                    count(choice.batch(n)),
+                    (ours / theirs - 1.0) * 100.0,
+                )
+                .unwrap();
+            }
+        }
     }
     // Client CPU: the library's insert against BinaryCopyInWriter's, whole and
     // net of making the rows (which both spend the same on).
@@ -1256,9 +1383,12 @@ fn runs_csv(runs: &[Run]) -> String {
 fn chart(options: &Options, runs: &[Run]) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
+    // The upsert's choices load a tenth of the table: their cost is in the
+    // report, not on the chart.
     let series: Vec<(Contender, Vec<(f64, f64)>)> = options
         .contenders
         .iter()
+        .filter(|c| !c.is_mode())
         .map(|&c| {
             let points = options
                 .sizes
@@ -1306,13 +1436,13 @@ fn chart(options: &Options, runs: &[Run]) -> Result<(), Box<dyn std::error::Erro
 
     for (contender, points) in series {
         let color = match contender {
-            InsertLib | InsertCopy => RGBColor(31, 119, 180),
+            InsertLib | InsertCopy | InsertKeepLast => RGBColor(31, 119, 180),
             InsertToSql => RGBColor(23, 190, 207),
             CreateLib => RGBColor(148, 103, 189),
             ReplaceLib | ReplaceCopy => RGBColor(44, 160, 44),
             UpsertLib | UpsertCopy => RGBColor(214, 39, 40),
             UpsertMerge => RGBColor(255, 127, 14),
-            Generate => BLACK,
+            _ => BLACK,
         };
         let lib = contender.is_library();
         let style = color.stroke_width(if lib { 3 } else { 2 });
