@@ -79,6 +79,7 @@ fn the_public_surface_is_what_users_need() {
             "use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey}",
             "use table::{ColumnDef, IndexDef, TableDef}",
             "use types::{EnumDef, SqlType, TypeKind}",
+            "use watermark::high_watermark",
             "use pg_bulk_ingest_derive::BulkTable",
             "use pg_bulk_ingest_derive::BulkRows",
             "use pg_bulk_ingest_derive::BulkEnum",

@@ -137,6 +137,22 @@ pub enum Error {
         source: postgres::Error,
     },
 
+    /// The tables of a [`BulkRows`](crate::BulkRows) type hold different
+    /// high watermarks (one was loaded on its own, with another watermark),
+    /// so [`high_watermark`](crate::high_watermark) can't tell how far
+    /// their load got. Store one in all of them (a load of the type with
+    /// [`Ingest::high_watermark`](crate::Ingest::high_watermark)), or give
+    /// the load its watermark explicitly.
+    #[error(
+        "the tables hold different high watermarks: {}",
+        WatermarkList(watermarks)
+    )]
+    WatermarksDiffer {
+        /// Each table that holds one (schema-qualified, quoted) and its
+        /// watermark, in the order of the type's tables.
+        watermarks: Vec<(String, String)>,
+    },
+
     /// Any other error from PostgreSQL or the connection.
     #[error("{table}: {} (SQLSTATE {})", ServerMessage(source), Sqlstate(source))]
     Postgres {
@@ -172,6 +188,7 @@ impl Error {
             | Error::Dependents { .. }
             | Error::SwapTimeout { .. }
             | Error::EnumLabelsMissing { .. }
+            | Error::WatermarksDiffer { .. }
             | Error::Unsupported { .. } => None,
         }
     }
@@ -305,6 +322,19 @@ impl fmt::Display for LabelList<'_> {
                 f.write_str(", ")?;
             }
             write!(f, "{}", crate::ident::Literal(label))?;
+        }
+        Ok(())
+    }
+}
+
+struct WatermarkList<'a>(&'a [(String, String)]);
+impl fmt::Display for WatermarkList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (table, watermark)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{table} {}", crate::ident::Literal(watermark))?;
         }
         Ok(())
     }

@@ -128,6 +128,48 @@
 //! `client_connection_check_interval` to 1 s for its duration, unless the
 //! session set it); on 12 and 13 only when the running statement ends.
 //!
+//! # Incremental loads
+//!
+//! A job that loads only what is new since its last run keeps a **high
+//! watermark**: how far it got (a timestamp, an id, a position in its
+//! source). [`Ingest::high_watermark`] stores it with every table the call
+//! loads, in the call's transaction, so that it commits with the rows or not
+//! at all; [`high_watermark()`] reads it back when the next run starts.
+//!
+//! ```no_run
+//! # use pg_bulk_ingest::{BulkTable, Ingest};
+//! #[derive(BulkTable)]
+//! struct Order { #[bulk(primary_key)] id: i64, updated: String }
+//!
+//! /// The orders changed after `since` (all of them for `None`), and how
+//! /// far that goes.
+//! fn changed_since(since: Option<&str>) -> (Vec<Order>, String) {
+//!     # unimplemented!()
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut client = postgres::Client::connect("host=localhost user=postgres", postgres::NoTls)?;
+//! let since = pg_bulk_ingest::high_watermark::<Order>(&mut client)?;
+//! let (orders, until) = changed_since(since.as_deref());
+//! let mut tx = client.transaction()?;
+//! Ingest::new().high_watermark(until).upsert(&mut tx, &orders)?;
+//! tx.commit()?;
+//! # Ok(()) }
+//! ```
+//!
+//! The watermark is kept in the table's comment as the Python original
+//! (pg-bulk-ingest on PyPI) keeps it, so that each library resumes the
+//! other's loads: `{"pg-bulk-ingest": {"high-watermark": "<value>"}}`. The
+//! comment's other members are kept as they were written. A comment that is
+//! not a JSON object (text a person wrote) is not lost: the first watermark
+//! stored with it makes it `{"description": "<the text>", "pg-bulk-ingest":
+//! ...}`, the text whole in the string member (`obj_description(...)::jsonb
+//! ->> 'description'` gives it back). A call without a watermark leaves the
+//! comment as it is, and every swap carries it (the new watermark is set
+//! after the carry). For a [`BulkRows`](derive@BulkRows) type the watermark
+//! is stored in each of its tables; [`high_watermark()`] says what is read
+//! when they disagree.
+//!
 //! # The derive
 //!
 //! Struct attributes, in `#[bulk(...)]`:
@@ -349,6 +391,7 @@ mod savepoint;
 mod sql;
 mod table;
 mod types;
+mod watermark;
 
 pub use copy::encode_row;
 pub use encode::{Encode, EncodeError, FieldError, RowWriter};
@@ -360,6 +403,7 @@ pub use plan::{Mode, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey};
 pub use table::{ColumnDef, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
+pub use watermark::high_watermark;
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
 #[cfg(feature = "derive")]

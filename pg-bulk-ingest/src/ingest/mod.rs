@@ -112,6 +112,7 @@ pub struct Ingest<'p> {
     terminate_blockers_after: Duration,
     force_connection: Option<postgres::Config>,
     options: Options,
+    high_watermark: Option<String>,
 }
 
 type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
@@ -135,6 +136,7 @@ impl<'p> Ingest<'p> {
             terminate_blockers_after: Duration::from_secs(300),
             force_connection: None,
             options: Options::default(),
+            high_watermark: None,
         }
     }
 
@@ -235,6 +237,32 @@ impl<'p> Ingest<'p> {
         self
     }
 
+    /// Stores `value` as the high watermark of every table the call loads,
+    /// in the same transaction as the rows: it is there when the caller
+    /// commits, and not when the call fails or the caller rolls back.
+    /// [`high_watermark`](crate::high_watermark()) reads it. Default: none
+    /// (comments are left as they are). See
+    /// [Incremental loads](crate#incremental-loads).
+    ///
+    /// It is stored in the table's comment as JSON, as the Python original
+    /// stores it: `{"pg-bulk-ingest": {"high-watermark": "<value>"}}`, the
+    /// value a JSON string. The comment's other members are kept; a comment
+    /// that is not a JSON object (text a person wrote) is kept whole, as the
+    /// string member `"description"`. The comment is set on the table
+    /// readers see after the commit: a swapped-in table gets it after the
+    /// live table's comment is carried over, so it survives every rebuild,
+    /// `replace` and swap. `COMMENT ON` a table the call doesn't swap takes
+    /// a `SHARE UPDATE EXCLUSIVE` lock, held until the caller commits: it
+    /// blocks no reader or writer, but waits for a running `VACUUM`,
+    /// `ANALYZE` or `CREATE INDEX CONCURRENTLY` of the table (an
+    /// autovacuum in the way is cancelled after `deadlock_timeout`, unless it
+    /// prevents wraparound) and holds off the next one. The step is in the
+    /// call's [`plan`](Ingest::plan).
+    pub fn high_watermark(mut self, value: impl Into<String>) -> Self {
+        self.high_watermark = Some(value.into());
+        self
+    }
+
     /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
     pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
@@ -277,7 +305,14 @@ impl<'p> Ingest<'p> {
         };
         let mut plans = Vec::new();
         for (&def, types) in T::TABLES.iter().zip(types) {
-            plans.push(plan_table(&mut tx, def, &self.options, &input, types)?);
+            plans.push(plan_table(
+                &mut tx,
+                def,
+                &self.options,
+                &input,
+                types,
+                self.high_watermark.as_deref(),
+            )?);
         }
         tx.rollback().on(&first)?;
         Ok(plans)
@@ -421,7 +456,14 @@ impl<'p> Ingest<'p> {
         log::debug!("{}", advisory.sql());
         sp.batch_execute(advisory.sql()).on(&name)?;
         for _ in 0..REPLANS {
-            let plan = plan_table(sp, def, &self.options, input, types.clone())?;
+            let plan = plan_table(
+                sp,
+                def,
+                &self.options,
+                input,
+                types.clone(),
+                self.high_watermark.as_deref(),
+            )?;
             log::info!(
                 "{name}: {}",
                 plan.to_string().lines().next().unwrap_or_default()
@@ -457,29 +499,39 @@ impl<'p> Ingest<'p> {
     }
 }
 
-/// Gathers and decides the plan of one table.
+/// Gathers and decides the plan of one table; with a high watermark, adds
+/// the step that stores it (its statement made from the comment read now).
 fn plan_table(
     sp: &mut Transaction<'_>,
     def: &'static TableDef,
     options: &Options,
     input: &Input,
     types: Vec<Step>,
+    high_watermark: Option<&str>,
 ) -> Result<Plan> {
     let name = def.name().to_string();
     let (gathered, changes) = gather(sp, def, options, input).on(&name)?;
     let mut prelude = types;
     prelude.push(crate::plan::advisory(def));
-    decide(def, &gathered, &changes, options, input, prelude).map_err(|refused| match refused {
-        Refused::Changes(refusals) => Error::Refused {
-            table: name,
-            refusals,
+    let mut plan = decide(def, &gathered, &changes, options, input, prelude).map_err(
+        |refused| match refused {
+            Refused::Changes(refusals) => Error::Refused {
+                table: name,
+                refusals,
+            },
+            Refused::Dependents(dependents) => Error::Dependents {
+                table: name,
+                dependents,
+            },
+            Refused::Unsupported(what) => Error::Unsupported { table: name, what },
         },
-        Refused::Dependents(dependents) => Error::Dependents {
-            table: name,
-            dependents,
-        },
-        Refused::Unsupported(what) => Error::Unsupported { table: name, what },
-    })
+    )?;
+    if let Some(value) = high_watermark {
+        let comment =
+            crate::catalog::read_comment(sp, def.schema, def.table).on(&def.name().to_string())?;
+        crate::plan::with_watermark(&mut plan, value, comment.as_deref());
+    }
+    Ok(plan)
 }
 
 impl Table {
