@@ -56,6 +56,7 @@ fn public_items(file: &str) -> Vec<String> {
         out.push(if item.starts_with("use ") {
             item.trim_end_matches(';')
                 .replace(" }", "}")
+                .replace(",}", "}")
                 .replace("{ ", "{")
         } else {
             head
@@ -74,7 +75,7 @@ fn the_public_surface_is_what_users_need() {
             "use encode::{Encode, EncodeError, FieldError, RowWriter}",
             "use error::{Error, Result}",
             "use ident::{Ident, QualifiedName}",
-            "use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy}",
+            "use ingest::{Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible}",
             "use plan::{Mode, Plan}",
             "use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey}",
             "use table::{ColumnDef, IndexDef, TableDef}",

@@ -6,7 +6,9 @@ use crate::diff::Refusal;
 
 /// What went wrong in a call. Whatever the variant, the call has changed
 /// nothing: its savepoint was rolled back, and the caller's transaction is
-/// still usable.
+/// still usable. (A batch call, such as
+/// [`Ingest::upsert_batches`](crate::Ingest::upsert_batches): the batch that
+/// failed changed nothing; the batches before it stay committed.)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -153,6 +155,30 @@ pub enum Error {
         watermarks: Vec<(String, String)>,
     },
 
+    /// The source of a batch call gave an error instead of batch `batch`;
+    /// the batches before it are committed (none, for batch 1: nothing
+    /// changed).
+    #[error("the source of the batches failed before batch {batch}: {source}")]
+    Source {
+        /// The batch it failed to give, from 1.
+        batch: u64,
+        /// The source's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The [`on_before_visible`](crate::Ingest::on_before_visible) callback
+    /// failed at batch `batch`: that batch was rolled back; the batches
+    /// before it are committed.
+    #[error("on_before_visible failed at batch {batch}, which was rolled back: {source}")]
+    BeforeVisible {
+        /// The batch, from 1.
+        batch: u64,
+        /// The callback's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Any other error from PostgreSQL or the connection.
     #[error("{table}: {} (SQLSTATE {})", ServerMessage(source), Sqlstate(source))]
     Postgres {
@@ -189,6 +215,8 @@ impl Error {
             | Error::SwapTimeout { .. }
             | Error::EnumLabelsMissing { .. }
             | Error::WatermarksDiffer { .. }
+            | Error::Source { .. }
+            | Error::BeforeVisible { .. }
             | Error::Unsupported { .. } => None,
         }
     }

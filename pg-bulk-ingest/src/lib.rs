@@ -131,29 +131,38 @@
 //! # Incremental loads
 //!
 //! A job that loads only what is new since its last run keeps a **high
-//! watermark**: how far it got (a timestamp, an id, a position in its
-//! source). [`Ingest::high_watermark`] stores it with every table the call
-//! loads, in the call's transaction, so that it commits with the rows or not
-//! at all; [`high_watermark()`] reads it back when the next run starts.
+//! watermark**: how far it got (a timestamp, an id, a page of its source).
+//! In the caller's transaction, [`Ingest::high_watermark`] stores it with
+//! every table the call loads, so that it commits with the rows or not at
+//! all, and [`high_watermark()`] reads it back when the next run starts (an
+//! example is there). [`Ingest::upsert_batches`] (and `insert_batches`,
+//! `replace_batches`) runs the whole job: it hands the stored watermark to
+//! your source, and loads each [`Batch`] it gives in a transaction of its
+//! own, committed with the batch's watermark; a job that stops resumes after
+//! the last batch committed (`examples/incremental.rs` is killed and re-run).
 //!
 //! ```no_run
-//! # use pg_bulk_ingest::{BulkTable, Ingest};
+//! use pg_bulk_ingest::{Batch, BulkTable, HighWatermark, Ingest, Visible};
+//!
 //! #[derive(BulkTable)]
 //! struct Order { #[bulk(primary_key)] id: i64, updated: String }
 //!
-//! /// The orders changed after `since` (all of them for `None`), and how
-//! /// far that goes.
-//! fn changed_since(since: Option<&str>) -> (Vec<Order>, String) {
+//! /// Pages of the orders changed after `since` (all for `None`), each with
+//! /// where it ends, and its page number as metadata.
+//! fn pages_after(since: Option<&str>) -> Vec<Result<Batch<Vec<Order>, u32>, std::io::Error>> {
 //!     # unimplemented!()
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut client = postgres::Client::connect("host=localhost user=postgres", postgres::NoTls)?;
-//! let since = pg_bulk_ingest::high_watermark::<Order>(&mut client)?;
-//! let (orders, until) = changed_since(since.as_deref());
-//! let mut tx = client.transaction()?;
-//! Ingest::new().high_watermark(until).upsert(&mut tx, &orders)?;
-//! tx.commit()?;
+//! let report = Ingest::new()
+//!     .on_before_visible(|tx, visible: &Visible<'_, u32>| {
+//!         tx.execute("UPDATE etl.jobs SET page = $1 WHERE job = 'orders'",
+//!                    &[&i64::from(*visible.metadata())])?;
+//!         Ok(())
+//!     })
+//!     .upsert_batches(&mut client, HighWatermark::Latest, pages_after)?;
+//! println!("{} batches, up to {:?}", report.batches, report.high_watermark);
 //! # Ok(()) }
 //! ```
 //!
@@ -398,7 +407,9 @@ pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 use error::OnTable;
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
-pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
+pub use ingest::{
+    Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible,
+};
 pub use plan::{Mode, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey};
 pub use table::{ColumnDef, IndexDef, TableDef};

@@ -17,6 +17,7 @@ use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
 use crate::row::{AsRow, BulkRows, HasPrimaryKey};
 use crate::table::TableDef;
 
+mod batches;
 mod execute;
 mod gather;
 mod load;
@@ -25,6 +26,8 @@ use execute::{Outcome, Table};
 use gather::gather;
 
 pub use crate::plan::decide::UpsertStrategy;
+pub use batches::{Batch, HighWatermark, Visible};
+use batches::{BeforeVisibleFn, Position};
 
 /// How often a plan may be made again because the table changed between its
 /// catalog reads and the lock that freezes its definition.
@@ -34,12 +37,18 @@ const REPLANS: usize = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
-    /// Rows taken from the input so far.
+    /// Rows taken from the input so far (the batch calls: from this batch).
     pub rows: u64,
     /// Time since the call started.
     pub elapsed: Duration,
     /// What the call is doing.
     pub phase: Phase,
+    /// The batch loading, from 1 ([`Ingest::upsert_batches`] and the
+    /// others); 1 for a call of one batch.
+    pub batch: u64,
+    /// Rows taken from the input so far, in all batches (`rows` and those of
+    /// the batches before).
+    pub total_rows: u64,
 }
 
 /// The phases of a call, in order.
@@ -62,10 +71,17 @@ pub enum Phase {
 pub struct Report {
     /// Rows taken from the input.
     pub rows: u64,
-    /// Per table, in the order of the row type's tables.
+    /// Per table, in the order of the row type's tables. For the batch calls:
+    /// the rows of every batch committed, and the plan of the first batch
+    /// (later batches only add rows).
     pub tables: Vec<TableReport>,
     /// Wall-clock time of the call.
     pub elapsed: Duration,
+    /// Batches committed: 1 for a call of one batch, as many as the source
+    /// gave for [`Ingest::upsert_batches`] and the others.
+    pub batches: u64,
+    /// The high watermark the call stored (the last batch's), if any.
+    pub high_watermark: Option<String>,
 }
 
 /// What a call did to one table.
@@ -105,7 +121,12 @@ pub struct TableReport {
 /// println!("{} rows", report.rows);
 /// # Ok(()) }
 /// ```
-pub struct Ingest<'p> {
+///
+/// `M` is the type of the batches' metadata that the
+/// [`on_before_visible`](Ingest::on_before_visible) callback is given, for
+/// the batch calls ([`upsert_batches`](Ingest::upsert_batches), ...); `()`
+/// without a callback.
+pub struct Ingest<'p, M = ()> {
     on_progress: Option<ProgressFn<'p>>,
     progress_interval: Duration,
     lock_timeout: Option<Duration>,
@@ -113,6 +134,8 @@ pub struct Ingest<'p> {
     force_connection: Option<postgres::Config>,
     options: Options,
     high_watermark: Option<String>,
+    on_before_visible: Option<BeforeVisibleFn<'p, M>>,
+    position: Position,
 }
 
 type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
@@ -126,7 +149,7 @@ impl Default for Ingest<'_> {
     }
 }
 
-impl<'p> Ingest<'p> {
+impl Ingest<'_> {
     /// Default options: no progress callback, the session's own lock timeout.
     pub fn new() -> Self {
         Ingest {
@@ -137,9 +160,13 @@ impl<'p> Ingest<'p> {
             force_connection: None,
             options: Options::default(),
             high_watermark: None,
+            on_before_visible: None,
+            position: Position::default(),
         }
     }
+}
 
+impl<'p, M> Ingest<'p, M> {
     /// Calls `f` as the call goes: at each phase, and while loading at most
     /// once per [`progress_interval`](Ingest::progress_interval).
     pub fn on_progress(mut self, f: impl FnMut(&Progress) + 'p) -> Self {
@@ -264,7 +291,7 @@ impl<'p> Ingest<'p> {
     }
 
     /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
-    pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    pub fn replace<I>(mut self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
@@ -319,7 +346,7 @@ impl<'p> Ingest<'p> {
     }
 
     /// Appends the rows; see [`insert`](crate::insert).
-    pub fn insert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    pub fn insert<I>(mut self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
@@ -329,7 +356,7 @@ impl<'p> Ingest<'p> {
 
     /// Inserts new rows and updates existing ones by primary key; see
     /// [`upsert`](crate::upsert).
-    pub fn upsert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    pub fn upsert<I>(mut self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
@@ -338,12 +365,14 @@ impl<'p> Ingest<'p> {
         self.run(tx, rows, Mode::Upsert)
     }
 
-    fn run<I>(mut self, tx: &mut Transaction<'_>, rows: I, mode: Mode) -> Result<Report>
+    fn run<I>(&mut self, tx: &mut Transaction<'_>, rows: I, mode: Mode) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
     {
         let started = Instant::now();
+        let call_started = self.position.started.unwrap_or(started);
+        let (batch, rows_before) = (self.position.batch, self.position.rows_before);
         let defs = <<I::Item as AsRow>::Row as BulkRows>::TABLES;
         let first = defs
             .first()
@@ -387,8 +416,10 @@ impl<'p> Ingest<'p> {
                 if let Some(f) = on_progress.as_mut() {
                     f(&Progress {
                         rows,
-                        elapsed: started.elapsed(),
+                        elapsed: call_started.elapsed(),
                         phase: Phase::Loading,
+                        batch,
+                        total_rows: rows_before + rows,
                     });
                 }
             }
@@ -428,6 +459,8 @@ impl<'p> Ingest<'p> {
             rows: count,
             tables: tables.into_iter().map(Table::report).collect(),
             elapsed: started.elapsed(),
+            batches: 1,
+            high_watermark: self.high_watermark.clone(),
         };
         self.progress(count, started, Phase::Done);
         log::info!(
@@ -489,11 +522,14 @@ impl<'p> Ingest<'p> {
     }
 
     fn progress(&mut self, rows: u64, started: Instant, phase: Phase) {
+        let position = &self.position;
         if let Some(f) = self.on_progress.as_mut() {
             f(&Progress {
                 rows,
-                elapsed: started.elapsed(),
+                elapsed: position.started.unwrap_or(started).elapsed(),
                 phase,
+                batch: position.batch,
+                total_rows: position.rows_before + rows,
             });
         }
     }
