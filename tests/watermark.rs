@@ -515,3 +515,29 @@ fn several_tables() {
     );
     assert!(err.to_string().contains("'3'"), "{err}");
 }
+
+#[test]
+fn an_automatic_upsert_by_rebuild_and_its_fallback_store_it() {
+    let (_db, mut client) = connect("wm_auto");
+    committed(&mut client, |tx| {
+        pg_bulk_ingest::insert(tx, orders(0..100_000))
+    });
+    client.batch_execute(&format!("ANALYZE {TABLE}")).unwrap();
+    let report = committed(&mut client, |tx| {
+        Ingest::new()
+            .high_watermark("auto")
+            .upsert(tx, orders(50_000..150_000))
+    });
+    let plan = &report.tables[0].plan;
+    assert_eq!(plan.path(), Path::UpsertByRebuild);
+    assert_eq!(hwm(&mut client).as_deref(), Some("auto"));
+    // The merge it would have fallen back to stores it too, last.
+    let fallback = plan.fallback().unwrap();
+    let last = fallback.steps().last().unwrap();
+    assert!(
+        last.sql()
+            .starts_with(&format!("COMMENT ON TABLE {TABLE} IS ")),
+        "{fallback}"
+    );
+    assert_eq!(last.lock().unwrap().mode(), LockMode::ShareUpdateExclusive);
+}
