@@ -191,7 +191,8 @@ impl<'p, M> Ingest<'p, M> {
     /// one stored, none, or yours), and gives the batches. For each batch,
     /// in a transaction of `client`: its rows are upserted as by
     /// [`upsert`](Ingest::upsert) with its
-    /// [`high_watermark`](Ingest::high_watermark), the
+    /// [`high_watermark`](Ingest::high_watermark) (which replaces one set on
+    /// `self`), the
     /// [`on_before_visible`](Ingest::on_before_visible) callback runs, and
     /// the transaction commits. Only the first batch may migrate the tables
     /// (or rebuild them for a large upsert); later batches merge. The
