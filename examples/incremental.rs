@@ -86,26 +86,13 @@ fn load(conn: &str) {
     );
 }
 
-fn connection_string(config: &postgres::Config) -> String {
-    let host = match &config.get_hosts()[0] {
-        postgres::config::Host::Tcp(h) => h.clone(),
-        postgres::config::Host::Unix(p) => p.display().to_string(),
-    };
-    format!(
-        "host='{host}' port={} user='{}' dbname='{}'",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_user().unwrap_or("postgres"),
-        config.get_dbname().unwrap_or("postgres"),
-    )
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         return load(&args[1]);
     }
     let config = pg_bulk_ingest_testkit::example_database("incremental");
-    let conn = connection_string(&config);
+    let conn = pg_bulk_ingest_testkit::connection_string(&config);
     if args.first().map(String::as_str) == Some("--load") {
         return load(&conn);
     }
