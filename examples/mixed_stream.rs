@@ -98,19 +98,6 @@ fn child(mode: &str, rows: i64, conn: &str) {
     println!("{} {}", started.elapsed().as_secs_f64(), peak_rss_kib());
 }
 
-fn connection_string(config: &postgres::Config) -> String {
-    let host = match &config.get_hosts()[0] {
-        postgres::config::Host::Tcp(h) => h.clone(),
-        postgres::config::Host::Unix(p) => p.display().to_string(),
-    };
-    format!(
-        "host='{host}' port={} user='{}' dbname='{}'",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_user().unwrap_or("postgres"),
-        config.get_dbname().unwrap_or("postgres"),
-    )
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -124,7 +111,7 @@ fn main() {
     let rows: i64 = args.first().map_or(1_000_000, |a| a.parse().unwrap());
     let rounds: usize = args.get(1).map_or(3, |a| a.parse().unwrap());
     let config = pg_bulk_ingest_testkit::example_database("mixed_stream");
-    let conn = connection_string(&config);
+    let conn = pg_bulk_ingest_testkit::connection_string(&config);
     let exe = std::env::current_exe().unwrap();
     let modes = ["mixed", "separate"];
     let mut results = vec![(Vec::new(), Vec::new()); 2];

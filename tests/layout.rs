@@ -56,6 +56,7 @@ fn public_items(file: &str) -> Vec<String> {
         out.push(if item.starts_with("use ") {
             item.trim_end_matches(';')
                 .replace(" }", "}")
+                .replace(",}", "}")
                 .replace("{ ", "{")
         } else {
             head
@@ -75,11 +76,12 @@ fn the_public_surface_is_what_users_need() {
             "use encode::{Encode, EncodeError, FieldError, RowWriter}",
             "use error::{Error, Result}",
             "use ident::{Ident, QualifiedName}",
-            "use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy}",
+            "use ingest::{Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible}",
             "use plan::{Mode, Plan}",
             "use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey}",
             "use table::{ColumnDef, Filled, Generated, IndexDef, TableDef}",
             "use types::{EnumDef, SqlType, TypeKind}",
+            "use watermark::high_watermark",
             "use pg_bulk_ingest_derive::BulkTable",
             "use pg_bulk_ingest_derive::BulkRows",
             "use pg_bulk_ingest_derive::BulkEnum",

@@ -312,3 +312,83 @@ fn auto_upsert_by_rebuild_and_its_fallback() {
     assert_eq!(&report.tables[0].plan, &planned);
     writing.rollback().unwrap();
 }
+
+#[test]
+fn a_high_watermark_is_a_step_of_every_path() {
+    let stored = |client: &mut Client| -> Option<String> {
+        pg_bulk_ingest::high_watermark::<Item>(client).unwrap()
+    };
+    let with = |w: &'static str| Ingest::new().high_watermark(w);
+    // Create, then nothing to change (insert, merge).
+    let (_db, mut client) = connect("steps_watermark");
+    for (w, mode) in [
+        ("1", Mode::Insert),
+        ("2", Mode::Insert),
+        ("3", Mode::Upsert),
+    ] {
+        let planned = with(w).plan::<Item>(&mut client, mode).unwrap().remove(0);
+        let (report, sent) = traced(&mut client, |tx| match mode {
+            Mode::Insert => {
+                let from = w.parse::<i64>().unwrap() * 10;
+                with(w).insert(tx, items(from..from + 10))
+            }
+            _ => with(w).upsert(tx, items(0..50)),
+        });
+        check(&report, &sent, &planned);
+        assert_eq!(stored(&mut client).as_deref(), Some(w));
+    }
+    // In place, a rebuild, a replace carrying a view, an upsert by rebuild.
+    let (report, sent) = {
+        let ingest = || with("4").in_place(true);
+        let planned = ingest()
+            .plan::<Wider>(&mut client, Mode::Upsert)
+            .unwrap()
+            .remove(0);
+        assert_eq!(planned.path(), Path::InPlace);
+        let (report, sent) = traced(&mut client, |tx| ingest().upsert(tx, wider(0..5)));
+        check(&report, &sent, &planned);
+        (report, sent)
+    };
+    assert!(
+        sent.last().unwrap().starts_with("COMMENT ON TABLE"),
+        "{sent:#?}"
+    );
+    assert_eq!(path(&report), Path::InPlace);
+    let narrow = || with("5").allow_data_loss(true);
+    let planned = narrow()
+        .plan::<Item>(&mut client, Mode::Insert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(planned.path(), Path::Rebuild);
+    let (report, sent) = traced(&mut client, |tx| narrow().insert(tx, items(50..60)));
+    check(&report, &sent, &planned);
+    client
+        .batch_execute("CREATE VIEW p.named AS SELECT id, name FROM p.item")
+        .unwrap();
+    let planned = with("6")
+        .plan::<Item>(&mut client, Mode::Replace)
+        .unwrap()
+        .remove(0);
+    let (report, sent) = traced(&mut client, |tx| with("6").replace(tx, items(0..7)));
+    check(&report, &sent, &planned);
+    assert_eq!(stored(&mut client).as_deref(), Some("6"));
+    client.batch_execute("DROP VIEW p.named").unwrap();
+    let rebuild = || with("7").upsert_strategy(UpsertStrategy::Rebuild);
+    let planned = rebuild()
+        .plan::<Item>(&mut client, Mode::Upsert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(planned.path(), Path::UpsertByRebuild);
+    let (report, sent) = traced(&mut client, |tx| rebuild().upsert(tx, items(5..15)));
+    check(&report, &sent, &planned);
+    assert_eq!(stored(&mut client).as_deref(), Some("7"));
+    let planned = with("8")
+        .plan::<Item>(&mut client, Mode::Upsert)
+        .unwrap()
+        .remove(0);
+    assert!(planned
+        .statements()
+        .last()
+        .unwrap()
+        .contains(r#""high-watermark": "8""#));
+}

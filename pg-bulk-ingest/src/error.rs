@@ -6,7 +6,9 @@ use crate::diff::Refusal;
 
 /// What went wrong in a call. Whatever the variant, the call has changed
 /// nothing: its savepoint was rolled back, and the caller's transaction is
-/// still usable.
+/// still usable. (A batch call, such as
+/// [`Ingest::upsert_batches`](crate::Ingest::upsert_batches): the batch that
+/// failed changed nothing; the batches before it stay committed.)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -185,6 +187,46 @@ pub enum Error {
         source: postgres::Error,
     },
 
+    /// The tables of a [`BulkRows`](crate::BulkRows) type hold different
+    /// high watermarks (one was loaded on its own, with another watermark),
+    /// so [`high_watermark`](crate::high_watermark) can't tell how far
+    /// their load got. Store one in all of them (a load of the type with
+    /// [`Ingest::high_watermark`](crate::Ingest::high_watermark)), or give
+    /// the load its watermark explicitly.
+    #[error(
+        "the tables hold different high watermarks: {}",
+        WatermarkList(watermarks)
+    )]
+    WatermarksDiffer {
+        /// Each table that holds one (schema-qualified, quoted) and its
+        /// watermark, in the order of the type's tables.
+        watermarks: Vec<(String, String)>,
+    },
+
+    /// The source of a batch call gave an error instead of batch `batch`;
+    /// the batches before it are committed (none, for batch 1: nothing
+    /// changed).
+    #[error("the source of the batches failed before batch {batch}: {source}")]
+    Source {
+        /// The batch it failed to give, from 1.
+        batch: u64,
+        /// The source's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The [`on_before_visible`](crate::Ingest::on_before_visible) callback
+    /// failed at batch `batch`: that batch was rolled back; the batches
+    /// before it are committed.
+    #[error("on_before_visible failed at batch {batch}, which was rolled back: {source}")]
+    BeforeVisible {
+        /// The batch, from 1.
+        batch: u64,
+        /// The callback's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Any other error from PostgreSQL or the connection.
     #[error("{table}: {} (SQLSTATE {})", ServerMessage(source), Sqlstate(source))]
     Postgres {
@@ -223,6 +265,9 @@ impl Error {
             | Error::DuplicateKey { .. }
             | Error::KeyExists { .. }
             | Error::Options { .. }
+            | Error::WatermarksDiffer { .. }
+            | Error::Source { .. }
+            | Error::BeforeVisible { .. }
             | Error::Unsupported { .. } => None,
         }
     }
@@ -367,6 +412,19 @@ impl fmt::Display for LabelList<'_> {
                 f.write_str(", ")?;
             }
             write!(f, "{}", crate::ident::Literal(label))?;
+        }
+        Ok(())
+    }
+}
+
+struct WatermarkList<'a>(&'a [(String, String)]);
+impl fmt::Display for WatermarkList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (table, watermark)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{table} {}", crate::ident::Literal(watermark))?;
         }
         Ok(())
     }

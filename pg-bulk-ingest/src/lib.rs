@@ -21,6 +21,7 @@ mod savepoint;
 mod sql;
 mod table;
 mod types;
+mod watermark;
 
 pub use conflict::{ConflictKey, Duplicates, OnConflict};
 pub use copy::encode_row;
@@ -28,11 +29,14 @@ pub use encode::{Encode, EncodeError, FieldError, RowWriter};
 use error::OnTable;
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
-pub use ingest::{Ingest, Phase, Progress, Report, TableReport, UpsertStrategy};
+pub use ingest::{
+    Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible,
+};
 pub use plan::{Mode, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};
 pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
+pub use watermark::high_watermark;
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
 #[cfg(feature = "derive")]

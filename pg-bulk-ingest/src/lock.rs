@@ -37,6 +37,10 @@ pub enum LockMode {
     /// `ROW EXCLUSIVE`: what writes take; conflicts with neither readers nor
     /// other writers.
     RowExclusive,
+    /// `SHARE UPDATE EXCLUSIVE`: what `COMMENT ON` takes (and `VACUUM`,
+    /// `ANALYZE`, `CREATE INDEX CONCURRENTLY`); conflicts with neither
+    /// readers nor writers, but with those and with itself.
+    ShareUpdateExclusive,
     /// `EXCLUSIVE`: writers wait, readers go on.
     Exclusive,
     /// `ACCESS EXCLUSIVE`: readers wait too.
@@ -48,6 +52,7 @@ impl fmt::Display for LockMode {
         f.write_str(match self {
             LockMode::Advisory => "advisory lock",
             LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
             LockMode::Exclusive => "EXCLUSIVE",
             LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
         })
@@ -84,6 +89,7 @@ pub(crate) fn advisory_enum(def: &EnumDef) -> String {
 pub(crate) fn lock_table(table: &str, mode: LockMode) -> String {
     let mode = match mode {
         LockMode::RowExclusive => "ROW EXCLUSIVE",
+        LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
         LockMode::Exclusive => "EXCLUSIVE",
         LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
         LockMode::Advisory => unreachable!("advisory locks are not table locks"),

@@ -745,3 +745,19 @@ pub fn example_database(name: &str) -> postgres::Config {
     std::mem::forget(db);
     config
 }
+
+/// `config`'s host, port, user and database as a connection string, for an
+/// example or benchmark program that hands its database to a child process
+/// of its own (the password is not passed on).
+pub fn connection_string(config: &postgres::Config) -> String {
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    format!(
+        "host='{host}' port={} user='{}' dbname='{}'",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    )
+}

@@ -281,6 +281,22 @@ pub(crate) fn read_table(
     }))
 }
 
+/// The comment of the relation `schema.name`: `None` when it has none, or
+/// there is no such relation.
+pub(crate) fn read_comment(
+    client: &mut impl GenericClient,
+    schema: &str,
+    name: &str,
+) -> Result<Option<String>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = $2",
+        &[&schema, &name],
+    )?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
 /// Whether a relation named `name` exists in `schema`.
 pub(crate) fn relation_exists(
     client: &mut impl GenericClient,

@@ -104,7 +104,7 @@ impl Table {
         let steps: Vec<Step> = self.plan.steps_of(stage).cloned().collect();
         let mut carried = false;
         for step in &steps {
-            if !matches!(step.run, Run::Verify | Run::Carry) {
+            if !matches!(step.run, Run::Verify | Run::Carry | Run::Watermark { .. }) {
                 log::debug!("{}", step.sql);
             }
             match &step.run {
@@ -152,6 +152,9 @@ impl Table {
                     if !std::mem::replace(&mut carried, true) {
                         self.carry(sp)?;
                     }
+                }
+                Run::Watermark { table, value } => {
+                    crate::watermark::store(sp, self.def, table, value).on(&self.name)?;
                 }
                 Run::SwapLock { first } => {
                     log::info!(

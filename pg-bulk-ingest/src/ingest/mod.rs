@@ -18,91 +18,23 @@ use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
 use crate::row::{AsRow, BulkRows, BulkTable, HasUniqueKey};
 use crate::table::TableDef;
 
+mod batches;
 mod execute;
 mod gather;
 mod load;
+mod report;
 
-use execute::{Counts, Outcome, Table};
+use execute::{Outcome, Table};
 use gather::gather;
 
 pub use crate::plan::decide::UpsertStrategy;
+pub use batches::{Batch, HighWatermark, Visible};
+use batches::{BeforeVisibleFn, Position};
+pub use report::{Phase, Progress, Report, TableReport};
 
 /// How often a plan may be made again because the table changed between its
 /// catalog reads and the lock that freezes its definition.
 const REPLANS: usize = 3;
-
-/// What a progress callback is told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Progress {
-    /// Rows taken from the input so far.
-    pub rows: u64,
-    /// Time since the call started.
-    pub elapsed: Duration,
-    /// What the call is doing.
-    pub phase: Phase,
-}
-
-/// The phases of a call, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Phase {
-    /// Creating or checking the table.
-    Preparing,
-    /// Streaming rows.
-    Loading,
-    /// Merging staged rows into the table (`upsert`), or building keys.
-    Finishing,
-    /// Done; `rows` is final.
-    Done,
-}
-
-/// What a call did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Report {
-    /// Rows taken from the input.
-    pub rows: u64,
-    /// Per table, in the order of the row type's tables.
-    pub tables: Vec<TableReport>,
-    /// Wall-clock time of the call.
-    pub elapsed: Duration,
-}
-
-/// What a call did to one table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TableReport {
-    /// Schema-qualified, quoted name.
-    pub table: String,
-    /// Rows of the input that belonged to this table.
-    pub rows: u64,
-    /// Whether the call created the table.
-    pub created: bool,
-    /// Rows inserted or updated (a merge doesn't rewrite, or count, rows
-    /// whose values were already the same; an upsert by rebuild writes every
-    /// row of the batch). `insert` and `replace`: the rows that went in.
-    pub written: u64,
-    /// Rows inserted: the batch's rows whose key was not stored. `None` for
-    /// an upsert by rebuild, which can't tell them from the updated ones.
-    pub inserted: Option<u64>,
-    /// Stored rows the upsert changed (`None` as for `inserted`).
-    pub updated: Option<u64>,
-    /// Stored rows the upsert matched and left alone, their values being the
-    /// same already ([`OnConflict::Update`]; `None` as for `inserted`).
-    pub unchanged: Option<u64>,
-    /// Rows of the batch not written because their key was stored
-    /// ([`OnConflict::Skip`]).
-    pub skipped: u64,
-    /// Rows of the batch left out because another row of it had their key
-    /// ([`Duplicates::KeepLast`] and [`Duplicates::KeepFirst`]).
-    pub duplicates: u64,
-    /// The plan the call executed for the table: what [`plan`](crate::plan())
-    /// would have shown, or, for an `upsert` whose
-    /// [`UpsertStrategy::Auto`] chose by the batch's length, the plan it
-    /// chose (its fallback's, when the lock could not be had in time).
-    pub plan: Plan,
-}
 
 /// Options for a call; the free functions [`insert`](crate::insert) and
 /// [`upsert`](crate::upsert) are shortcuts for `Ingest::new()`.
@@ -119,13 +51,21 @@ pub struct TableReport {
 /// println!("{} rows", report.rows);
 /// # Ok(()) }
 /// ```
-pub struct Ingest<'p> {
+///
+/// `M` is the type of the batches' metadata that the
+/// [`on_before_visible`](Ingest::on_before_visible) callback is given, for
+/// the batch calls ([`upsert_batches`](Ingest::upsert_batches), ...); `()`
+/// without a callback.
+pub struct Ingest<'p, M = ()> {
     on_progress: Option<ProgressFn<'p>>,
     progress_interval: Duration,
     lock_timeout: Option<Duration>,
     terminate_blockers_after: Duration,
     force_connection: Option<postgres::Config>,
     options: Options,
+    high_watermark: Option<String>,
+    on_before_visible: Option<BeforeVisibleFn<'p, M>>,
+    position: Position,
 }
 
 type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
@@ -139,7 +79,7 @@ impl Default for Ingest<'_> {
     }
 }
 
-impl<'p> Ingest<'p> {
+impl Ingest<'_> {
     /// Default options: no progress callback, the session's own lock timeout.
     pub fn new() -> Self {
         Ingest {
@@ -149,9 +89,14 @@ impl<'p> Ingest<'p> {
             terminate_blockers_after: Duration::from_secs(300),
             force_connection: None,
             options: Options::default(),
+            high_watermark: None,
+            on_before_visible: None,
+            position: Position::default(),
         }
     }
+}
 
+impl<'p, M> Ingest<'p, M> {
     /// Calls `f` as the call goes: at each phase, and while loading at most
     /// once per [`progress_interval`](Ingest::progress_interval).
     pub fn on_progress(mut self, f: impl FnMut(&Progress) + 'p) -> Self {
@@ -323,8 +268,34 @@ impl<'p> Ingest<'p> {
         self
     }
 
+    /// Stores `value` as the high watermark of every table the call loads,
+    /// in the same transaction as the rows: it is there when the caller
+    /// commits, and not when the call fails or the caller rolls back.
+    /// [`high_watermark`](crate::high_watermark()) reads it. Default: none
+    /// (comments are left as they are). See
+    /// [Incremental loads](crate#incremental-loads).
+    ///
+    /// It is stored in the table's comment as JSON, as the Python original
+    /// stores it: `{"pg-bulk-ingest": {"high-watermark": "<value>"}}`, the
+    /// value a JSON string. The comment's other members are kept; a comment
+    /// that is not a JSON object (text a person wrote) is kept whole, as the
+    /// string member `"description"`. The comment is set on the table
+    /// readers see after the commit: a swapped-in table gets it after the
+    /// live table's comment is carried over, so it survives every rebuild,
+    /// `replace` and swap. `COMMENT ON` a table the call doesn't swap takes
+    /// a `SHARE UPDATE EXCLUSIVE` lock, held until the caller commits: it
+    /// blocks no reader or writer, but waits for a running `VACUUM`,
+    /// `ANALYZE` or `CREATE INDEX CONCURRENTLY` of the table (an
+    /// autovacuum in the way is cancelled after `deadlock_timeout`, unless it
+    /// prevents wraparound) and holds off the next one. The step is in the
+    /// call's [`plan`](Ingest::plan).
+    pub fn high_watermark(mut self, value: impl Into<String>) -> Self {
+        self.high_watermark = Some(value.into());
+        self
+    }
+
     /// Replaces the table's contents with the rows; see [`replace`](crate::replace).
-    pub fn replace<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    pub fn replace<I>(mut self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
@@ -365,14 +336,21 @@ impl<'p> Ingest<'p> {
         };
         let mut plans = Vec::new();
         for (&def, types) in T::TABLES.iter().zip(types) {
-            plans.push(plan_table(&mut tx, def, &self.options, &input, types)?);
+            plans.push(plan_table(
+                &mut tx,
+                def,
+                &self.options,
+                &input,
+                types,
+                self.high_watermark.as_deref(),
+            )?);
         }
         tx.rollback().on(&first)?;
         Ok(plans)
     }
 
     /// Appends the rows; see [`insert`](crate::insert).
-    pub fn insert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    pub fn insert<I>(mut self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
@@ -383,7 +361,7 @@ impl<'p> Ingest<'p> {
     /// Inserts new rows and updates existing ones by their
     /// [`conflict_key`](Ingest::conflict_key) (by default the primary key);
     /// see [`upsert`](crate::upsert).
-    pub fn upsert<I>(self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
+    pub fn upsert<I>(mut self, tx: &mut Transaction<'_>, rows: I) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
@@ -392,12 +370,14 @@ impl<'p> Ingest<'p> {
         self.run(tx, rows, Mode::Upsert)
     }
 
-    fn run<I>(mut self, tx: &mut Transaction<'_>, rows: I, mode: Mode) -> Result<Report>
+    fn run<I>(&mut self, tx: &mut Transaction<'_>, rows: I, mode: Mode) -> Result<Report>
     where
         I: IntoIterator,
         I::Item: AsRow,
     {
         let started = Instant::now();
+        let call_started = self.position.started.unwrap_or(started);
+        let (batch, rows_before) = (self.position.batch, self.position.rows_before);
         let defs = <<I::Item as AsRow>::Row as BulkRows>::TABLES;
         let first = defs
             .first()
@@ -442,8 +422,10 @@ impl<'p> Ingest<'p> {
                 if let Some(f) = on_progress.as_mut() {
                     f(&Progress {
                         rows,
-                        elapsed: started.elapsed(),
+                        elapsed: call_started.elapsed(),
                         phase: Phase::Loading,
+                        batch,
+                        total_rows: rows_before + rows,
                     });
                 }
             }
@@ -483,6 +465,8 @@ impl<'p> Ingest<'p> {
             rows: count,
             tables: tables.into_iter().map(Table::report).collect(),
             elapsed: started.elapsed(),
+            batches: 1,
+            high_watermark: self.high_watermark.clone(),
         };
         self.progress(count, started, Phase::Done);
         log::info!(
@@ -511,7 +495,14 @@ impl<'p> Ingest<'p> {
         log::debug!("{}", advisory.sql());
         sp.batch_execute(advisory.sql()).on(&name)?;
         for _ in 0..REPLANS {
-            let plan = plan_table(sp, def, &self.options, input, types.clone())?;
+            let plan = plan_table(
+                sp,
+                def,
+                &self.options,
+                input,
+                types.clone(),
+                self.high_watermark.as_deref(),
+            )?;
             log::info!(
                 "{name}: {}",
                 plan.to_string().lines().next().unwrap_or_default()
@@ -537,11 +528,14 @@ impl<'p> Ingest<'p> {
     }
 
     fn progress(&mut self, rows: u64, started: Instant, phase: Phase) {
+        let position = &self.position;
         if let Some(f) = self.on_progress.as_mut() {
             f(&Progress {
                 rows,
-                elapsed: started.elapsed(),
+                elapsed: position.started.unwrap_or(started).elapsed(),
                 phase,
+                batch: position.batch,
+                total_rows: position.rows_before + rows,
             });
         }
     }
@@ -571,55 +565,41 @@ fn check_options(options: &Options, defs: &[&'static TableDef], mode: Mode) -> R
     Ok(())
 }
 
-/// Gathers and decides the plan of one table.
+/// Gathers and decides the plan of one table; with a high watermark, adds
+/// the step that stores it (its statement made from the comment read now).
 fn plan_table(
     sp: &mut Transaction<'_>,
     def: &'static TableDef,
     options: &Options,
     input: &Input,
     types: Vec<Step>,
+    high_watermark: Option<&str>,
 ) -> Result<Plan> {
     let name = def.name().to_string();
     let (gathered, changes) = gather(sp, def, options, input).on(&name)?;
     let mut prelude = types;
     prelude.push(crate::plan::advisory(def));
-    decide(def, &gathered, &changes, options, input, prelude).map_err(|refused| match refused {
-        Refused::Changes(refusals) => Error::Refused {
-            table: name,
-            refusals,
+    let mut plan = decide(def, &gathered, &changes, options, input, prelude).map_err(
+        |refused| match refused {
+            Refused::Changes(refusals) => Error::Refused {
+                table: name,
+                refusals,
+            },
+            Refused::Dependents(dependents) => Error::Dependents {
+                table: name,
+                dependents,
+            },
+            Refused::Unsupported(what) => Error::Unsupported { table: name, what },
+            Refused::Options(reason) => Error::Options {
+                table: name,
+                reason,
+            },
         },
-        Refused::Dependents(dependents) => Error::Dependents {
-            table: name,
-            dependents,
-        },
-        Refused::Unsupported(what) => Error::Unsupported { table: name, what },
-        Refused::Options(reason) => Error::Options {
-            table: name,
-            reason,
-        },
-    })
-}
-
-impl Table {
-    fn report(self) -> TableReport {
-        let counts = self.counts.or_else(|| {
-            // Rows that went straight in (or were merged by a rebuild).
-            (self.plan.path() != crate::plan::Path::UpsertByRebuild).then_some(Counts {
-                inserted: self.written,
-                ..Counts::default()
-            })
-        });
-        TableReport {
-            created: self.plan.path() == crate::plan::Path::Create,
-            table: self.name,
-            rows: self.rows,
-            written: self.written,
-            inserted: counts.map(|c| c.inserted),
-            updated: counts.map(|c| c.updated),
-            unchanged: counts.map(|c| c.unchanged),
-            skipped: counts.map_or(0, |c| c.skipped),
-            duplicates: self.duplicates,
-            plan: self.plan,
-        }
+    )?;
+    if let Some(value) = high_watermark {
+        let comment =
+            crate::catalog::read_comment(sp, def.schema, def.table).on(&def.name().to_string())?;
+        crate::plan::with_watermark(&mut plan, value, comment.as_deref());
     }
+    Ok(plan)
 }

@@ -19,7 +19,7 @@ mod steps;
 pub use crate::diff::{Cast, Change, Refusal};
 pub use crate::lock::LockMode;
 pub(crate) use decide::{decide, Input, Options};
-pub(crate) use steps::advisory;
+pub(crate) use steps::{advisory, with_watermark};
 
 /// What a call does with the rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +175,10 @@ pub(crate) enum Run {
     /// lock timeout, each after dropping the views made again (`first`), with
     /// blockers terminated after the configured delay.
     SwapLock { first: Vec<String> },
+    /// The high watermark `value` stored in the comment of `table` (in the
+    /// table's schema, unqualified): the comment is read again at this
+    /// point, as [`Run::Carry`] reads it, and set with the watermark.
+    Watermark { table: String, value: String },
 }
 
 /// How a statement over the staging table runs, in a savepoint.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::decide::Keys;
 use super::Staged;
-use super::{Lock, Mode, Path, Run, Stage, Step};
+use super::{Lock, Mode, Path, Plan, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
 use crate::conflict::{Duplicates, OnConflict};
 use crate::diff::Change;
@@ -604,4 +604,63 @@ pub(crate) fn advisory(def: &TableDef) -> Step {
         note: "serialises calls on the table".to_owned(),
         run: Run::Execute,
     }
+}
+
+/// Adds to `plan` (and its fallback) the step that stores the high
+/// watermark `value` in the comment of the table readers see once the
+/// caller commits: the new table of a swap, after its comments are carried
+/// (so the watermark wins over the one carried), else the live table, after
+/// the rows. `comment` is the live table's comment as planning read it.
+pub(crate) fn with_watermark(plan: &mut Plan, value: &str, comment: Option<&str>) {
+    if let Some(fallback) = plan.fallback.as_deref_mut() {
+        with_watermark(fallback, value, comment);
+    }
+    let def = plan.table;
+    let (table, comment, stage, lock, note) = match plan.path {
+        Path::Rebuild | Path::UpsertByRebuild | Path::Replace => (
+            plan.new_table.clone().expect("a swap has a new table"),
+            plan.carried.as_ref().and_then(|c| c.comment.as_deref()),
+            Stage::Finish,
+            None,
+            "on the new table, after its comments are carried",
+        ),
+        Path::Create => (def.table.to_owned(), None, Stage::Finish, None, ""),
+        Path::Nothing => (
+            def.table.to_owned(),
+            comment,
+            Stage::Finish,
+            Some(LockMode::ShareUpdateExclusive),
+            "waits for a VACUUM or ANALYZE of the table; readers and writers go on",
+        ),
+        Path::InPlace => (
+            def.table.to_owned(),
+            comment,
+            Stage::Swap,
+            Some(LockMode::ShareUpdateExclusive),
+            "under the lock already held",
+        ),
+    };
+    let sql = sql::comment_on_table(
+        &QualifiedName::new(def.schema, &table),
+        &crate::watermark::with_watermark(comment, value),
+    );
+    let at = plan
+        .steps
+        .iter()
+        .position(|s| s.stage > stage)
+        .unwrap_or(plan.steps.len());
+    let step = Step {
+        stage,
+        sql,
+        lock: lock.map(|mode| Lock::new(mode, def.name().to_string())),
+        note: format!(
+            "the high watermark in the table's comment (read again), its other members kept{}{note}",
+            if note.is_empty() { "" } else { "; " }
+        ),
+        run: Run::Watermark {
+            table,
+            value: value.to_owned(),
+        },
+    };
+    plan.steps.insert(at, step);
 }

@@ -104,6 +104,12 @@ pub(crate) fn carry(def: &TableDef, name: &str, carried: &Carried) -> Vec<String
     sql
 }
 
+/// `COMMENT ON TABLE table IS 'text'` (`COMMENT` takes no parameters: the
+/// text is quoted as a literal).
+pub(crate) fn comment_on_table(table: &QualifiedName<'_>, text: &str) -> String {
+    format!("COMMENT ON TABLE {table} IS {}", Literal(text))
+}
+
 /// The statements that give relation `name` (quoted), owned by `owner`, the
 /// ACL `acl` (`None`: the default one, which a new relation has already).
 fn grants(name: &str, owner: &str, acl: Option<&[Grant]>) -> Vec<String> {
