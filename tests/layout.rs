@@ -79,6 +79,7 @@ fn the_public_surface_is_what_users_need() {
             "use ingest::{Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible}",
             "use plan::{Mode, Plan}",
             "use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey}",
+            "use sync::{Delete, Slice}",
             "use table::{ColumnDef, Filled, Generated, IndexDef, TableDef}",
             "use types::{EnumDef, SqlType, TypeKind}",
             "use watermark::high_watermark",

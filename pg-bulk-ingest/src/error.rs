@@ -153,6 +153,37 @@ pub enum Error {
         row: Option<u64>,
     },
 
+    /// A mirror would delete or mark more of the table than its guard allows
+    /// ([`Ingest::mirror_guard`](crate::Ingest::mirror_guard)): an empty or
+    /// cut-short snapshot. Nothing was changed.
+    #[error(
+        "{table}: the mirror would delete or mark {rows} of the {of} rows the table holds, \
+         more than the guard's {:.0} %; nothing was changed (Ingest::mirror_guard sets the limit)",
+        limit * 100.0
+    )]
+    MirrorGuard {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// Rows the mirror would delete or mark.
+        rows: u64,
+        /// Rows the table held (not yet marked) when the call started.
+        of: u64,
+        /// The guard's share, from 0 to 1.
+        limit: f64,
+    },
+
+    /// A row of a slice replace's batch is outside the slice. Nothing was
+    /// changed.
+    #[error("row {row} of the input, column {column} of {table}: the value is outside the slice being replaced")]
+    OutsideSlice {
+        /// Schema-qualified, quoted table name.
+        table: String,
+        /// 0-based position of the row in the input.
+        row: u64,
+        /// The slice's column whose value is outside it.
+        column: String,
+    },
+
     /// The call's options don't fit the row type: a
     /// [`ConflictKey`](crate::ConflictKey) that is not declared unique, a
     /// choice a mode can't honour, ... Nothing was sent.
@@ -265,6 +296,8 @@ impl Error {
             | Error::DuplicateKey { .. }
             | Error::KeyExists { .. }
             | Error::Options { .. }
+            | Error::MirrorGuard { .. }
+            | Error::OutsideSlice { .. }
             | Error::WatermarksDiffer { .. }
             | Error::Source { .. }
             | Error::BeforeVisible { .. }
@@ -284,6 +317,7 @@ impl Error {
         match self {
             Error::InvalidValue { row, .. } => Some(*row),
             Error::RowRejected { row, .. } | Error::KeyExists { row, .. } => *row,
+            Error::OutsideSlice { row, .. } => Some(*row),
             Error::DuplicateKey { rows, .. } => rows.map(|(_, second)| second),
             _ => None,
         }
@@ -292,7 +326,7 @@ impl Error {
     /// The column the error is about, when known.
     pub fn column(&self) -> Option<&str> {
         match self {
-            Error::InvalidValue { column, .. } => Some(column),
+            Error::InvalidValue { column, .. } | Error::OutsideSlice { column, .. } => Some(column),
             Error::RowRejected { column, .. } => column.as_deref(),
             _ => None,
         }

@@ -19,6 +19,7 @@ pub mod plan;
 mod row;
 mod savepoint;
 mod sql;
+mod sync;
 mod table;
 mod types;
 mod watermark;
@@ -34,6 +35,7 @@ pub use ingest::{
 };
 pub use plan::{Mode, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};
+pub use sync::{Delete, Slice};
 pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
 pub use watermark::high_watermark;

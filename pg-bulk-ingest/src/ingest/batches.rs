@@ -163,6 +163,8 @@ impl<'p, M> Ingest<'p, M> {
             high_watermark: self.high_watermark,
             on_before_visible: Some(Box::new(f)),
             position: self.position,
+            mirror_guard: self.mirror_guard,
+            slice_values: self.slice_values,
         }
     }
 

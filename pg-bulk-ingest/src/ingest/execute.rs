@@ -30,6 +30,10 @@ pub(crate) struct Table {
     /// Rows of the input left out because another row of the batch had
     /// their key.
     pub duplicates: u64,
+    /// Stored rows a mirror deleted or marked, or a slice replace deleted.
+    pub deleted: u64,
+    /// The slice's values, bound to the steps that take them.
+    pub params: Vec<crate::sync::Value>,
     /// Live rows copied into a new table before the load (they come first
     /// in it).
     pub preloaded: u64,
@@ -86,6 +90,8 @@ impl Table {
             written: 0,
             counts: None,
             duplicates: 0,
+            deleted: 0,
+            params: Vec::new(),
             preloaded: 0,
         }
     }
@@ -139,6 +145,22 @@ impl Table {
                     self.preloaded = sp.execute(&step.sql, &[]).on(&self.name)?;
                 }
                 Run::Staged(staged) => self.staged(sp, &step.sql, staged)?,
+                Run::MirrorGuard { limit_ppm } => self.mirror_guard(sp, &step.sql, *limit_ppm)?,
+                Run::Deletes { params } => {
+                    let bound = self.bound(*params);
+                    self.deleted += sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
+                }
+                Run::SliceCheck { columns } => {
+                    let bound = self.bound(true);
+                    if let Some(row) = sp.query_opt(step.sql.as_str(), &bound).on(&self.name)? {
+                        let which: i32 = row.get(1);
+                        return Err(Error::OutsideSlice {
+                            table: self.name.clone(),
+                            row: row.get::<_, i64>(0) as u64,
+                            column: columns.get(which as usize - 1).cloned().unwrap_or_default(),
+                        });
+                    }
+                }
                 Run::KeyAfterDedupe {
                     dedupe,
                     repeated,
@@ -178,6 +200,44 @@ impl Table {
             }
         }
         Ok(Outcome::Done)
+    }
+
+    /// The slice's values as parameters, when the step takes them.
+    fn bound(&self, params: bool) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+        if !params {
+            return Vec::new();
+        }
+        self.params
+            .iter()
+            .map(|v| &**v as &(dyn postgres::types::ToSql + Sync))
+            .collect()
+    }
+
+    /// A mirror's guard: fails the call when the batch lacks more of the
+    /// snapshot's keys than the limit allows.
+    fn mirror_guard(
+        &self,
+        sp: &mut Transaction<'_>,
+        sql: &str,
+        limit_ppm: Option<u32>,
+    ) -> Result<()> {
+        let row = sp.query_one(sql, &[]).on(&self.name)?;
+        let (gone, of) = (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64);
+        log::info!(
+            "{}: the mirror deletes or marks {gone} of {of} rows",
+            self.name
+        );
+        if let Some(ppm) = limit_ppm {
+            if u128::from(gone) * 1_000_000 > u128::from(ppm) * u128::from(of) {
+                return Err(Error::MirrorGuard {
+                    table: self.name.clone(),
+                    rows: gone,
+                    of,
+                    limit: f64::from(ppm) / 1_000_000.0,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A statement that builds a unique key or index over the loaded rows, in

@@ -16,6 +16,7 @@ use crate::lock::{self, LockPolicy};
 use crate::plan::decide::Refused;
 use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
 use crate::row::{AsRow, BulkRows, BulkTable, HasUniqueKey};
+use crate::sync::{Delete, Mirror, Slice, Value};
 use crate::table::TableDef;
 
 mod batches;
@@ -66,9 +67,16 @@ pub struct Ingest<'p, M = ()> {
     high_watermark: Option<String>,
     on_before_visible: Option<BeforeVisibleFn<'p, M>>,
     position: Position,
+    /// A mirror's guard, in parts per million (`None`: off).
+    mirror_guard: Option<u32>,
+    /// A slice replace's values.
+    slice_values: Vec<Value>,
 }
 
 type ProgressFn<'p> = Box<dyn FnMut(&Progress) + 'p>;
+
+/// A mirror's guard by default: half the table, in parts per million.
+const DEFAULT_MIRROR_GUARD_PPM: u32 = 500_000;
 
 /// The longest one attempt at the swap lock waits by default.
 const DEFAULT_SWAP_ATTEMPT: Duration = Duration::from_secs(1);
@@ -92,6 +100,8 @@ impl Ingest<'_> {
             high_watermark: None,
             on_before_visible: None,
             position: Position::default(),
+            mirror_guard: Some(DEFAULT_MIRROR_GUARD_PPM),
+            slice_values: Vec::new(),
         }
     }
 }
@@ -265,6 +275,76 @@ impl<'p, M> Ingest<'p, M> {
     /// ```
     pub fn duplicates(mut self, duplicates: Duplicates) -> Self {
         self.options.duplicates = Some(duplicates);
+        self
+    }
+
+    /// Makes the upsert a mirror: the batch is a full snapshot of the source,
+    /// and after the merge the stored rows whose key it lacks are deleted
+    /// ([`Delete::Rows`]) or marked ([`Delete::Mark`]). Unchanged rows are
+    /// not rewritten, and the table is never swapped (an upsert that mirrors
+    /// always merges): other sessions go on reading and writing it. What the
+    /// mirror may delete is what the table held as the call started (its keys
+    /// are read into a temporary table first): rows other sessions add while
+    /// it runs are never deleted. A guard ([`mirror_guard`](Ingest::mirror_guard),
+    /// by default half the table) fails the call, changing nothing, when more
+    /// would go: an empty or cut-short snapshot never wipes a table.
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Delete, Ingest};
+    /// # #[derive(BulkTable)] struct Product { #[bulk(primary_key)] sku: String, price: i64, deleted_at: Option<chrono::DateTime<chrono::Utc>> }
+    /// # fn run(tx: &mut postgres::Transaction<'_>, snapshot: Vec<Product>) -> pg_bulk_ingest::Result<()> {
+    /// let report = Ingest::new()
+    ///     .mirror(Delete::mark("deleted_at"))
+    ///     .upsert(tx, &snapshot)?;
+    /// println!("{} marked deleted", report.tables[0].deleted);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Locks: `ROW EXCLUSIVE` on the table, as any `DELETE` or `UPDATE`.
+    /// The guard counts with one scan of the snapshot's keys; the delete is
+    /// an anti-join of the table with the batch.
+    pub fn mirror(mut self, delete: Delete) -> Self {
+        self.options.mirror = Some(Mirror {
+            delete,
+            guard_ppm: self.mirror_guard,
+        });
+        self
+    }
+
+    /// The most of the table a [`mirror`](Ingest::mirror) may delete or
+    /// mark, as a share of the rows it held when the call started (not yet
+    /// marked), from 0 to 1: more fails the call with [`Error::MirrorGuard`],
+    /// changing nothing. Default 0.5; 1.0 or more turns the guard off.
+    pub fn mirror_guard(mut self, share: f64) -> Self {
+        self.mirror_guard = (share < 1.0).then(|| (share.max(0.0) * 1_000_000.0).round() as u32);
+        if let Some(mirror) = &mut self.options.mirror {
+            mirror.guard_ppm = self.mirror_guard;
+        }
+        self
+    }
+
+    /// Makes the insert a slice replace: the stored rows of `slice` are
+    /// deleted and the batch inserted, in one call, all or nothing. A row
+    /// of the batch outside the slice fails the call with
+    /// [`Error::OutsideSlice`], naming the row and the column, before
+    /// anything is deleted. The slice's values are bound as parameters.
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Ingest, Slice};
+    /// # #[derive(BulkTable)] struct Reading { #[bulk(primary_key)] sensor: i32, #[bulk(primary_key)] day: chrono::NaiveDate, value: f64 }
+    /// # fn run(tx: &mut postgres::Transaction<'_>, day: chrono::NaiveDate, rows: Vec<Reading>) -> pg_bulk_ingest::Result<()> {
+    /// // The readings of `day` are exactly `rows` afterwards; other days stay.
+    /// Ingest::new()
+    ///     .replace_slice(Slice::equal("day", day))
+    ///     .insert(tx, &rows)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Locks: `ROW EXCLUSIVE` on the table (a `DELETE` and an `INSERT`):
+    /// readers see the old slice until the caller commits, then the new one.
+    pub fn replace_slice(mut self, slice: Slice) -> Self {
+        self.options.slice = Some(slice.shape());
+        self.slice_values = slice.values();
         self
     }
 
@@ -508,12 +588,14 @@ impl<'p, M> Ingest<'p, M> {
                 plan.to_string().lines().next().unwrap_or_default()
             );
             let mut table = Table::new(plan);
+            table.params = self.slice_values.clone();
             match table.run(sp, Stage::Prepare, policy)? {
                 Outcome::Done => return Ok(table),
                 Outcome::Replan => continue,
                 Outcome::Fallback => {
                     let fallback = table.plan.fallback.take().expect("a plan with a fallback");
                     let mut table = Table::new(*fallback);
+                    table.params = self.slice_values.clone();
                     return match table.run(sp, Stage::Prepare, policy)? {
                         Outcome::Done => Ok(table),
                         _ => unreachable!("a fallback takes no lock it may not have"),

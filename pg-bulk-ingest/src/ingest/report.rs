@@ -84,6 +84,9 @@ pub struct TableReport {
     /// Rows of the batch left out because another row of it had their key
     /// ([`Duplicates::KeepLast`](crate::Duplicates::KeepLast) and [`Duplicates::KeepFirst`](crate::Duplicates::KeepFirst)).
     pub duplicates: u64,
+    /// Stored rows a [`mirror`](crate::Ingest::mirror) deleted or marked, or
+    /// a [`replace_slice`](crate::Ingest::replace_slice) deleted.
+    pub deleted: u64,
     /// The plan the call executed for the table: what [`plan`](crate::plan())
     /// would have shown, or, for an `upsert` whose
     /// [`UpsertStrategy::Auto`](crate::UpsertStrategy::Auto) chose by the batch's length, the plan it
@@ -110,6 +113,7 @@ impl Table {
             unchanged: counts.map(|c| c.unchanged),
             skipped: counts.map_or(0, |c| c.skipped),
             duplicates: self.duplicates,
+            deleted: self.deleted,
             plan: self.plan,
         }
     }

@@ -11,6 +11,7 @@ use super::{Mode, Path, Plan, Step};
 use crate::catalog::{Basis, DependentView, Facts, Gathered, LiveTable, Relation, SwapFacts};
 use crate::conflict::{key_of, Duplicates, KeyChoice, OnConflict};
 use crate::diff::{same_type, Change, Refusal};
+use crate::sync::{Delete, Mirror, SliceShape};
 use crate::table::TableDef;
 
 /// How [`upsert`](crate::upsert) brings the rows into a table that exists.
@@ -107,6 +108,10 @@ pub(crate) struct Options {
     pub duplicates: Option<Duplicates>,
     /// The conflict keys chosen, at most one per table.
     pub keys: Vec<KeyChoice>,
+    /// A mirror: the upsert deletes or marks the stored rows the batch lacks.
+    pub mirror: Option<Mirror>,
+    /// A slice replace: the insert replaces the rows of this slice.
+    pub slice: Option<SliceShape>,
     /// Make catalog-only changes in place rather than rebuilding.
     pub in_place: bool,
     /// Allow changes that lose data.
@@ -147,6 +152,26 @@ impl Options {
         } else {
             def.primary_key
         };
+        if let Some(mirror) = &self.mirror {
+            if mode != Mode::Upsert {
+                return Err("a mirror is an upsert: call upsert".to_owned());
+            }
+            if let Delete::Mark(column) = &mirror.delete {
+                crate::sql::markable(def, key, column)?;
+            }
+        }
+        if let Some(slice) = &self.slice {
+            if mode != Mode::Insert {
+                return Err("a slice replace loads with insert: call insert".to_owned());
+            }
+            for (column, _) in &slice.conditions {
+                if !def.column(column).is_some_and(|c| c.is_sent()) {
+                    return Err(format!(
+                        "the slice's column {column} is not a column the struct sends"
+                    ));
+                }
+            }
+        }
         let duplicates = self.duplicates.unwrap_or(match mode {
             Mode::Upsert => Duplicates::KeepLast,
             _ => Duplicates::AssumeUnique,
@@ -231,6 +256,8 @@ pub(crate) fn decide(
         lock_wait: None,
         single_table: input.single_table,
         keys,
+        mirror: options.mirror.as_ref(),
+        slice: options.slice.as_ref(),
     };
     let live = match &gathered.live {
         Relation::Missing => return Ok(plan(shape, prelude, None, None)),
@@ -262,9 +289,11 @@ pub(crate) fn decide(
     // Nor where the database fills columns: a rebuild would fill them again
     // for the batch's rows (a new identity value, a new default), where the
     // merge keeps the stored ones.
+    // A mirror never swaps: other jobs write to the table it keeps in sync.
     let rebuilds_upsert = keys.primary
         && keys.on_conflict == OnConflict::Update
-        && def.sent_count() == def.columns.len();
+        && def.sent_count() == def.columns.len()
+        && options.mirror.is_none();
     if input.mode == Mode::Upsert
         && shape.path == Path::Nothing
         && options.strategy == UpsertStrategy::Rebuild

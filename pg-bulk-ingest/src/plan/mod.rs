@@ -168,6 +168,17 @@ pub(crate) enum Run {
         repeated: String,
         positions: bool,
     },
+    /// A mirror's guard: the query counts the snapshot's keys the batch lacks
+    /// and the snapshot's keys; more than `limit_ppm` parts per million of
+    /// them fails the call (`None`: no limit).
+    MirrorGuard { limit_ppm: Option<u32> },
+    /// A statement whose rows are counted as deleted (a mirror's delete or
+    /// mark, a slice's delete); with `params`, the slice's values bound.
+    Deletes { params: bool },
+    /// A slice replace's check: the query (with the slice's values bound)
+    /// gives the first staged row outside the slice and the number of the
+    /// column (in `columns`) it fails.
+    SliceCheck { columns: Vec<String> },
     /// The owner, privileges and comments, read again at this point (`GRANT`
     /// and `COMMENT` take no lock the call's locks block).
     Carry,

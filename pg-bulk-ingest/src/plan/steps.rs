@@ -8,12 +8,13 @@ use super::decide::Keys;
 use super::Staged;
 use super::{Lock, Mode, Path, Plan, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
-use crate::conflict::{Duplicates, OnConflict};
+use crate::conflict::Duplicates;
 use crate::diff::Change;
 use crate::ident::QualifiedName;
 use crate::lock;
 use crate::lock::LockMode;
 use crate::sql::{self, Keep};
+use crate::sync::{Mirror, SliceShape};
 use crate::table::Filled;
 use crate::table::TableDef;
 
@@ -40,6 +41,10 @@ pub(super) struct Shape<'a> {
     /// The key rows match on, and what happens to rows whose key is stored
     /// or repeats.
     pub keys: Keys,
+    /// A mirror's choices (an upsert).
+    pub mirror: Option<&'a Mirror>,
+    /// A slice replace's slice (an insert).
+    pub slice: Option<&'a SliceShape>,
 }
 
 impl Shape<'_> {
@@ -68,12 +73,13 @@ impl Shape<'_> {
         match self.path {
             Path::InPlace => true,
             Path::UpsertByRebuild | Path::Replace => false,
-            Path::Create => keyed && keeps,
+            Path::Create => (keyed && keeps) || self.slice.is_some(),
             Path::Nothing => {
                 self.mode == Mode::Upsert
+                    || self.slice.is_some()
                     || (keyed && self.keys.duplicates != Duplicates::AssumeUnique)
             }
-            Path::Rebuild => self.mode == Mode::Upsert || (keyed && keeps),
+            Path::Rebuild => self.mode == Mode::Upsert || self.slice.is_some() || (keyed && keeps),
         }
     }
 
@@ -143,6 +149,10 @@ impl Steps<'_> {
         self.push(stage, sql, None, note, Run::Execute);
     }
 }
+
+mod staged;
+
+use staged::{insert, merge, staged_merge};
 
 const ON_NEW: &str = "on the new table only";
 const WRITERS_WAIT: &str = "writers wait until the caller commits, readers go on";
@@ -230,6 +240,17 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             lock::lock_table(&name, LockMode::RowExclusive),
             Some(LockMode::RowExclusive),
             "",
+            Run::Execute,
+        );
+    }
+    if let (Some(mirror), true) = (shape.mirror, shape.path != Path::Create) {
+        let target = QualifiedName::new(def.schema, shape.target()).to_string();
+        s.push(
+            Stage::Prepare,
+            sql::snapshot_keys(def, shape.keys.key, &target, &mirror.delete),
+            None,
+            "the keys the table holds as the call starts: all the mirror may delete or mark \
+             (rows other sessions add later are never touched)",
             Run::Execute,
         );
     }
@@ -426,122 +447,6 @@ fn advance_identities(shape: &Shape<'_>) -> Vec<String> {
             ))
         })
         .collect()
-}
-
-/// The [`sql::Merge`] of the staged rows into `into` (quoted), or of a
-/// range of them (`range`).
-fn staged_merge<'a>(
-    shape: &'a Shape<'_>,
-    into: &'a str,
-    source: &'a str,
-    position: &'a str,
-) -> sql::Merge<'a> {
-    sql::Merge {
-        def: shape.def,
-        key: shape.keys.key,
-        into,
-        source,
-        position,
-    }
-}
-
-/// The upsert's merge of the staging table into `into` (quoted), and the
-/// staging table's drop.
-fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
-    let shape = s.shape;
-    let (staging, position) = (shape.staging_qualified(), shape.position_column());
-    let range = sql::staged_range(&staging, &position);
-    let all = staged_merge(shape, into, &staging, &position);
-    let some = staged_merge(shape, into, &range, &position);
-    let keys = shape.keys;
-    let keep = shape.keep();
-    // `ON CONFLICT DO NOTHING` lets a key repeat in the batch without a word:
-    // the batch is de-duplicated first, or checked.
-    let nothing = keys.on_conflict == OnConflict::Skip
-        || (keys.on_conflict == OnConflict::Update && shape.def.sent_count() == keys.key.len());
-    let repeated = sql::repeated_key(&staging, keys.key, &position);
-    let (sql, staged, note) = if nothing {
-        let (check_first, note) = match keep {
-            Some(_) => (None, "one row of each key, in the batch sorted by key; rows whose key is stored are skipped"),
-            None => (Some(repeated), "after a check that no key repeats in the batch; rows whose key is stored are skipped"),
-        };
-        (
-            all.upsert(keys.on_conflict, keep),
-            Staged {
-                counts: true,
-                check_first,
-                dedupe: None,
-                repeated: None,
-                stored: None,
-                locate: Some(some.upsert(keys.on_conflict, keep)),
-            },
-            note,
-        )
-    } else {
-        let note = match (keys.on_conflict, keep) {
-            (OnConflict::Update, Some(_)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping one row of each key",
-            (OnConflict::Update, None) => "rows whose stored values are the same are not rewritten; a key repeated in the batch fails the call",
-            (_, Some(_)) => "a stored key fails the call; if a key repeats in the batch, the insert runs again keeping one row of each key",
-            (_, None) => "a stored key, or a key repeated in the batch, fails the call",
-        };
-        (
-            all.upsert(keys.on_conflict, None),
-            Staged {
-                counts: true,
-                check_first: None,
-                dedupe: keep.map(|keep| all.upsert(keys.on_conflict, Some(keep))),
-                repeated: Some(repeated),
-                stored: (keys.on_conflict == OnConflict::Error)
-                    .then(|| sql::stored_key(&staging, keys.key, &position, into)),
-                locate: Some(some.upsert(keys.on_conflict, keep)),
-            },
-            note,
-        )
-    };
-    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
-        LockMode::AccessExclusive
-    } else {
-        LockMode::RowExclusive
-    });
-    s.push(stage, sql, lock, note, Run::Staged(Box::new(staged)));
-    s.new_table(stage, sql::drop_table(&staging), "");
-}
-
-/// An `insert`'s staged rows into `into` (quoted) in input order, one row of
-/// each key or checked for repeated keys, and the staging table's drop.
-fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
-    let shape = s.shape;
-    let (staging, position) = (shape.staging_qualified(), shape.position_column());
-    let range = sql::staged_range(&staging, &position);
-    let keyed = !shape.keys.key.is_empty();
-    let keep = shape.keep();
-    let all = staged_merge(shape, into, &staging, &position);
-    let some = staged_merge(shape, into, &range, &position);
-    let note = match keep {
-        Some(_) if keyed => "one row of each key, in input order; a stored key fails the call",
-        _ => "in input order",
-    };
-    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
-        LockMode::AccessExclusive
-    } else {
-        LockMode::RowExclusive
-    });
-    s.push(
-        stage,
-        all.insert(keep, true),
-        lock,
-        note,
-        Run::Staged(Box::new(Staged {
-            counts: false,
-            check_first: None,
-            dedupe: None,
-            repeated: (keyed && keep.is_none())
-                .then(|| sql::repeated_key(&staging, shape.keys.key, &position)),
-            stored: keyed.then(|| sql::stored_key(&staging, shape.keys.key, &position, into)),
-            locate: Some(some.insert(keep, true)),
-        })),
-    );
-    s.new_table(stage, sql::drop_table(&staging), "");
 }
 
 /// The primary key and indexes of a table the call creates (`table`,

@@ -1,0 +1,176 @@
+//! The steps over the staging table: an upsert's merge (with a mirror's
+//! delete or mark after it), and an insert of the staged rows (with a slice
+//! replace's check and delete before it).
+
+use super::{Shape, Staged, Steps};
+use crate::conflict::OnConflict;
+use crate::lock::LockMode;
+use crate::plan::{Path, Run, Stage};
+use crate::sql;
+use crate::sync::Delete;
+
+/// The [`sql::Merge`] of the staged rows into `into` (quoted), or of a
+/// range of them (`range`).
+pub(super) fn staged_merge<'a>(
+    shape: &'a Shape<'_>,
+    into: &'a str,
+    source: &'a str,
+    position: &'a str,
+) -> sql::Merge<'a> {
+    sql::Merge {
+        def: shape.def,
+        key: shape.keys.key,
+        into,
+        source,
+        position,
+    }
+}
+
+/// The upsert's merge of the staging table into `into` (quoted), and the
+/// staging table's drop.
+pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
+    let shape = s.shape;
+    let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    let range = sql::staged_range(&staging, &position);
+    let all = staged_merge(shape, into, &staging, &position);
+    let some = staged_merge(shape, into, &range, &position);
+    let keys = shape.keys;
+    let keep = shape.keep();
+    // `ON CONFLICT DO NOTHING` lets a key repeat in the batch without a word:
+    // the batch is de-duplicated first, or checked.
+    let nothing = keys.on_conflict == OnConflict::Skip
+        || (keys.on_conflict == OnConflict::Update && shape.def.sent_count() == keys.key.len());
+    let repeated = sql::repeated_key(&staging, keys.key, &position);
+    let (sql, staged, note) = if nothing {
+        let (check_first, note) = match keep {
+            Some(_) => (None, "one row of each key, in the batch sorted by key; rows whose key is stored are skipped"),
+            None => (Some(repeated), "after a check that no key repeats in the batch; rows whose key is stored are skipped"),
+        };
+        (
+            all.upsert(keys.on_conflict, keep),
+            Staged {
+                counts: true,
+                check_first,
+                dedupe: None,
+                repeated: None,
+                stored: None,
+                locate: Some(some.upsert(keys.on_conflict, keep)),
+            },
+            note,
+        )
+    } else {
+        let note = match (keys.on_conflict, keep) {
+            (OnConflict::Update, Some(_)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping one row of each key",
+            (OnConflict::Update, None) => "rows whose stored values are the same are not rewritten; a key repeated in the batch fails the call",
+            (_, Some(_)) => "a stored key fails the call; if a key repeats in the batch, the insert runs again keeping one row of each key",
+            (_, None) => "a stored key, or a key repeated in the batch, fails the call",
+        };
+        (
+            all.upsert(keys.on_conflict, None),
+            Staged {
+                counts: true,
+                check_first: None,
+                dedupe: keep.map(|keep| all.upsert(keys.on_conflict, Some(keep))),
+                repeated: Some(repeated),
+                stored: (keys.on_conflict == OnConflict::Error)
+                    .then(|| sql::stored_key(&staging, keys.key, &position, into)),
+                locate: Some(some.upsert(keys.on_conflict, keep)),
+            },
+            note,
+        )
+    };
+    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
+        LockMode::AccessExclusive
+    } else {
+        LockMode::RowExclusive
+    });
+    s.push(stage, sql, lock, note, Run::Staged(Box::new(staged)));
+    if let (Some(mirror), false) = (shape.mirror, shape.path == Path::Create) {
+        let delete_lock = (into == shape.name()).then_some(if stage == Stage::Swap {
+            LockMode::AccessExclusive
+        } else {
+            LockMode::RowExclusive
+        });
+        let limit = mirror.guard_ppm.map_or_else(
+            || "no limit".to_owned(),
+            |ppm| format!("at most {} % of them", f64::from(ppm) / 10_000.0),
+        );
+        s.push(
+            stage,
+            sql::mirror_count(shape.def, keys.key, &staging),
+            None,
+            &format!("the guard: how many stored keys the batch lacks ({limit})"),
+            Run::MirrorGuard {
+                limit_ppm: mirror.guard_ppm,
+            },
+        );
+        let note = match &mirror.delete {
+            Delete::Rows => "the stored rows whose key the batch lacks",
+            Delete::Mark(_) => "marks the stored rows whose key the batch lacks",
+        };
+        s.push(
+            stage,
+            sql::mirror_delete(shape.def, keys.key, into, &staging, &mirror.delete),
+            delete_lock,
+            note,
+            Run::Deletes { params: false },
+        );
+        s.new_table(stage, sql::drop_table(&sql::mirror_snapshot(shape.def)), "");
+    }
+    s.new_table(stage, sql::drop_table(&staging), "");
+}
+
+/// An `insert`'s staged rows into `into` (quoted) in input order, one row of
+/// each key or checked for repeated keys, and the staging table's drop.
+pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
+    let shape = s.shape;
+    let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    let range = sql::staged_range(&staging, &position);
+    let keyed = !shape.keys.key.is_empty();
+    let keep = shape.keep();
+    let all = staged_merge(shape, into, &staging, &position);
+    let some = staged_merge(shape, into, &range, &position);
+    let note = match keep {
+        Some(_) if keyed => "one row of each key, in input order; a stored key fails the call",
+        _ => "in input order",
+    };
+    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
+        LockMode::AccessExclusive
+    } else {
+        LockMode::RowExclusive
+    });
+    if let Some(slice) = shape.slice {
+        s.push(
+            stage,
+            sql::slice_outside(slice, &staging, &position),
+            None,
+            "the first row outside the slice fails the call (the slice's values are parameters)",
+            Run::SliceCheck {
+                columns: slice.conditions.iter().map(|(c, _)| c.clone()).collect(),
+            },
+        );
+        s.push(
+            stage,
+            sql::slice_delete(slice, into),
+            lock,
+            "the slice's stored rows (the slice's values are parameters)",
+            Run::Deletes { params: true },
+        );
+    }
+    s.push(
+        stage,
+        all.insert(keep, true),
+        lock,
+        note,
+        Run::Staged(Box::new(Staged {
+            counts: false,
+            check_first: None,
+            dedupe: None,
+            repeated: (keyed && keep.is_none())
+                .then(|| sql::repeated_key(&staging, shape.keys.key, &position)),
+            stored: keyed.then(|| sql::stored_key(&staging, shape.keys.key, &position, into)),
+            locate: Some(some.insert(keep, true)),
+        })),
+    );
+    s.new_table(stage, sql::drop_table(&staging), "");
+}
