@@ -230,6 +230,38 @@ fn a_rebuild_and_a_replace_keep_the_identity_sequence_going() {
     assert!(stored(&mut client).iter().any(|r| r.0 > last));
 }
 
+#[test]
+fn insert_and_replace_with_a_duplicates_choice_on_an_identity_key() {
+    let db = pg_bulk_ingest_testkit::server().create_database("filled_duplicates");
+    let mut client = db.connect();
+    // The primary key is the database's: nothing to de-duplicate on it.
+    for (n, choice) in [
+        pg_bulk_ingest::Duplicates::KeepLast,
+        pg_bulk_ingest::Duplicates::Error,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tenant = n as i32;
+        let mut tx = client.transaction().unwrap();
+        Ingest::new()
+            .duplicates(choice)
+            .insert(
+                &mut tx,
+                [contact(tenant, "a@x", "A"), contact(tenant, "b@x", "B")],
+            )
+            .unwrap();
+        tx.commit().unwrap();
+        let mut tx = client.transaction().unwrap();
+        Ingest::new()
+            .duplicates(choice)
+            .replace(&mut tx, [contact(tenant, "a@x", "A")])
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    assert_eq!(stored(&mut client).len(), 1);
+}
+
 #[derive(BulkTable, Debug, Clone)]
 #[bulk(table = "ticket")]
 struct Ticket {

@@ -215,6 +215,76 @@ fn rows_another_session_adds_while_the_mirror_runs_are_kept() {
     assert_eq!(skus, ["a", "b", "e", "f", "z"]);
 }
 
+#[test]
+fn a_row_another_session_changes_while_the_mirror_runs_is_kept() {
+    let db = pg_bulk_ingest_testkit::server().create_database("sync_mirror_update");
+    let mut client = db.connect();
+    seed(&mut client);
+    let mut writer = db.connect();
+    let mut tx = client.transaction().unwrap();
+    // `c` is stored, and not in the snapshot: another session changes it
+    // after the mirror read the table. Its change is kept; `d` goes.
+    let report = Ingest::new()
+        .mirror(Delete::Rows)
+        .on_progress(|p| {
+            if p.phase == Phase::Finishing {
+                writer
+                    .execute("UPDATE public.product SET price = 33 WHERE sku = 'c'", &[])
+                    .unwrap();
+            }
+        })
+        .upsert(&mut tx, snapshot())
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(report.tables[0].deleted, 1);
+    let rows: Vec<(String, i64)> = products(&mut client)
+        .into_iter()
+        .map(|r| (r.0, r.1))
+        .collect();
+    let expected: Vec<(String, i64)> = [("a", 1), ("b", 20), ("c", 33), ("e", 5), ("f", 6)]
+        .iter()
+        .map(|(s, p)| ((*s).to_owned(), *p))
+        .collect();
+    assert_eq!(rows, expected);
+}
+
+#[test]
+fn an_in_place_mirror_marks_with_a_column_it_adds() {
+    #[derive(BulkTable, Debug, Clone)]
+    #[bulk(table = "product")]
+    struct Plain {
+        #[bulk(primary_key)]
+        sku: String,
+        price: i64,
+    }
+    let db = pg_bulk_ingest_testkit::server().create_database("sync_mirror_in_place");
+    let mut client = db.connect();
+    let mut tx = client.transaction().unwrap();
+    let plain: Vec<Plain> = ["a", "b", "c"]
+        .iter()
+        .map(|s| Plain {
+            sku: (*s).to_owned(),
+            price: 1,
+        })
+        .collect();
+    pg_bulk_ingest::insert(&mut tx, &plain).unwrap();
+    tx.commit().unwrap();
+    let mut tx = client.transaction().unwrap();
+    let report = Ingest::new()
+        .in_place(true)
+        .mirror(Delete::mark("deleted_at"))
+        .upsert(&mut tx, [product("a", 1), product("b", 1)])
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        report.tables[0].plan.path(),
+        pg_bulk_ingest::plan::Path::InPlace
+    );
+    assert_eq!(report.tables[0].deleted, 1);
+    let marked: Vec<bool> = products(&mut client).into_iter().map(|r| r.2).collect();
+    assert_eq!(marked, [false, false, true]);
+}
+
 #[derive(BulkTable, Debug, Clone, PartialEq)]
 #[bulk(schema = "metrics", table = "reading")]
 struct Reading {
@@ -359,6 +429,15 @@ fn options_of_another_mode_fail_before_anything_is_sent() {
         .unwrap_err();
     assert!(
         matches!(&err, Error::Options { reason, .. } if reason.contains("upsert")),
+        "{err}"
+    );
+    let err = Ingest::new()
+        .mirror(Delete::Rows)
+        .on_conflict(pg_bulk_ingest::OnConflict::Skip)
+        .upsert(&mut tx, [product("a", 1)])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Options { reason, .. } if reason.contains("OnConflict::Update")),
         "{err}"
     );
     let err = Ingest::new()

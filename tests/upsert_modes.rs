@@ -731,3 +731,96 @@ fn a_migration_that_rebuilds_merges_on_a_unique_key_into_the_new_table() {
         .get(0);
     assert_eq!(ty, "text");
 }
+
+// ---------------------------------------------------------------------------
+// A repeated key whose first row equals the stored one: `DO UPDATE ...
+// WHERE` doesn't see the repeat, so the choices check for it.
+
+#[derive(BulkTable, Debug, Clone, PartialEq)]
+#[bulk(table = "kv")]
+struct Kv {
+    #[bulk(primary_key)]
+    k: i32,
+    v: String,
+}
+
+fn kv(k: i32, v: &str) -> Kv {
+    Kv { k, v: v.to_owned() }
+}
+
+fn kvs(client: &mut impl GenericClient) -> Vec<(i32, String)> {
+    client
+        .query("SELECT k, v FROM public.kv ORDER BY k", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[test]
+fn a_repeat_whose_first_row_changes_nothing_is_still_a_repeat() {
+    let db = pg_bulk_ingest_testkit::server().create_database("modes_hidden_repeat");
+    let mut client = db.connect();
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, [kv(1, "a"), kv(2, "x")]).unwrap();
+    tx.commit().unwrap();
+    let batch = [kv(1, "a"), kv(1, "b")];
+    let mut tx = client.transaction().unwrap();
+    for choice in [Duplicates::Error, Duplicates::AssumeUnique] {
+        let err = Ingest::new()
+            .duplicates(choice)
+            .upsert(&mut tx, batch.clone())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::DuplicateKey { key, rows: Some((0, 1)), .. } if key == "(k)=(1)"),
+            "{choice:?}: {err:?}"
+        );
+        assert_eq!(kvs(&mut tx), [(1, "a".to_owned()), (2, "x".to_owned())]);
+    }
+    let report = Ingest::new()
+        .duplicates(Duplicates::KeepFirst)
+        .upsert(&mut tx, batch.clone())
+        .unwrap();
+    let t = &report.tables[0];
+    assert_eq!((t.unchanged, t.duplicates), (Some(1), 1));
+    assert_eq!(kvs(&mut tx)[0], (1, "a".to_owned()));
+    let report = pg_bulk_ingest::upsert(&mut tx, batch.clone()).unwrap();
+    assert_eq!(kvs(&mut tx)[0], (1, "b".to_owned()), "the last row wins");
+    // Documented: the first row changed nothing, so the merge ran once and
+    // counted it unchanged.
+    assert_eq!(report.tables[0].updated, Some(1));
+    tx.commit().unwrap();
+}
+
+#[derive(BulkTable, Debug, Clone, PartialEq)]
+#[bulk(table = "no_key", unique(a), unique(b))]
+struct NoPrimaryKey {
+    a: i32,
+    b: i32,
+    #[bulk(unique)]
+    c: Option<i32>,
+}
+
+#[test]
+fn insert_and_replace_need_no_conflict_key() {
+    let db = pg_bulk_ingest_testkit::server().create_database("modes_no_pk_insert");
+    let mut client = db.connect();
+    let mut tx = client.transaction().unwrap();
+    let row = |n: i32| NoPrimaryKey {
+        a: n,
+        b: -n,
+        c: None,
+    };
+    pg_bulk_ingest::insert(&mut tx, [row(1), row(2)]).unwrap();
+    Ingest::new()
+        .duplicates(Duplicates::KeepLast)
+        .insert(&mut tx, [row(3)])
+        .unwrap();
+    pg_bulk_ingest::replace(&mut tx, [row(7)]).unwrap();
+    let count: i64 = tx
+        .query_one("SELECT count(*) FROM public.no_key", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+    tx.commit().unwrap();
+}

@@ -48,9 +48,18 @@ pub enum OnConflict {
 ///
 /// | | `upsert`, merged | `insert` into a table that exists |
 /// |---|---|---|
-/// | `KeepLast`, `KeepFirst` | nothing unless keys repeat (+1 % measured, noise); when they do, the merge runs a second time over the batch sorted by key (+119 % for a 100k-row batch into 1M with 1 % repeated keys) | the rows go through a staging table and are sorted by key (+124 % for 1M rows into an empty table) |
-/// | `Error` | nothing unless keys repeat | the rows go through a staging table |
-/// | `AssumeUnique` | nothing (−1 %, noise); on a new table the batch is loaded straight in and the key built after, not sorted | nothing |
+/// | `KeepLast` | nothing unless keys repeat; when they do, the merge runs a second time over the batch sorted by key (+119 % for a 100k-row batch into 1M with 1 % repeated keys) | the rows go through a staging table and are sorted by key (+124 % for 1M rows into an empty table) |
+/// | `KeepFirst` | a check for repeated keys first (one hash aggregate over the batch), then as `KeepLast` | as `KeepLast` |
+/// | `Error`, `AssumeUnique` | the same check first (`OnConflict::Error`: none, its plain `INSERT` fails on any repeat) | `Error`: the rows go through a staging table; `AssumeUnique`: nothing |
+///
+/// `ON CONFLICT ... DO UPDATE ... WHERE` (rows already the same are not
+/// rewritten) can't always tell a repeated key: PostgreSQL fails a command
+/// that affects a row twice, but a row whose first repeat changed nothing
+/// was not affected. `KeepLast` comes out right without the check (every
+/// later row updates the row); such a repeat is then counted as
+/// [`unchanged`](crate::TableReport::unchanged), not as a
+/// [`duplicate`](crate::TableReport::duplicates). On a new table
+/// `AssumeUnique` loads the batch straight in and builds the key after.
 ///
 /// With [`OnConflict::Skip`], `KeepLast` and `KeepFirst` always sort the
 /// batch by key, and `Error` and `AssumeUnique` always look for a repeated
@@ -68,10 +77,14 @@ pub enum Duplicates {
     /// nothing.
     Error,
     /// The input is trusted not to repeat a key, and no work is spent to
-    /// de-duplicate it. If it does repeat one, the call still fails cleanly,
-    /// with [`Error::DuplicateKey`](crate::Error::DuplicateKey) naming the key
-    /// (and, where the rows can be told apart, both positions), and changes
-    /// nothing.
+    /// de-duplicate it. If it does repeat one, the call still fails cleanly
+    /// and changes nothing: with
+    /// [`Error::DuplicateKey`](crate::Error::DuplicateKey) naming the key
+    /// (and, where the rows can be told apart, both positions), or, for an
+    /// `insert` that COPYs straight into a table that exists, with
+    /// PostgreSQL's unique violation at the later row
+    /// ([`Error::RowRejected`](crate::Error::RowRejected), whose detail names
+    /// the key: it can't tell a repeat from a stored key).
     AssumeUnique,
 }
 

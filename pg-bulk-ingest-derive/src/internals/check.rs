@@ -142,19 +142,25 @@ pub fn table(cx: &Ctxt, cont: &Container<'_>) {
         }
     }
     for (i, index) in cont.indexes.iter().enumerate() {
-        if index.conflict_key()
-            && cont.indexes[..i]
-                .iter()
-                .any(|other| other.conflict_key() && Index::names(other) == Index::names(index))
-        {
+        let twin = cont.indexes[..i]
+            .iter()
+            .find(|other| other.conflict_key() && other.function() == index.function());
+        if let (true, Some(other)) = (index.conflict_key(), twin) {
             let first = index.fields.first().expect("an index has fields");
-            cx.error(
-                first,
+            let message = if Index::names(other) == Index::names(index) {
                 format!(
                     "the unique key ({}) is declared twice",
                     Index::names(index).join(", ")
-                ),
-            );
+                )
+            } else {
+                format!(
+                    "the unique keys ({}) and ({}) would both have the function `{}`: declare one of them",
+                    Index::names(other).join(", "),
+                    Index::names(index).join(", "),
+                    index.function()
+                )
+            };
+            cx.error(first, message);
         }
         for name in &index.fields {
             if cont.field_named(name).is_none() {

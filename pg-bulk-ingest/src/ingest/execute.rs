@@ -343,9 +343,26 @@ impl Table {
     /// failed naming the key; a stored key it is refused fails the call
     /// naming the row; any other row it fails on is located.
     fn staged(&mut self, sp: &mut Transaction<'_>, sql: &str, staged: &Staged) -> Result<()> {
+        let mut sql = sql;
         if let Some(check) = &staged.check_first {
-            if let Some(repeat) = self.repeat(sp, check).on(&self.name)? {
-                return Err(self.staged_repeat(repeat));
+            log::debug!("{check}");
+            let repeats: bool = sp.query_one(check.as_str(), &[]).on(&self.name)?.get(0);
+            if repeats {
+                match (&staged.dedupe, &staged.repeated) {
+                    (Some(dedupe), _) => {
+                        log::info!(
+                            "{}: keys repeat in the batch: one row of each is kept",
+                            self.name
+                        );
+                        sql = dedupe;
+                    }
+                    (None, Some(query)) => {
+                        if let Some(repeat) = self.repeat(sp, query).on(&self.name)? {
+                            return Err(self.staged_repeat(repeat));
+                        }
+                    }
+                    (None, None) => {}
+                }
             }
         }
         let counts = staged.counts;

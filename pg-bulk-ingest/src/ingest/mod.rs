@@ -300,7 +300,9 @@ impl<'p, M> Ingest<'p, M> {
     /// # Ok(()) }
     /// ```
     ///
-    /// Locks: `ROW EXCLUSIVE` on the table, as any `DELETE` or `UPDATE`.
+    /// Locks: `ROW EXCLUSIVE` on the table, as any `DELETE` or `UPDATE`
+    /// (with [`in_place`](Ingest::in_place) changes to make, the swap's
+    /// `ACCESS EXCLUSIVE`, as every in-place call).
     /// The guard counts with one scan of the snapshot's keys; the delete is
     /// an anti-join of the table with the batch.
     pub fn mirror(mut self, delete: Delete) -> Self {
@@ -314,9 +316,14 @@ impl<'p, M> Ingest<'p, M> {
     /// The most of the table a [`mirror`](Ingest::mirror) may delete or
     /// mark, as a share of the rows it held when the call started (not yet
     /// marked), from 0 to 1: more fails the call with [`Error::MirrorGuard`],
-    /// changing nothing. Default 0.5; 1.0 or more turns the guard off.
+    /// changing nothing. Default 0.5 (also for NaN); 1.0 or more turns the
+    /// guard off.
     pub fn mirror_guard(mut self, share: f64) -> Self {
-        self.mirror_guard = (share < 1.0).then(|| (share.max(0.0) * 1_000_000.0).round() as u32);
+        self.mirror_guard = if share.is_nan() {
+            Some(DEFAULT_MIRROR_GUARD_PPM)
+        } else {
+            (share < 1.0).then(|| (share.max(0.0) * 1_000_000.0).round() as u32)
+        };
         if let Some(mirror) = &mut self.options.mirror {
             mirror.guard_ppm = self.mirror_guard;
         }
@@ -340,8 +347,11 @@ impl<'p, M> Ingest<'p, M> {
     /// # Ok(()) }
     /// ```
     ///
-    /// Locks: `ROW EXCLUSIVE` on the table (a `DELETE` and an `INSERT`):
-    /// readers see the old slice until the caller commits, then the new one.
+    /// Locks: `ROW EXCLUSIVE` on the table (a `DELETE` and an `INSERT`;
+    /// `ACCESS EXCLUSIVE` with [`in_place`](Ingest::in_place) changes to
+    /// make): readers see the old slice until the caller commits, then the
+    /// new one. A slice value of a Rust type its column can't take fails the
+    /// call at the slice's check, after the load, with the client's error.
     pub fn replace_slice(mut self, slice: Slice) -> Self {
         self.options.slice = Some(slice.shape());
         self.slice_values = slice.values();

@@ -139,7 +139,6 @@ impl Options {
     /// The choices for table `def` in a call of `mode`; an error (why) when
     /// they don't fit it (see [`key_of`]), found before anything is sent.
     pub(crate) fn keys(&self, def: &'static TableDef, mode: Mode) -> Result<Keys, String> {
-        let key = key_of(def, &self.keys)?;
         if mode != Mode::Upsert && self.keys.iter().any(|k| k.table.name() == def.name()) {
             return Err(
                 "a conflict key is for upsert only; insert and replace de-duplicate \
@@ -147,14 +146,29 @@ impl Options {
                     .to_owned(),
             );
         }
-        let key = if mode == Mode::Upsert {
-            key
-        } else {
-            def.primary_key
+        // `insert` and `replace` de-duplicate on the primary key, when the
+        // struct sends it (else the choice has no effect).
+        let key = match mode {
+            Mode::Upsert => key_of(def, &self.keys)?,
+            _ if def
+                .primary_key
+                .iter()
+                .all(|c| def.column(c).is_some_and(|c| c.is_sent())) =>
+            {
+                def.primary_key
+            }
+            _ => &[],
         };
         if let Some(mirror) = &self.mirror {
             if mode != Mode::Upsert {
                 return Err("a mirror is an upsert: call upsert".to_owned());
+            }
+            if self.on_conflict != OnConflict::Update {
+                return Err(
+                    "a mirror makes the table equal the snapshot: it updates stored \
+                            rows (OnConflict::Update)"
+                        .to_owned(),
+                );
             }
             if let Delete::Mark(column) = &mirror.delete {
                 crate::sql::markable(def, key, column)?;

@@ -243,7 +243,12 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             Run::Execute,
         );
     }
-    if let (Some(mirror), true) = (shape.mirror, shape.path != Path::Create) {
+    // In place, the table is read once it is altered (the mark column may be
+    // new): under the swap's lock, just before the merge.
+    if let (Some(mirror), true) = (
+        shape.mirror,
+        !matches!(shape.path, Path::Create | Path::InPlace),
+    ) {
         let target = QualifiedName::new(def.schema, shape.target()).to_string();
         s.push(
             Stage::Prepare,

@@ -182,6 +182,15 @@ pub(crate) fn repeated_key(source: &str, key: &[&str], order: &str) -> String {
     )
 }
 
+/// Whether any key repeats among the rows of `source` (one hash aggregate
+/// over them).
+pub(crate) fn has_repeats(source: &str, key: &[&str]) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM {source} GROUP BY {} HAVING count(*) > 1)",
+        IdentList(key.iter().copied())
+    )
+}
+
 /// The rows of table `name` (loaded by this call) numbered from 0 in `ctid`
 /// order (input order; live rows copied first come first) as column
 /// `column` (a name no column of the table has): a `FROM` item for

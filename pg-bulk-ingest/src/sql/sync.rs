@@ -3,7 +3,7 @@
 //! replace (the check of the staged rows, the delete of the slice). Slice
 //! values are parameters (`$1`, ...), never text.
 
-use crate::ident::{fnv1a, limited, Ident, IdentList};
+use crate::ident::{fnv1a, limited, Ident};
 use crate::sync::{Delete, SliceShape};
 use crate::table::TableDef;
 use crate::types::TypeKind;
@@ -60,18 +60,26 @@ pub(crate) fn markable(def: &TableDef, key: &[&str], column: &str) -> Result<(),
     }
 }
 
-/// `CREATE TEMPORARY TABLE <snapshot> ON COMMIT DROP AS SELECT <key> FROM
-/// <target>`: the keys the table holds (not yet marked) as the call starts,
-/// which are all a mirror may delete or mark.
+/// The snapshot's column holding each row version's `xmin`.
+const SNAPSHOT_XMIN: &str = "pg_bulk_ingest_xmin";
+
+/// `CREATE TEMPORARY TABLE <snapshot> ON COMMIT DROP AS SELECT <key>, xmin
+/// FROM <target>`: the rows the table holds (not yet marked) as the call
+/// starts, by key and row version (`xmin`, the transaction that wrote the
+/// version), which are all a mirror may delete or mark: a row another session
+/// writes afterwards (a new key, or a new version of a stored one) is not
+/// among them.
 pub(crate) fn snapshot_keys(def: &TableDef, key: &[&str], target: &str, delete: &Delete) -> String {
-    let keys = IdentList(key.iter().copied());
     let filter = match delete {
         Delete::Rows => String::new(),
         Delete::Mark(column) => format!(" WHERE {}", mark(def, column).0),
     };
+    let columns: Vec<String> = key.iter().map(|k| format!("t.{}", Ident(k))).collect();
     format!(
-        "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {keys} FROM {target} AS t{filter}",
-        mirror_snapshot(def)
+        "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {}, t.xmin AS {} FROM {target} AS t{filter}",
+        mirror_snapshot(def),
+        columns.join(", "),
+        Ident(SNAPSHOT_XMIN)
     )
 }
 
@@ -94,9 +102,9 @@ pub(crate) fn mirror_count(def: &TableDef, key: &[&str], staging: &str) -> Strin
     )
 }
 
-/// The delete (or mark) of the stored rows whose key is in the snapshot
-/// and not in the batch: rows other sessions add after the call started are
-/// never touched.
+/// The delete (or mark) of the stored rows whose version is in the snapshot
+/// and whose key is not in the batch: rows other sessions add or change after
+/// the call started are never touched.
 pub(crate) fn mirror_delete(
     def: &TableDef,
     key: &[&str],
@@ -104,7 +112,11 @@ pub(crate) fn mirror_delete(
     staging: &str,
     delete: &Delete,
 ) -> String {
-    let in_snapshot = same_key(key, "t", "m");
+    let in_snapshot = format!(
+        "{} AND t.xmin = m.{}",
+        same_key(key, "t", "m"),
+        Ident(SNAPSHOT_XMIN)
+    );
     let gone = format!(
         "NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE {})",
         same_key(key, "s", "t")

@@ -6,7 +6,7 @@ use super::{Shape, Staged, Steps};
 use crate::conflict::OnConflict;
 use crate::lock::LockMode;
 use crate::plan::{Path, Run, Stage};
-use crate::sql;
+use crate::sql::{self, Keep};
 use crate::sync::Delete;
 
 /// The [`sql::Merge`] of the staged rows into `into` (quoted), or of a
@@ -41,10 +41,11 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
     let nothing = keys.on_conflict == OnConflict::Skip
         || (keys.on_conflict == OnConflict::Update && shape.def.sent_count() == keys.key.len());
     let repeated = sql::repeated_key(&staging, keys.key, &position);
+    let check = sql::has_repeats(&staging, keys.key);
     let (sql, staged, note) = if nothing {
         let (check_first, note) = match keep {
             Some(_) => (None, "one row of each key, in the batch sorted by key; rows whose key is stored are skipped"),
-            None => (Some(repeated), "after a check that no key repeats in the batch; rows whose key is stored are skipped"),
+            None => (Some(check), "after a check that no key repeats in the batch; rows whose key is stored are skipped"),
         };
         (
             all.upsert(keys.on_conflict, keep),
@@ -52,16 +53,26 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
                 counts: true,
                 check_first,
                 dedupe: None,
-                repeated: None,
+                repeated: Some(repeated),
                 stored: None,
                 locate: Some(some.upsert(keys.on_conflict, keep)),
             },
             note,
         )
     } else {
+        // `DO UPDATE ... WHERE` (rows whose values are the same are not
+        // rewritten) does not always see a repeated key: PostgreSQL fails a
+        // command that affects a row twice, and a row whose first repeat
+        // changed nothing was not affected. Keeping the last row of each key
+        // comes out right all the same (each later row updates the row);
+        // every other choice checks first. A plain `INSERT` (`Error`) fails
+        // on any repeat.
+        let check_first =
+            (keys.on_conflict == OnConflict::Update && keep != Some(Keep::Last)).then_some(check);
         let note = match (keys.on_conflict, keep) {
-            (OnConflict::Update, Some(_)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping one row of each key",
-            (OnConflict::Update, None) => "rows whose stored values are the same are not rewritten; a key repeated in the batch fails the call",
+            (OnConflict::Update, Some(Keep::Last)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping the last row of each key",
+            (OnConflict::Update, Some(_)) => "after a check that no key repeats in the batch (else the merge keeps the first row of each key); rows whose stored values are the same are not rewritten",
+            (OnConflict::Update, None) => "after a check that no key repeats in the batch; rows whose stored values are the same are not rewritten",
             (_, Some(_)) => "a stored key fails the call; if a key repeats in the batch, the insert runs again keeping one row of each key",
             (_, None) => "a stored key, or a key repeated in the batch, fails the call",
         };
@@ -69,7 +80,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             all.upsert(keys.on_conflict, None),
             Staged {
                 counts: true,
-                check_first: None,
+                check_first,
                 dedupe: keep.map(|keep| all.upsert(keys.on_conflict, Some(keep))),
                 repeated: Some(repeated),
                 stored: (keys.on_conflict == OnConflict::Error)
@@ -84,6 +95,15 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
     } else {
         LockMode::RowExclusive
     });
+    if let (Some(mirror), Path::InPlace) = (shape.mirror, shape.path) {
+        s.push(
+            stage,
+            sql::snapshot_keys(shape.def, keys.key, into, &mirror.delete),
+            None,
+            "the rows the table holds: all the mirror may delete or mark",
+            Run::Execute,
+        );
+    }
     s.push(stage, sql, lock, note, Run::Staged(Box::new(staged)));
     if let (Some(mirror), false) = (shape.mirror, shape.path == Path::Create) {
         let delete_lock = (into == shape.name()).then_some(if stage == Stage::Swap {
