@@ -97,6 +97,25 @@ enum Contender {
     /// `OnConflict::Error`, the same batch of only new keys (a stored key
     /// would fail it).
     ModeError,
+    /// Incremental loads (issue 14), each a batch of N/10 rows into N merged
+    /// by `pg_bulk_ingest::upsert` (it merges: the batch is small against
+    /// the table), against the hand-written staging merge of the same rows.
+    /// 90 % of the rows equal the stored ones, 5 % change, 5 % are new.
+    IncrLib,
+    IncrCopy,
+    /// The same batch again, once it is stored: every row unchanged.
+    RerunLib,
+    RerunCopy,
+    /// Half updates, half new, keys in random order.
+    ShuffledLib,
+    ShuffledCopy,
+    /// The hand-written merge of `mode-update`'s batch (half updates, half
+    /// new, in key order).
+    ChangedCopy,
+    /// 50 calls of 1,000 rows each, every row unchanged: the fixed cost of
+    /// a call.
+    SmallLib,
+    SmallCopy,
     /// Only makes the rows (no database): the client CPU every contender
     /// spends on its input.
     Generate,
@@ -105,7 +124,7 @@ enum Contender {
 use Contender::*;
 
 impl Contender {
-    const LOADS: [Contender; 17] = [
+    const LOADS: [Contender; 26] = [
         InsertLib,
         InsertCopy,
         InsertKeepLast,
@@ -123,6 +142,15 @@ impl Contender {
         ModeRepeated,
         ModeUpdateNew,
         ModeError,
+        IncrLib,
+        IncrCopy,
+        RerunLib,
+        RerunCopy,
+        ShuffledLib,
+        ShuffledCopy,
+        ChangedCopy,
+        SmallLib,
+        SmallCopy,
     ];
 
     /// The upsert's choices, against their base.
@@ -155,6 +183,15 @@ impl Contender {
             ModeRepeated => "mode-repeated",
             ModeUpdateNew => "mode-update-new",
             ModeError => "mode-error",
+            IncrLib => "incr-lib",
+            IncrCopy => "incr-copy",
+            RerunLib => "rerun-lib",
+            RerunCopy => "rerun-copy",
+            ShuffledLib => "shuffled-lib",
+            ShuffledCopy => "shuffled-copy",
+            ChangedCopy => "changed-copy",
+            SmallLib => "small-lib",
+            SmallCopy => "small-copy",
             Generate => "generate",
         }
     }
@@ -178,6 +215,15 @@ impl Contender {
             ModeRepeated => "upsert N/10 + 1 % repeated keys into N, merge, defaults",
             ModeUpdateNew => "upsert N/10 new keys into N, merge, defaults",
             ModeError => "upsert N/10 new keys into N, merge, OnConflict::Error",
+            IncrLib => "upsert N/10 into N, 90 % unchanged",
+            IncrCopy => "hand-written merge, N/10 into N, 90 % unchanged",
+            RerunLib => "upsert N/10 into N, every row unchanged",
+            RerunCopy => "hand-written merge, N/10 into N, every row unchanged",
+            ShuffledLib => "upsert N/10 into N, half new, keys shuffled",
+            ShuffledCopy => "hand-written merge, N/10 into N, half new, keys shuffled",
+            ChangedCopy => "hand-written merge, N/10 into N, half new (mode-update's batch)",
+            SmallLib => "upsert, 50 calls of 1,000 unchanged rows",
+            SmallCopy => "hand-written merge, 50 calls of 1,000 unchanged rows",
             Generate => "row generation only (no database)",
         }
     }
@@ -194,6 +240,9 @@ impl Contender {
     fn batch(self, n: i64) -> i64 {
         match self {
             ModeRepeated => n / 10 + n / 100,
+            IncrLib | IncrCopy | RerunLib | RerunCopy | ShuffledLib | ShuffledCopy
+            | ChangedCopy => n / 10,
+            SmallLib | SmallCopy => SMALL_CALLS * SMALL_ROWS,
             _ if self.is_mode() => n / 10,
             _ => n,
         }
@@ -221,6 +270,9 @@ impl Contender {
             ReplaceLib | ReplaceCopy | UpsertLib | UpsertMerge | UpsertCopy => Start::Filled,
             ModeUpdate | ModeSkip | ModeKeepFirst | ModeAssumeUnique | ModeRepeated
             | ModeUpdateNew | ModeError => Start::Filled,
+            IncrLib | IncrCopy | ShuffledLib | ShuffledCopy | ChangedCopy | SmallLib
+            | SmallCopy => Start::Filled,
+            RerunLib | RerunCopy => Start::FilledWithBatch,
             Generate => Start::NoDatabase,
         }
     }
@@ -234,6 +286,12 @@ impl Contender {
                 (n + n / 2, n, 1)
             }
             Start::Filled if matches!(self, ModeUpdateNew | ModeError) => (n + n / 10, n / 10, 1),
+            Start::Filled if matches!(self, IncrLib | IncrCopy) => (n + n / 200, n / 100, 1),
+            Start::FilledWithBatch => (n + n / 200, n / 100, 1),
+            Start::Filled if matches!(self, SmallLib | SmallCopy) => (n, 0, 1),
+            Start::Filled if matches!(self, ShuffledLib | ShuffledCopy | ChangedCopy) => {
+                (n + n / 20, n / 10, 1)
+            }
             // Skip keeps the stored half of the batch's keys as they are.
             Start::Filled if self == ModeSkip => (n + n / 20, n / 20, 1),
             Start::Filled if self.is_mode() => (n + n / 20, n / 10, 1),
@@ -252,6 +310,9 @@ enum Start {
     /// A table with its key holding rows 0..N of version 0, vacuumed and
     /// analyzed.
     Filled,
+    /// The same, with the incremental batch ([`incremental`]) merged into it
+    /// (then vacuumed and analyzed again).
+    FilledWithBatch,
     /// The child does not connect.
     NoDatabase,
 }
@@ -266,6 +327,16 @@ fn input(contender: Contender, n: i64) -> Box<dyn Iterator<Item = Item>> {
         UpsertLib | UpsertMerge | UpsertCopy => Box::new(items(n / 2..n / 2 + n, 1)),
         ReplaceLib | ReplaceCopy => Box::new(items(0..n, 1)),
         ModeUpdateNew | ModeError => Box::new(items(n..n + n / 10, 1)),
+        IncrLib | IncrCopy | RerunLib | RerunCopy => Box::new(incremental(n)),
+        ShuffledLib | ShuffledCopy => {
+            // A permutation of the batch (7919 is prime to any N/10 of the
+            // benchmark's sizes: 10^k).
+            let m = n / 10;
+            let base = n - n / 20;
+            Box::new((0..m).map(move |i| common::item(base + (i * 7919) % m, 1)))
+        }
+        ChangedCopy => Box::new(items(n - n / 20..n + n / 20, 1)),
+        SmallLib | SmallCopy => Box::new(items(0..SMALL_ROWS, 0)),
         ModeRepeated => Box::new(
             items(n - n / 20..n + n / 20, 1).chain(items(n - n / 20..n - n / 20 + n / 100, 1)),
         ),
@@ -274,10 +345,60 @@ fn input(contender: Contender, n: i64) -> Box<dyn Iterator<Item = Item>> {
     }
 }
 
+/// Calls of `small-*`, and rows of each.
+const SMALL_CALLS: i64 = 50;
+const SMALL_ROWS: i64 = 1_000;
+
+/// The incremental batch of N/10 rows for a table of N: 90 % of it equal to
+/// stored rows (ids 0..0.09N, version 0), 5 % changed (0.09N..0.095N, version
+/// 1), 5 % new (N..1.005N), in key order.
+fn incremental(n: i64) -> impl Iterator<Item = Item> {
+    items(0..n * 9 / 100, 0)
+        .chain(items(n * 9 / 100..n * 95 / 1000, 1))
+        .chain(items(n..n + n * 5 / 1000, 1))
+}
+
+/// The hand-written staging merge: a temporary table, `BinaryCopyInWriter`,
+/// `INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE` of every column.
+fn hand_merge(tx: &mut Transaction<'_>, rows: impl Iterator<Item = Item>) -> u64 {
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE \"items_stage\" (LIKE {TABLE}) ON COMMIT DROP"
+    ))
+    .expect("CREATE TEMP TABLE");
+    let count = binary_copy_in_writer(tx, "pg_temp.\"items_stage\"", rows);
+    tx.batch_execute(&format!(
+        "INSERT INTO {TABLE} ({COLUMNS}) SELECT {COLUMNS} FROM pg_temp.\"items_stage\" \
+         ON CONFLICT (\"id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\", \
+         \"amount\" = EXCLUDED.\"amount\", \"created\" = EXCLUDED.\"created\", \
+         \"flag\" = EXCLUDED.\"flag\", \"note\" = EXCLUDED.\"note\", \
+         \"score\" = EXCLUDED.\"score\""
+    ))
+    .expect("INSERT ... ON CONFLICT");
+    tx.batch_execute("DROP TABLE pg_temp.\"items_stage\"")
+        .expect("DROP TABLE");
+    count
+}
+
 // ---------------------------------------------------------------------------
 // The loads (run in the child)
 
 fn load(client: &mut Client, contender: Contender, n: i64) -> u64 {
+    if matches!(contender, SmallLib | SmallCopy) {
+        let mut count = 0;
+        for _ in 0..SMALL_CALLS {
+            let mut tx = client.transaction().expect("BEGIN");
+            count += match contender {
+                SmallLib => {
+                    pg_bulk_ingest::upsert(&mut tx, input(contender, n))
+                        .expect("upsert")
+                        .rows
+                }
+                _ => hand_merge(&mut tx, input(contender, n)),
+            };
+            tx.commit().expect("COMMIT");
+        }
+        return count;
+    }
     let rows = input(contender, n);
     let mut tx = client.transaction().expect("BEGIN");
     let count = match contender {
@@ -315,6 +436,11 @@ fn load(client: &mut Client, contender: Contender, n: i64) -> u64 {
                 .expect("insert")
                 .rows
         }
+        IncrLib | RerunLib | ShuffledLib => {
+            pg_bulk_ingest::upsert(&mut tx, rows).expect("upsert").rows
+        }
+        IncrCopy | RerunCopy | ShuffledCopy | ChangedCopy => hand_merge(&mut tx, rows),
+        SmallLib | SmallCopy => unreachable!("50 calls, above"),
         InsertCopy => binary_copy_in_writer(&mut tx, TABLE, rows),
         InsertToSql => tosql_large_writes(&mut tx, TABLE, rows),
         ReplaceCopy => {
@@ -725,10 +851,13 @@ fn prepare(client: &mut Client, contender: Contender, n: i64) {
     match contender.start() {
         Start::Absent | Start::NoDatabase => {}
         Start::Empty => client.batch_execute(CREATE_TABLE).expect("CREATE TABLE"),
-        Start::Filled => {
+        Start::Filled | Start::FilledWithBatch => {
             client.batch_execute(CREATE_TABLE).expect("CREATE TABLE");
             let mut tx = client.transaction().expect("BEGIN");
             tosql_large_writes(&mut tx, TABLE, items(0..n, 0));
+            if contender.start() == Start::FilledWithBatch {
+                hand_merge(&mut tx, incremental(n));
+            }
             tx.commit().expect("COMMIT");
             client
                 .batch_execute(&format!("VACUUM (ANALYZE) {TABLE}"))
@@ -1242,6 +1371,44 @@ fn targets(options: &Options, runs: &[Run]) -> String {
             1.5,
         );
     }
+    // Incremental loads (issue 14).
+    for &n in &options.sizes {
+        at_least(
+            "most rows unchanged (90 %): `upsert` ≥ 2× the hand-written merge",
+            n,
+            IncrLib,
+            &[IncrCopy],
+            2.0,
+        );
+        at_least(
+            "every row unchanged (a re-run): `upsert` ≥ 3× the hand-written merge",
+            n,
+            RerunLib,
+            &[RerunCopy],
+            3.0,
+        );
+        at_least(
+            "every row changes (half new): `upsert` (merge) ≥ 1.0× the hand-written merge",
+            n,
+            ModeUpdate,
+            &[ChangedCopy],
+            1.0,
+        );
+        at_least(
+            "keys in random order: `upsert` ≥ 1.1× the hand-written merge",
+            n,
+            ShuffledLib,
+            &[ShuffledCopy],
+            1.1,
+        );
+        at_least(
+            "1,000-row calls that change nothing: `upsert` costs ≤ 1.2× the hand-written merge",
+            n,
+            SmallLib,
+            &[SmallCopy],
+            1.0 / 1.2,
+        );
+    }
     // The upsert's choices: wall time against the defaults' on the same
     // batch (for `OnConflict::Error`, a batch of new keys).
     for &n in &options.sizes {
@@ -1383,12 +1550,12 @@ fn runs_csv(runs: &[Run]) -> String {
 fn chart(options: &Options, runs: &[Run]) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
-    // The upsert's choices load a tenth of the table: their cost is in the
-    // report, not on the chart.
+    // Contenders that load part of the table (the upsert's choices, the
+    // incremental loads) are in the report, not on the chart.
     let series: Vec<(Contender, Vec<(f64, f64)>)> = options
         .contenders
         .iter()
-        .filter(|c| !c.is_mode())
+        .filter(|c| c.batch(1_000_000) == 1_000_000)
         .map(|&c| {
             let points = options
                 .sizes
@@ -1437,6 +1604,8 @@ fn chart(options: &Options, runs: &[Run]) -> Result<(), Box<dyn std::error::Erro
     for (contender, points) in series {
         let color = match contender {
             InsertLib | InsertCopy | InsertKeepLast => RGBColor(31, 119, 180),
+            IncrLib | IncrCopy | RerunLib | RerunCopy | ShuffledLib | ShuffledCopy
+            | ChangedCopy | SmallLib | SmallCopy => RGBColor(127, 127, 127),
             InsertToSql => RGBColor(23, 190, 207),
             CreateLib => RGBColor(148, 103, 189),
             ReplaceLib | ReplaceCopy => RGBColor(44, 160, 44),
