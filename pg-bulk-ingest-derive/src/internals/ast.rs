@@ -310,24 +310,7 @@ fn wrapped_in<'t>(ty: &'t syn::Type, name: &str) -> Option<&'t syn::Type> {
 
 /// `T` of a type written `Option<T>` (also `std::option::Option<T>`).
 fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
-    match ty {
-        syn::Type::Group(g) => option_inner(&g.elem),
-        syn::Type::Paren(p) => option_inner(&p.elem),
-        syn::Type::Path(p) if p.qself.is_none() => {
-            let segment = p.path.segments.last()?;
-            if segment.ident != "Option" {
-                return None;
-            }
-            let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
-                return None;
-            };
-            match args.args.iter().collect::<Vec<_>>()[..] {
-                [syn::GenericArgument::Type(inner)] => Some(inner),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
+    wrapped_in(ty, "Option")
 }
 
 /// A `BulkEnum` enum: a PostgreSQL enum type.
