@@ -71,10 +71,16 @@ pub enum UpsertStrategy {
     /// when the batch is as large as the table. The table's owner,
     /// privileges, comments, indexes and dependent views are carried; a table
     /// with anything else hanging off it (foreign keys into it, triggers,
-    /// policies, other people's indexes, identity columns, storage
-    /// parameters, publications, ...) fails the call with
-    /// [`Error::Dependents`](crate::Error::Dependents), before any row is
-    /// loaded. The new table has no planner statistics until it is analyzed
+    /// policies, other people's indexes, identity or generated columns the
+    /// definition doesn't declare, storage parameters, publications, ...)
+    /// fails the call with [`Error::Dependents`](crate::Error::Dependents),
+    /// before any row is loaded. It applies only to the default choices on
+    /// the primary key: with [`OnConflict::Skip`](crate::OnConflict) or
+    /// `Error`, another [`ConflictKey`](crate::ConflictKey), columns the
+    /// database fills ([`Generated`](crate::Generated): a rebuild would fill
+    /// them again for stored keys) or a [`mirror`](crate::Ingest::mirror),
+    /// the call fails with [`Error::Options`](crate::Error::Options) (`Auto`
+    /// merges). The new table has no planner statistics until it is analyzed
     /// (autovacuum does it soon; `ANALYZE` after the commit does it at once).
     /// A rebuild needs a `READ COMMITTED` transaction (in `REPEATABLE READ`
     /// rows other sessions commit after the transaction's snapshot would be
@@ -315,8 +321,9 @@ pub(crate) fn decide(
     {
         return Err(Refused::Options(
             "UpsertStrategy::Rebuild replaces stored rows by the batch's on the primary key; \
-             with OnConflict::Skip or OnConflict::Error, or another conflict key, the upsert \
-             merges (UpsertStrategy::Merge or Auto)"
+             with OnConflict::Skip or OnConflict::Error, another conflict key, columns the \
+             database fills (a rebuild would fill them again) or a mirror, the upsert merges \
+             (UpsertStrategy::Merge or Auto)"
                 .to_owned(),
         ));
     }
