@@ -7,8 +7,10 @@
 //! `upsert` and `replace`, migrates by a rebuild, and keeps its sequence (the
 //! same object, at the same position) across every swap.
 //!
-//! The tests replay the DDL that pg-bulk-ingest 0.1.3 sends (read from the
-//! server log), so that they run everywhere.
+//! The first tests replay the DDL that pg-bulk-ingest 0.1.3 sends (read from
+//! the server log), so that they run everywhere. The last one makes the table
+//! with the real library, run by `python3` (or `PG_BULK_INGEST_PYTHON`): see
+//! [`python`] for what it needs and how to skip it on a machine without it.
 
 use pg_bulk_ingest::plan::Path;
 use pg_bulk_ingest::{BulkTable, Ingest, Mode, UpsertStrategy};
@@ -380,4 +382,141 @@ fn a_deferrable_unique_constraint_is_not_a_declared_unique_index() {
         "{err}"
     );
     assert!(err.to_string().contains("code_once"), "{err}");
+}
+
+/// The Python interpreter that has the Python original: `PG_BULK_INGEST_PYTHON`
+/// (`.ci/run` points it at the virtual environment it installs
+/// `pg-bulk-ingest==0.1.3` into), else `python3`. `None` when it lacks the
+/// library and `PG_BULK_INGEST_SKIP_PYTHON=1` is set; without that variable a
+/// missing library fails the test, saying how to install it.
+fn python() -> Option<String> {
+    let python = std::env::var("PG_BULK_INGEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import pg_bulk_ingest, sqlalchemy, psycopg, psycopg2"])
+        .output();
+    let why = match found {
+        Ok(out) if out.status.success() => return Some(python),
+        Ok(out) => String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("no message")
+            .to_owned(),
+        Err(e) => e.to_string(),
+    };
+    if std::env::var("PG_BULK_INGEST_SKIP_PYTHON").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: {python} lacks the Python original ({why})");
+        return None;
+    }
+    panic!(
+        "{python} can't import the Python original: {why}\n\
+         install it (`python3 -m venv .venv && .venv/bin/pip install pg-bulk-ingest==0.1.3 \
+         sqlalchemy psycopg psycopg2-binary`, then PG_BULK_INGEST_PYTHON=.venv/bin/python), \
+         or set PG_BULK_INGEST_SKIP_PYTHON=1 to skip this test"
+    );
+}
+
+/// Makes `py.orders` with the real Python original (the model of
+/// [`PYTHON_ORDERS`]), in two calls of its own, then loads it with every mode.
+#[test]
+fn a_table_the_real_python_original_made_loads_with_every_mode() {
+    let Some(python) = python() else { return };
+    let db = pg_bulk_ingest_testkit::server().create_database("py_real");
+    let script = r#"
+import os, sys
+import psycopg
+import sqlalchemy as sa
+from pg_bulk_ingest import ingest, HighWatermark
+
+engine = sa.create_engine("postgresql+psycopg://",
+                          creator=lambda: psycopg.connect(os.environ["CONNINFO"]))
+metadata = sa.MetaData()
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.INTEGER, primary_key=True),
+    sa.Column("code", sa.VARCHAR(16), nullable=False, unique=True),
+    sa.Column("name", sa.VARCHAR(32), nullable=True),
+    sa.Index(None, "name"),
+    schema="py",
+)
+def batches(high_watermark):
+    yield sys.argv[1], None, ((orders, (1, "a", "one")), (orders, (2, "b", None)))
+with engine.connect() as conn:
+    ingest(conn, metadata, batches, high_watermark=HighWatermark.LATEST)
+"#;
+    let conninfo = pg_bulk_ingest_testkit::connection_string(db.config());
+    let run = |watermark: &str| {
+        let out = std::process::Command::new(&python)
+            .args(["-c", script, watermark])
+            .env("CONNINFO", &conninfo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the Python original failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run("2024-01-01");
+    let mut client = db.connect();
+    // What it made: a serial key, a unique constraint, `_tmp_` names.
+    let (sequence_name, _) = sequence(&mut client);
+    assert!(sequence_name.starts_with("py._tmp_"), "{sequence_name}");
+    let constraints: Vec<String> = client
+        .query(
+            "SELECT contype::text FROM pg_catalog.pg_constraint \
+             WHERE conrelid = 'py.orders'::regclass AND contype IN ('p', 'u') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(constraints, ["p", "u"]);
+    client
+        .execute(&format!("SELECT setval('{sequence_name}', 50)"), &[])
+        .unwrap();
+    let before = oid(&mut client);
+
+    for mode in [Mode::Insert, Mode::Upsert] {
+        let plan = pg_bulk_ingest::plan::<Order>(&mut client, mode).unwrap();
+        assert_eq!(plan.path(), Path::Nothing, "{plan}");
+    }
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, [order(3, "c", None)]).unwrap();
+    tx.commit().unwrap();
+    let mut tx = client.transaction().unwrap();
+    Ingest::new()
+        .high_watermark("2024-01-02")
+        .upsert(&mut tx, [order(2, "b", Some("two"))])
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(oid(&mut client), before);
+    assert_eq!(
+        stored(&mut client),
+        [
+            order(1, "a", Some("one")),
+            order(2, "b", Some("two")),
+            order(3, "c", None)
+        ]
+    );
+    assert_eq!(watermark(&mut client).as_deref(), Some("2024-01-02"));
+
+    // A migration, then a replace: the same sequence, at its position.
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, Vec::<OrderWithNote>::new()).unwrap();
+    tx.commit().unwrap();
+    assert_ne!(oid(&mut client), before);
+    assert_eq!(stored(&mut client).len(), 3);
+    assert_eq!(sequence(&mut client), (sequence_name.clone(), Some(50)));
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::replace(&mut tx, [order(4, "d", None)]).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(stored(&mut client), [order(4, "d", None)]);
+    assert_eq!(sequence(&mut client), (sequence_name, Some(50)));
+
+    // The Python original loads the table it gets back, and resumes from
+    // the watermark ours stored.
+    run("2024-01-03");
+    assert_eq!(watermark(&mut client).as_deref(), Some("2024-01-03"));
+    assert_eq!(stored(&mut client).len(), 3);
 }
