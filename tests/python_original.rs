@@ -301,6 +301,33 @@ fn a_migration_rebuilds_a_table_the_python_original_made() {
     assert_eq!(oid(&mut client), rebuilt);
 }
 
+/// An upsert by rebuild swaps in a new table with the batch and the live
+/// rows it lacks, and the same sequence at its position.
+#[test]
+fn an_upsert_by_rebuild_keeps_the_sequence() {
+    let (_db, mut client) = python_table("py_upsert_rebuild");
+    let before = oid(&mut client);
+    let mut tx = client.transaction().unwrap();
+    let report = Ingest::new()
+        .upsert_strategy(UpsertStrategy::Rebuild)
+        .upsert(&mut tx, [order(2, "b", None), order(4, "d", Some("four"))])
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!(report.tables[0].plan.path(), Path::UpsertByRebuild);
+    assert_ne!(oid(&mut client), before);
+    assert_eq!(
+        stored(&mut client),
+        [
+            order(1, "a", Some("one")),
+            order(2, "b", None),
+            order(3, "c", None),
+            order(4, "d", Some("four")),
+        ]
+    );
+    assert_eq!(sequence(&mut client), (SEQUENCE.to_owned(), Some(100)));
+    assert_eq!(watermark(&mut client).as_deref(), Some("2024-01-01"));
+}
+
 /// The struct gives the key a default of its own: a change like any other
 /// (a rebuild), and the sequence, unused, stays the column's at its
 /// position.
