@@ -59,6 +59,7 @@ pub(crate) fn col(name: &str, ty: &str, nullable: bool) -> LiveColumn {
         default: None,
         identity: None,
         generated: false,
+        serial: None,
     }
 }
 

@@ -59,13 +59,18 @@ pub(crate) struct LiveIndex {
     pub unique: bool,
     /// Access method (`btree`, `gin`, ...).
     pub method: String,
-    /// No expressions, predicate, included columns or `NULLS NOT DISTINCT`
-    /// (PostgreSQL 15): the kind of index a definition can declare.
+    /// No expressions, predicate, included columns, `NULLS NOT DISTINCT`
+    /// (PostgreSQL 15) or deferred checking (a `DEFERRABLE` unique
+    /// constraint's index): the kind of index a definition can declare. The
+    /// index of a unique constraint is plain when it is not deferrable: it is
+    /// compared like the unique index it is.
     pub plain: bool,
     /// `pg_get_indexdef`.
     pub definition: String,
-    /// Created by this library (its comment says so): dropped when the
-    /// definition no longer declares it. Other indexes are left alone.
+    /// Created by this library (its comment says so), or by the Python
+    /// original (named `_tmp_` and 32 hexadecimal digits, without a comment,
+    /// backing no constraint): dropped when the definition no longer declares
+    /// it. Other indexes are left alone.
     pub ours: bool,
 }
 
@@ -119,6 +124,12 @@ pub(crate) struct LiveColumn {
     pub identity: Option<char>,
     /// `attgenerated = 's'`: a stored generated column (PostgreSQL 12).
     pub generated: bool,
+    /// The name of the sequence (in the table's schema) when the column is
+    /// a `serial`: its default is exactly `nextval` of a sequence owned by
+    /// the column (`OWNED BY`, as `serial`, `bigserial` and the Python
+    /// original's integer keys make it). Such a default compares as no
+    /// default, and a swap moves the sequence to the new table.
+    pub serial: Option<String>,
 }
 
 /// What lives under a name.
@@ -207,7 +218,16 @@ pub(crate) fn read_table(
                         AND k.conkey[1] = a.attnum AND NOT k.convalidated), \
                     pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
                     tn.nspname::text, t.typname::text, t.typtype = 'e', \
-                    a.attidentity::text, a.attgenerated::text \
+                    a.attidentity::text, a.attgenerated::text, \
+                    (SELECT s.relname::text FROM pg_catalog.pg_depend sd \
+                     JOIN pg_catalog.pg_class s ON s.oid = sd.objid AND s.relkind = 'S' \
+                     WHERE sd.classid = 'pg_catalog.pg_class'::regclass \
+                       AND sd.refclassid = 'pg_catalog.pg_class'::regclass \
+                       AND sd.refobjid = a.attrelid AND sd.refobjsubid = a.attnum \
+                       AND sd.deptype = 'a' \
+                       AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'nextval(' \
+                           || pg_catalog.quote_literal(s.oid::regclass::text) || '::regclass)' \
+                     LIMIT 1) \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace \
@@ -227,6 +247,7 @@ pub(crate) fn read_table(
             is_enum: r.get(6),
             identity: r.get::<_, String>(7).chars().next(),
             generated: r.get::<_, String>(8) == "s",
+            serial: r.get(9),
         })
         .collect();
     let primary_key = client
@@ -247,6 +268,7 @@ pub(crate) fn read_table(
             "SELECT c.relname::text, i.indisunique, am.amname::text, \
                     i.indexprs IS NULL AND i.indpred IS NULL AND i.indnatts = i.indnkeyatts \
                       AND NOT (0 = ANY (i.indkey::int2[])) \
+                      AND i.indimmediate \
                       AND NOT coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false), \
                     ARRAY(SELECT a.attname::text \
                           FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
@@ -255,6 +277,10 @@ pub(crate) fn read_table(
                           ORDER BY k.ord), \
                     pg_catalog.pg_get_indexdef(i.indexrelid), \
                     pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT DISTINCT FROM $2 \
+                      OR pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NULL \
+                         AND c.relname ~ '^_tmp_[0-9a-f]{32}$' \
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
+                                         WHERE k.conindid = i.indexrelid) \
              FROM pg_catalog.pg_index i \
              JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
              JOIN pg_catalog.pg_am am ON am.oid = c.relam \

@@ -218,7 +218,8 @@ pub(crate) fn read_views(
 
 /// Objects that depend on table `oid` or hang off it and that a swap would
 /// drop with it: views, foreign keys from other tables, triggers, policies,
-/// rules, indexes and constraints other than its primary key, ... Described
+/// rules, indexes and constraints other than its primary key, sequences
+/// its columns own, ... Described
 /// with `pg_describe_object`. Column defaults are not among them: the new
 /// table gets the definition's (a live default the definition lacks is a
 /// planned change). Nor are the `NOT NULL` constraints PostgreSQL 18 records in
@@ -238,7 +239,15 @@ pub(crate) fn read_dependents(
     let rows = client.query(
         "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, 0), \
                 (SELECT c.relname::text FROM pg_catalog.pg_class c \
-                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid AND c.relkind = 'i'), \
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid AND c.relkind = 'i' \
+                 UNION ALL \
+                 SELECT c.relname::text FROM pg_catalog.pg_constraint k \
+                 JOIN pg_catalog.pg_class c ON c.oid = k.conindid \
+                 WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND k.oid = d.objid \
+                   AND k.contype = 'u' AND NOT k.condeferrable), \
+                (SELECT s.relname::text FROM pg_catalog.pg_class s \
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND s.oid = d.objid \
+                   AND s.relkind = 'S' AND d.deptype = 'a' AND d.refobjsubid > 0), \
                 d.classid = 'pg_catalog.pg_rewrite'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class v ON v.oid = r.ev_class \
                  WHERE r.oid = d.objid AND r.rulename = '_RETURN' AND v.relkind IN ('v', 'm')) \
@@ -267,7 +276,8 @@ pub(crate) fn read_dependents(
         .map(|r| Dependent {
             description: r.get(0),
             index: r.get(1),
-            view: r.get(2),
+            sequence: r.get(2),
+            view: r.get(3),
         })
         .collect())
 }
@@ -277,8 +287,14 @@ pub(crate) fn read_dependents(
 pub(crate) struct Dependent {
     /// As `pg_describe_object` describes it.
     pub description: String,
-    /// The index's name, when it is an index of the table.
+    /// The index's name, when it is an index of the table, or the index of
+    /// a unique constraint of the table that is not deferrable (a swap makes
+    /// it again as the unique index it is, when the definition declares it).
     pub index: Option<String>,
+    /// The sequence's name, when it is a sequence owned by a column of the
+    /// table (`OWNED BY`: a `serial`); a swap moves it to the new table when
+    /// the column is a [`LiveColumn::serial`](super::LiveColumn::serial).
+    pub sequence: Option<String>,
     /// Whether it is a view or materialized view (they are recreated).
     pub view: bool,
 }

@@ -6,7 +6,10 @@
 //! does not matter, every COPY names its columns), types by their
 //! `format_type` spelling (so `varchar(32)` and `character varying(32)` are
 //! the same) and enum types by schema and name, defaults as PostgreSQL
-//! normalizes them, indexes by columns, uniqueness and method (not by name).
+//! normalizes them (a serial's `nextval` of the sequence the column owns as
+//! no default, when none is declared), indexes by columns, uniqueness and
+//! method (not by name, nor by whether a unique constraint or a unique index
+//! enforces them).
 //! An unchanged definition plans nothing, so the table is never rebuilt for
 //! nothing.
 
@@ -85,7 +88,13 @@ pub(crate) fn changes(table: &TableDef, live: &LiveTable, facts: &Facts) -> Vec<
             continue; // its expression is its "default"
         }
         let declared_default = column.default.map(normalized);
-        if live_col.default != declared_default {
+        // A serial's `nextval` is the column's own: it counts as no default
+        // where the definition declares none (a swap keeps it).
+        let live_default = match (&live_col.serial, &declared_default) {
+            (Some(_), None) => None,
+            _ => live_col.default.clone(),
+        };
+        if live_default != declared_default {
             out.push(Change::Default {
                 column: column.name.to_owned(),
                 to: column.default.map(str::to_owned),
@@ -204,6 +213,26 @@ mod tests {
                 "add index on (\"customer\") using btree",
                 "drop index \"some_other_name\" (CREATE INDEX ...)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_serial_compares_as_no_default() {
+        // `id bigserial`, as the Python original makes a single integer key.
+        let mut l = live();
+        let id = l.columns.iter_mut().find(|c| c.name == "id").unwrap();
+        id.default = Some("nextval('sales.orders_id_seq'::regclass)".into());
+        id.serial = Some("orders_id_seq".into());
+        assert_eq!(changes(&TABLE, &l, &Facts::default()), []);
+        // The same default without the sequence being the column's own.
+        let id = l.columns.iter_mut().find(|c| c.name == "id").unwrap();
+        id.serial = None;
+        assert_eq!(
+            changes(&TABLE, &l, &Facts::default()),
+            [Change::Default {
+                column: "id".into(),
+                to: None
+            }]
         );
     }
 

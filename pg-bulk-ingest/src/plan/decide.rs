@@ -601,9 +601,11 @@ fn unfilled(def: &TableDef, live: &LiveTable) -> Vec<String> {
 }
 
 /// What hangs off the live table that a swap would drop and can't make
-/// again, described. Indexes the definition declares or the library made are
-/// rebuilt (or dropped on purpose) and views are made again; anything else
-/// would be lost.
+/// again, described. Indexes (and unique constraints) the definition declares
+/// or the library made are rebuilt (or dropped on purpose), views are made
+/// again, and a serial's sequence is moved to the new table (or goes with
+/// the column, or with the default, the definition no longer has); anything
+/// else would be lost.
 fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
     let own_indexes: Vec<&str> = live
         .indexes
@@ -614,6 +616,11 @@ fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
     swap.dependents
         .iter()
         .filter(|d| !d.view && !d.index.as_deref().is_some_and(|i| own_indexes.contains(&i)))
+        .filter(|d| {
+            !d.sequence
+                .as_ref()
+                .is_some_and(|s| live.columns.iter().any(|c| c.serial.as_ref() == Some(s)))
+        })
         .map(|d| d.description.clone())
         .collect()
 }

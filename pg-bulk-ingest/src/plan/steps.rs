@@ -406,6 +406,16 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                 Run::Execute,
             );
         }
+        let live = shape.live.expect("a swap has a live table");
+        for sql in sql::move_serials(def, live, shape.intermediate()) {
+            s.push(
+                Stage::Swap,
+                sql,
+                Some(LockMode::AccessExclusive),
+                "a serial's sequence, kept with its position",
+                Run::Execute,
+            );
+        }
         for sql in sql::swap(def, shape.intermediate()) {
             s.push(
                 Stage::Swap,

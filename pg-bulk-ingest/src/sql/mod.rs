@@ -297,6 +297,41 @@ pub(crate) fn advance_identity(
     )
 }
 
+/// The statements that move the sequence of each serial column of `live`
+/// ([`LiveColumn::serial`](crate::catalog::LiveColumn::serial)) that the
+/// definition keeps (declared without an identity or an expression) to the
+/// same column of table `intermediate`: the sequence becomes the new
+/// column's (`OWNED BY`, so that dropping the live table leaves it) and,
+/// where the definition declares no default of its own, its `nextval` the
+/// new column's default. The sequence itself is kept, with its name, its
+/// privileges and its position: nothing it handed out is handed out again.
+pub(crate) fn move_serials(def: &TableDef, live: &LiveTable, intermediate: &str) -> Vec<String> {
+    let into = QualifiedName::new(def.schema, intermediate);
+    let mut sql = Vec::new();
+    for column in def.columns {
+        if !matches!(column.filled, None | Some(Filled::Default)) {
+            continue;
+        }
+        let Some(sequence) = live.source_of(column).and_then(|l| l.serial.as_ref()) else {
+            continue;
+        };
+        let sequence = QualifiedName::new(def.schema, sequence);
+        sql.push(format!(
+            "ALTER SEQUENCE {sequence} OWNED BY {into}.{}",
+            Ident(column.name)
+        ));
+        if column.default.is_some() {
+            continue; // the declared default, from the new table's definition
+        }
+        sql.push(format!(
+            "ALTER TABLE {into} ALTER COLUMN {} SET DEFAULT pg_catalog.nextval({}::regclass)",
+            Ident(column.name),
+            Literal(&sequence.to_string())
+        ));
+    }
+    sql
+}
+
 /// The deterministic name of a table's primary-key constraint:
 /// `<table>_pkey`, as PostgreSQL itself would name it.
 pub(crate) fn primary_key_name(table: &str) -> String {

@@ -330,3 +330,54 @@ fn the_auto_lock_is_tried_no_longer_than_the_lock_timeout() {
         }
     );
 }
+
+#[test]
+fn a_swap_moves_a_serial_and_loses_nothing_else_it_does_not_know() {
+    use crate::catalog::swap::Dependent;
+    let dependent = |description: &str, index: Option<&str>, sequence: Option<&str>| Dependent {
+        description: description.into(),
+        index: index.map(Into::into),
+        sequence: sequence.map(Into::into),
+        view: false,
+    };
+    let mut l = live();
+    l.columns[0].default = Some("nextval('sales._tmp_x_id_seq'::regclass)".into());
+    l.columns[0].serial = Some("_tmp_x_id_seq".into());
+    let mut g = gathered(Some(l), Facts::default());
+    let sequence = dependent("sequence sales._tmp_x_id_seq", None, Some("_tmp_x_id_seq"));
+    g.swap.as_mut().unwrap().dependents = vec![sequence.clone()];
+    let plan = plan_with(&g, Options::default(), input(Mode::Replace, 0)).unwrap();
+    let swap = sql(&plan, Stage::Swap);
+    let moved = swap
+        .iter()
+        .position(|s| {
+            *s == "ALTER SEQUENCE \"sales\".\"_tmp_x_id_seq\" OWNED BY \
+                   \"sales\".\"orders_pgbi_new\".\"id\""
+        })
+        .expect("the sequence is moved");
+    assert_eq!(
+        swap[moved + 1],
+        "ALTER TABLE \"sales\".\"orders_pgbi_new\" ALTER COLUMN \"id\" SET DEFAULT \
+         pg_catalog.nextval('\"sales\".\"_tmp_x_id_seq\"'::regclass)"
+    );
+    assert!(swap[moved + 2].starts_with("DROP TABLE"), "{swap:?}");
+    // A unique constraint on a column the definition declares no unique
+    // index on, and a sequence owned by a column that isn't a serial, would
+    // be lost.
+    g.swap.as_mut().unwrap().dependents = vec![
+        sequence,
+        dependent(
+            "constraint orders_customer_key on table sales.orders",
+            Some("orders_customer_key"),
+            None,
+        ),
+        dependent("sequence sales.other_seq", None, Some("other_seq")),
+    ];
+    assert_eq!(
+        plan_with(&g, Options::default(), input(Mode::Replace, 0)),
+        Err(Refused::Dependents(vec![
+            "constraint orders_customer_key on table sales.orders".into(),
+            "sequence sales.other_seq".into()
+        ]))
+    );
+}
