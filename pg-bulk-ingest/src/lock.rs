@@ -155,7 +155,7 @@ const CLIENT_CHECK: &str = "1s";
 /// sets it already, and where the server's platform can't check (its check
 /// refuses the value). Returns the value to restore when the call ends.
 pub(crate) fn watch_client(sp: &mut Transaction<'_>) -> Result<Option<String>, postgres::Error> {
-    let row = sp.query_one(
+    let row = sp.query_typed_one(
         "SELECT pg_catalog.current_setting('server_version_num')::int4 >= 140000 \
                 AND pg_catalog.current_setting('client_connection_check_interval', true) = '0'",
         &[],
@@ -175,9 +175,9 @@ pub(crate) fn watch_client(sp: &mut Transaction<'_>) -> Result<Option<String>, p
 
 /// Restores what [`watch_client`] changed.
 pub(crate) fn unwatch_client(sp: &mut Transaction<'_>, old: &str) -> Result<(), postgres::Error> {
-    sp.execute(
+    sp.query_typed(
         "SELECT pg_catalog.set_config('client_connection_check_interval', $1, true)",
-        &[&old],
+        &[(&old, postgres::types::Type::TEXT)],
     )?;
     Ok(())
 }

@@ -39,7 +39,7 @@ pub(crate) fn read_facts(
     let table = def.name();
     let exists =
         |tx: &mut postgres::Transaction<'_>, condition: String| -> Result<bool, postgres::Error> {
-            let row = tx.query_one(
+            let row = tx.query_typed_one(
                 &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {condition})"),
                 &[],
             )?;
@@ -124,7 +124,7 @@ pub(crate) struct Session {
 /// Reads the session's isolation level and whether it has open cursors.
 pub(crate) fn read_session(client: &mut impl GenericClient) -> Result<Session, postgres::Error> {
     // The unnamed portal of the query asking is listed among the cursors too.
-    let row = client.query_one(
+    let row = client.query_typed_one(
         "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed', \
                 EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')",
         &[],

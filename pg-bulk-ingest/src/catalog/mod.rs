@@ -6,6 +6,7 @@
 //! `to_jsonb` of the catalog row, so that one query runs on every major from
 //! 12.
 
+use postgres::types::Type;
 use postgres::GenericClient;
 
 use crate::table::{ColumnDef, IndexDef};
@@ -148,9 +149,9 @@ pub(crate) fn schema_exists(
     client: &mut impl GenericClient,
     schema: &str,
 ) -> Result<bool, postgres::Error> {
-    let row = client.query_one(
+    let row = client.query_typed_one(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
-        &[&schema],
+        &[(&schema, Type::NAME)],
     )?;
     Ok(row.get(0))
 }
@@ -195,12 +196,12 @@ pub(crate) fn read_table(
     schema: &str,
     table: &str,
 ) -> Result<Relation, postgres::Error> {
-    let Some(row) = client.query_opt(
+    let Some(row) = client.query_typed_opt(
         "SELECT c.oid, c.relkind::text \
          FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = $1 AND c.relname = $2",
-        &[&schema, &table],
+        &[(&schema, Type::NAME), (&table, Type::NAME)],
     )?
     else {
         return Ok(Relation::Missing);
@@ -211,7 +212,7 @@ pub(crate) fn read_table(
         return Ok(Relation::Other(relkind.chars().next().unwrap_or('?')));
     }
     let columns = client
-        .query(
+        .query_typed(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
                     NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
                       WHERE k.conrelid = a.attrelid AND k.contype = 'n' \
@@ -234,7 +235,7 @@ pub(crate) fn read_table(
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
-            &[&oid],
+            &[(&oid, Type::OID)],
         )?
         .into_iter()
         .map(|r| LiveColumn {
@@ -251,20 +252,20 @@ pub(crate) fn read_table(
         })
         .collect();
     let primary_key = client
-        .query(
+        .query_typed(
             "SELECT a.attname::text \
              FROM pg_catalog.pg_index i \
              CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
              WHERE i.indrelid = $1 AND i.indisprimary \
              ORDER BY k.ord",
-            &[&oid],
+            &[(&oid, Type::OID)],
         )?
         .into_iter()
         .map(|r| r.get(0))
         .collect();
     let indexes = client
-        .query(
+        .query_typed(
             "SELECT c.relname::text, i.indisunique, am.amname::text, \
                     i.indexprs IS NULL AND i.indpred IS NULL AND i.indnatts = i.indnkeyatts \
                       AND NOT (0 = ANY (i.indkey::int2[])) \
@@ -286,7 +287,7 @@ pub(crate) fn read_table(
              JOIN pg_catalog.pg_am am ON am.oid = c.relam \
              WHERE i.indrelid = $1 AND NOT i.indisprimary \
              ORDER BY 1",
-            &[&oid, &INDEX_COMMENT],
+            &[(&oid, Type::OID), (&INDEX_COMMENT, Type::TEXT)],
         )?
         .into_iter()
         .map(|r| LiveIndex {

@@ -346,7 +346,10 @@ impl Table {
         let mut sql = sql;
         if let Some(check) = &staged.check_first {
             log::debug!("{check}");
-            let repeats: bool = sp.query_one(check.as_str(), &[]).on(&self.name)?.get(0);
+            let repeats: bool = sp
+                .query_typed_one(check.as_str(), &[])
+                .on(&self.name)?
+                .get(0);
             if repeats {
                 match (&staged.dedupe, &staged.repeated) {
                     (Some(dedupe), _) => {
@@ -368,7 +371,7 @@ impl Table {
         let counts = staged.counts;
         let run = |t: &mut Transaction<'_>, sql: &str| -> Result<StagedCounts, postgres::Error> {
             if counts {
-                let row = t.query_one(sql, &[])?;
+                let row = t.query_typed_one(sql, &[])?;
                 Ok(StagedCounts {
                     inserted: row.get::<_, i64>(0) as u64,
                     written: row.get::<_, i64>(1) as u64,
