@@ -284,8 +284,10 @@ impl<'p, M> Ingest<'p, M> {
     /// not rewritten, and the table is never swapped (an upsert that mirrors
     /// always merges): other sessions go on reading and writing it. What the
     /// mirror may delete is what the table held as the call started (its keys
-    /// are read into a temporary table first): rows other sessions add while
-    /// it runs are never deleted. A guard ([`mirror_guard`](Ingest::mirror_guard),
+    /// and row versions, `xmin`, are read into a temporary table first): rows
+    /// other sessions add or change while it runs are never deleted or
+    /// marked. It needs [`OnConflict::Update`] (the default): with another
+    /// choice the call fails with [`Error::Options`]. A guard ([`mirror_guard`](Ingest::mirror_guard),
     /// by default half the table) fails the call, changing nothing, when more
     /// would go: an empty or cut-short snapshot never wipes a table.
     ///
