@@ -3,6 +3,7 @@
 //! de-duplication of repeated keys, and the queries that name a repeated or
 //! stored key for an error.
 
+use super::same_key;
 use crate::conflict::OnConflict;
 use crate::ident::{Ident, IdentList, QualifiedName};
 use crate::table::TableDef;
@@ -148,10 +149,6 @@ impl Merge<'_> {
 /// row of each key. Rows of a table loaded by this call are stored in the
 /// order they were loaded, so `ctid` order is input order.
 pub(crate) fn dedupe_loaded(def: &TableDef, key: &[&str], name: &str, keep: Keep) -> String {
-    let same_key: Vec<String> = key
-        .iter()
-        .map(|k| format!("a.{0} = b.{0}", Ident(k)))
-        .collect();
     let op = match keep {
         Keep::Last => "<",
         Keep::First => ">",
@@ -159,7 +156,7 @@ pub(crate) fn dedupe_loaded(def: &TableDef, key: &[&str], name: &str, keep: Keep
     format!(
         "DELETE FROM {0} AS a USING {0} AS b WHERE {1} AND a.ctid {op} b.ctid",
         QualifiedName::new(def.schema, name),
-        same_key.join(" AND ")
+        same_key(key, "a", "b")
     )
 }
 
@@ -210,15 +207,11 @@ pub(crate) fn stored_key(source: &str, key: &[&str], position: &str, into: &str)
         .iter()
         .map(|k| format!("s.{}::text", Ident(k)))
         .collect();
-    let same: Vec<String> = key
-        .iter()
-        .map(|k| format!("t.{0} = s.{0}", Ident(k)))
-        .collect();
     format!(
         "SELECT s.{pos}, {} FROM {source} AS s WHERE EXISTS (SELECT 1 FROM {into} AS t \
          WHERE {}) ORDER BY s.{pos} LIMIT 1",
         as_text.join(", "),
-        same.join(" AND "),
+        same_key(key, "t", "s"),
         pos = Ident(position),
     )
 }

@@ -16,11 +16,27 @@ use crate::types::{EnumDef, TypeKind};
 /// hash of its schema-qualified name, so that two tables of one call (the same
 /// name in two schemas) never share one.
 pub(crate) fn staging_name(def: &TableDef) -> String {
+    temporary_name(def, "staging")
+}
+
+/// The name of a temporary table of `def` for `purpose`:
+/// `pg_bulk_ingest_<purpose>_<table>_<hash of the qualified name>`, cut to
+/// fit, so that two tables of one call never share one.
+pub(crate) fn temporary_name(def: &TableDef, purpose: &str) -> String {
     let qualified = def.name().to_string();
     limited(
-        &format!("pg_bulk_ingest_staging_{}", def.table),
+        &format!("pg_bulk_ingest_{purpose}_{}", def.table),
         &format!("_{:08x}", fnv1a(&qualified)),
     )
+}
+
+/// `a.k1 = b.k1 AND a.k2 = b.k2`: rows of aliases `a` and `b` with the same
+/// key.
+pub(crate) fn same_key(key: &[&str], a: &str, b: &str) -> String {
+    key.iter()
+        .map(|k| format!("{a}.{0} = {b}.{0}", Ident(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// [`staging_name`] in `pg_temp`, quoted.

@@ -3,7 +3,8 @@
 //! replace (the check of the staged rows, the delete of the slice). Slice
 //! values are parameters (`$1`, ...), never text.
 
-use crate::ident::{fnv1a, limited, Ident};
+use super::{same_key, temporary_name};
+use crate::ident::Ident;
 use crate::sync::{Delete, SliceShape};
 use crate::table::TableDef;
 use crate::types::TypeKind;
@@ -11,12 +12,7 @@ use crate::types::TypeKind;
 /// The temporary table holding the keys a mirror's table held when the call
 /// started, named like the staging table.
 pub(crate) fn mirror_snapshot(def: &TableDef) -> String {
-    let qualified = def.name().to_string();
-    let name = limited(
-        &format!("pg_bulk_ingest_mirror_{}", def.table),
-        &format!("_{:08x}", fnv1a(&qualified)),
-    );
-    format!("pg_temp.{}", Ident(&name))
+    format!("pg_temp.{}", Ident(&temporary_name(def, "mirror")))
 }
 
 /// The condition of a stored row not yet marked by `Delete::Mark(column)`
@@ -81,14 +77,6 @@ pub(crate) fn snapshot_keys(def: &TableDef, key: &[&str], target: &str, delete: 
         columns.join(", "),
         Ident(SNAPSHOT_XMIN)
     )
-}
-
-/// `s.a = x.a AND s.b = x.b`.
-fn same_key(key: &[&str], a: &str, b: &str) -> String {
-    key.iter()
-        .map(|k| format!("{a}.{0} = {b}.{0}", Ident(k)))
-        .collect::<Vec<_>>()
-        .join(" AND ")
 }
 
 /// The guard's count: how many keys of the snapshot the batch (the staging

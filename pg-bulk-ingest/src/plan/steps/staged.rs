@@ -26,6 +26,17 @@ pub(super) fn staged_merge<'a>(
     }
 }
 
+/// The lock a statement on `into` takes on the live table: none on a new
+/// table, `ROW EXCLUSIVE` on the live one, or, in the swap stage (in place),
+/// the `ACCESS EXCLUSIVE` already held.
+fn table_lock(shape: &Shape<'_>, stage: Stage, into: &str) -> Option<LockMode> {
+    (into == shape.name()).then_some(if stage == Stage::Swap {
+        LockMode::AccessExclusive
+    } else {
+        LockMode::RowExclusive
+    })
+}
+
 /// The upsert's merge of the staging table into `into` (quoted), and the
 /// staging table's drop.
 pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
@@ -90,11 +101,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             note,
         )
     };
-    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
-        LockMode::AccessExclusive
-    } else {
-        LockMode::RowExclusive
-    });
+    let lock = table_lock(shape, stage, into);
     if let (Some(mirror), Path::InPlace) = (shape.mirror, shape.path) {
         s.push(
             stage,
@@ -106,11 +113,6 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
     }
     s.push(stage, sql, lock, note, Run::Staged(Box::new(staged)));
     if let (Some(mirror), false) = (shape.mirror, shape.path == Path::Create) {
-        let delete_lock = (into == shape.name()).then_some(if stage == Stage::Swap {
-            LockMode::AccessExclusive
-        } else {
-            LockMode::RowExclusive
-        });
         let limit = mirror.guard_ppm.map_or_else(
             || "no limit".to_owned(),
             |ppm| format!("at most {} % of them", f64::from(ppm) / 10_000.0),
@@ -131,7 +133,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
         s.push(
             stage,
             sql::mirror_delete(shape.def, keys.key, into, &staging, &mirror.delete),
-            delete_lock,
+            lock,
             note,
             Run::Deletes { params: false },
         );
@@ -154,11 +156,7 @@ pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
         Some(_) if keyed => "one row of each key, in input order; a stored key fails the call",
         _ => "in input order",
     };
-    let lock = (into == shape.name()).then_some(if stage == Stage::Swap {
-        LockMode::AccessExclusive
-    } else {
-        LockMode::RowExclusive
-    });
+    let lock = table_lock(shape, stage, into);
     if let Some(slice) = shape.slice {
         s.push(
             stage,
