@@ -33,9 +33,9 @@ fn connect(name: &str) -> (pg_bulk_ingest_testkit::TestDb, Client) {
     (db, client)
 }
 
-/// The statements backend `pid` logged after byte `from` of the log, without
-/// catalog reads, savepoints, lock timeouts and transaction statements.
-fn sent(pid: i32, from: u64) -> Vec<String> {
+/// Every statement backend `pid` logged after byte `from` of the log, one
+/// entry per round trip (a simple query of several statements is one entry).
+fn logged(pid: i32, from: u64) -> Vec<String> {
     let log = std::fs::read(server_log()).unwrap();
     let log = String::from_utf8_lossy(&log[from as usize..]).into_owned();
     let tag = format!("[{pid}] ");
@@ -64,6 +64,13 @@ fn sent(pid: i32, from: u64) -> Vec<String> {
         current = statement.map(str::to_owned);
     }
     out.extend(current);
+    out
+}
+
+/// The statements backend `pid` logged after byte `from` of the log, without
+/// catalog reads, savepoints, lock timeouts and transaction statements.
+fn sent(pid: i32, from: u64) -> Vec<String> {
+    let mut out = logged(pid, from);
     out.retain(|s| {
         let upper = s.trim_start().to_ascii_uppercase();
         let wrapper = [
@@ -391,4 +398,67 @@ fn a_high_watermark_is_a_step_of_every_path() {
         .last()
         .unwrap()
         .contains(r#""high-watermark": "8""#));
+}
+
+/// The fixed cost of a call on a table that needs no change: its catalog work
+/// is the advisory lock and one catalog query (issue 14's target: at most 3
+/// round trips), and the whole upsert is 13 round trips (12 before
+/// PostgreSQL 14), the COPY's two (prepare, then copy) included.
+#[test]
+fn round_trips_of_a_call_on_an_unchanged_table() {
+    let (_db, mut client) = connect("steps_round_trips");
+    seed(&mut client);
+    let pid: i32 = client
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    client.batch_execute("SET log_statement = 'all'").unwrap();
+    let from = std::fs::metadata(server_log()).unwrap().len();
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, items(5..15)).unwrap();
+    tx.commit().unwrap();
+    client.batch_execute("RESET log_statement").unwrap();
+    assert_eq!(path(&report), Path::Nothing);
+    let all = logged(pid, from);
+    let call: Vec<&String> = all
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s.as_str(),
+                "START TRANSACTION" | "COMMIT" | "RESET log_statement"
+            )
+        })
+        .collect();
+    let catalog: Vec<&&String> = call
+        .iter()
+        .filter(|s| {
+            let upper = s.trim_start().to_ascii_uppercase();
+            (upper.starts_with("SELECT") || upper.starts_with("WITH R AS"))
+                && !upper.contains("SET_CONFIG")
+        })
+        .collect();
+    assert!(
+        catalog.len() <= 3,
+        "{} catalog round trips: {catalog:#?}",
+        catalog.len()
+    );
+    assert_eq!(catalog.len(), 2, "{catalog:#?}");
+    // The COPY is logged once but takes two round trips (prepare, copy).
+    // PostgreSQL 12 and 13 have no client_connection_check_interval: the
+    // call sets nothing, so it restores nothing.
+    let copies = call.iter().filter(|s| s.starts_with("COPY")).count();
+    let restores = call
+        .iter()
+        .filter(|s| s.contains("set_config('client_connection_check_interval', $1"))
+        .count();
+    assert_eq!(restores, usize::from(major(&mut client) >= 14), "{call:#?}");
+    assert_eq!(call.len() + copies, 12 + restores, "{call:#?}");
+}
+
+fn major(client: &mut Client) -> i32 {
+    let num: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .unwrap()
+        .get(0);
+    num / 10000
 }

@@ -13,6 +13,9 @@ use crate::table::{ColumnDef, Filled, TableDef};
 /// data; read for the columns a comparison asks about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Facts {
+    /// Whether the facts about the data (`has_rows`, the columns with data or
+    /// NULLs) were read: they are only when the comparison finds a change.
+    pub data_read: bool,
     /// Whether the table has any row.
     pub has_rows: bool,
     /// Live columns that hold at least one non-NULL value.
@@ -29,9 +32,23 @@ pub(crate) struct Facts {
 
 /// Reads what planning needs to know about the live table's data: whether it
 /// has rows, which of the columns the definition drops hold data, which
-/// columns it makes NOT NULL hold NULLs, and the declared defaults as
-/// PostgreSQL normalizes them (from a probe table rolled back at once).
+/// columns it makes NOT NULL hold NULLs ([`read_data`]), and the declared
+/// defaults as PostgreSQL normalizes them ([`read_defaults`]).
 pub(crate) fn read_facts(
+    tx: &mut postgres::Transaction<'_>,
+    def: &TableDef,
+    live: &LiveTable,
+) -> Result<Facts, postgres::Error> {
+    Ok(Facts {
+        normalized_defaults: read_defaults(tx, def)?,
+        ..read_data(tx, def, live)?
+    })
+}
+
+/// Reads whether the table has rows, which of the columns the definition
+/// drops hold data, and which columns it makes NOT NULL hold NULLs: one
+/// `EXISTS` query each, the columns' only when the table has rows.
+pub(crate) fn read_data(
     tx: &mut postgres::Transaction<'_>,
     def: &TableDef,
     live: &LiveTable,
@@ -46,6 +63,7 @@ pub(crate) fn read_facts(
             Ok(row.get(0))
         };
     let mut facts = Facts {
+        data_read: true,
         has_rows: exists(tx, "true".to_owned())?,
         ..Facts::default()
     };
@@ -70,9 +88,18 @@ pub(crate) fn read_facts(
             }
         }
     }
-    // Declared defaults and generation expressions as PostgreSQL normalizes
-    // them: given to a probe table with every declared column (an
-    // expression may read the others), read back, rolled back.
+    Ok(facts)
+}
+
+/// The declared defaults and generation expressions of `def` as PostgreSQL
+/// normalizes them (`pg_get_expr`), by column: given to a probe table with
+/// every declared column (an expression may read the others), read back, and
+/// rolled back at once. No query when `def` declares none.
+pub(crate) fn read_defaults(
+    tx: &mut postgres::Transaction<'_>,
+    def: &TableDef,
+) -> Result<Vec<(String, String)>, postgres::Error> {
+    let mut out = Vec::new();
     let normalizes =
         |c: &&ColumnDef| c.default.is_some() || matches!(c.filled, Some(Filled::Generated(_)));
     if def.columns.iter().any(|c| normalizes(&c)) {
@@ -95,7 +122,7 @@ pub(crate) fn read_facts(
             "CREATE TEMPORARY TABLE pg_bulk_ingest_default_probe ({})",
             columns.join(", ")
         ))?;
-        facts.normalized_defaults = probe
+        out = probe
             .query(
                 "SELECT a.attname::text, pg_catalog.pg_get_expr(d.adbin, d.adrelid) \
                  FROM pg_catalog.pg_attrdef d \
@@ -108,7 +135,7 @@ pub(crate) fn read_facts(
             .collect();
         probe.rollback()?;
     }
-    Ok(facts)
+    Ok(out)
 }
 
 /// The transaction's isolation and cursors, which decide whether the live rows
@@ -119,20 +146,6 @@ pub(crate) struct Session {
     pub read_committed: bool,
     /// Cursors other than the unnamed portal of the query asking.
     pub open_cursors: bool,
-}
-
-/// Reads the session's isolation level and whether it has open cursors.
-pub(crate) fn read_session(client: &mut impl GenericClient) -> Result<Session, postgres::Error> {
-    // The unnamed portal of the query asking is listed among the cursors too.
-    let row = client.query_typed_one(
-        "SELECT pg_catalog.current_setting('transaction_isolation') = 'read committed', \
-                EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')",
-        &[],
-    )?;
-    Ok(Session {
-        read_committed: row.get(0),
-        open_cursors: row.get(1),
-    })
 }
 
 /// Whether the role may create a table in the schema of table `oid` and

@@ -15,7 +15,7 @@ pub(crate) mod facts;
 pub(crate) mod swap;
 
 pub(crate) use facts::{
-    may_create_as_owner, read_facts, read_rewrites, read_session, Facts, Session,
+    may_create_as_owner, read_data, read_defaults, read_facts, read_rewrites, Facts, Session,
 };
 pub(crate) use swap::{
     read_carried, read_dependents, read_size_and_settings, read_views, Basis, Carried,
@@ -190,122 +190,179 @@ pub(crate) fn read_type(
     }))
 }
 
-/// Reads the definition of `schema.table`.
+/// What one catalog read tells about a table's name: whether its schema
+/// exists, what lives under the name, and the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Named {
+    /// Whether the schema exists.
+    pub schema_exists: bool,
+    /// What lives under the name.
+    pub relation: Relation,
+    /// The session's isolation level and cursors.
+    pub session: Session,
+}
+
+/// The one query of [`read_named`]: tagged rows, so that a single round trip
+/// reads what would otherwise take five. Part 0 is one row (relkind, oid,
+/// schema exists, read committed, open cursors; the unnamed portal of this
+/// query is listed among the cursors too); part 1 a row per column, in
+/// `attnum` order; part 2 a row per index, primary key included, by name.
+/// Each row's fields are text (booleans as `true`/`false`), so that the parts
+/// share one shape; an index row's key columns are in `list`.
+const READ_NAMED: &str = "\
+WITH r AS (SELECT c.oid, c.relkind::text AS relkind FROM pg_catalog.pg_class c \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE n.nspname = $1 AND c.relname = $2), \
+     tbl AS (SELECT oid FROM r WHERE relkind = 'r') \
+SELECT 0 AS part, 0::int8 AS ord, \
+       ARRAY[(SELECT relkind FROM r), (SELECT oid::text FROM r), \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)::text, \
+             (pg_catalog.current_setting('transaction_isolation') = 'read committed')::text, \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')::text] AS fields, \
+       NULL::text[] AS list \
+UNION ALL \
+SELECT 1, a.attnum, \
+       ARRAY[a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+             (NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
+               WHERE k.conrelid = a.attrelid AND k.contype = 'n' \
+                 AND k.conkey[1] = a.attnum AND NOT k.convalidated))::text, \
+             pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+             tn.nspname::text, t.typname::text, (t.typtype = 'e')::text, \
+             a.attidentity::text, a.attgenerated::text, \
+             (SELECT s.relname::text FROM pg_catalog.pg_depend sd \
+              JOIN pg_catalog.pg_class s ON s.oid = sd.objid AND s.relkind = 'S' \
+              WHERE sd.classid = 'pg_catalog.pg_class'::regclass \
+                AND sd.refclassid = 'pg_catalog.pg_class'::regclass \
+                AND sd.refobjid = a.attrelid AND sd.refobjsubid = a.attnum \
+                AND sd.deptype = 'a' \
+                AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'nextval(' \
+                    || pg_catalog.quote_literal(s.oid::regclass::text) || '::regclass)' \
+              LIMIT 1)], \
+       NULL \
+FROM tbl JOIN pg_catalog.pg_attribute a ON a.attrelid = tbl.oid \
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace \
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+WHERE a.attnum > 0 AND NOT a.attisdropped \
+UNION ALL \
+SELECT 2, pg_catalog.row_number() OVER (ORDER BY c.relname), \
+       ARRAY[c.relname::text, i.indisunique::text, am.amname::text, \
+             (i.indexprs IS NULL AND i.indpred IS NULL AND i.indnatts = i.indnkeyatts \
+              AND NOT (0 = ANY (i.indkey::int2[])) \
+              AND i.indimmediate \
+              AND NOT coalesce((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false))::text, \
+             pg_catalog.pg_get_indexdef(i.indexrelid), \
+             (pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT DISTINCT FROM $3 \
+              OR pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NULL \
+                 AND c.relname ~ '^_tmp_[0-9a-f]{32}$' \
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
+                                 WHERE k.conindid = i.indexrelid))::text, \
+             i.indisprimary::text], \
+       ARRAY(SELECT a.attname::text \
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             ORDER BY k.ord) \
+FROM tbl JOIN pg_catalog.pg_index i ON i.indrelid = tbl.oid \
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+JOIN pg_catalog.pg_am am ON am.oid = c.relam \
+ORDER BY 1, 2";
+
+/// Reads whether `schema` exists, the definition of `schema.table` and the
+/// session, in one query ([`READ_NAMED`]).
+pub(crate) fn read_named(
+    client: &mut impl GenericClient,
+    schema: &str,
+    table: &str,
+) -> Result<Named, postgres::Error> {
+    let rows = client.query_typed(
+        READ_NAMED,
+        &[
+            (&schema, Type::NAME),
+            (&table, Type::NAME),
+            (&INDEX_COMMENT, Type::TEXT),
+        ],
+    )?;
+    let mut named = Named {
+        schema_exists: false,
+        relation: Relation::Missing,
+        session: Session::default(),
+    };
+    let mut table = LiveTable {
+        oid: 0,
+        columns: Vec::new(),
+        primary_key: Vec::new(),
+        indexes: Vec::new(),
+    };
+    for row in rows {
+        let part: i32 = row.get(0);
+        let fields: Vec<Option<String>> = row.get(2);
+        let text = |i: usize| fields.get(i).cloned().flatten();
+        let flag = |i: usize| text(i).as_deref() == Some("true");
+        let char = |i: usize| text(i).and_then(|s| s.chars().next());
+        match part {
+            0 => {
+                named.schema_exists = flag(2);
+                named.session = Session {
+                    read_committed: flag(3),
+                    open_cursors: flag(4),
+                };
+                named.relation = match char(0) {
+                    None => Relation::Missing,
+                    Some('r') => {
+                        table.oid = text(1).and_then(|o| o.parse().ok()).unwrap_or(0);
+                        Relation::Table(LiveTable {
+                            oid: table.oid,
+                            columns: Vec::new(),
+                            primary_key: Vec::new(),
+                            indexes: Vec::new(),
+                        })
+                    }
+                    Some(kind) => Relation::Other(kind),
+                };
+            }
+            1 => table.columns.push(LiveColumn {
+                name: text(0).unwrap_or_default(),
+                sql_type: text(1).unwrap_or_default(),
+                nullable: flag(2),
+                default: text(3),
+                type_schema: text(4).unwrap_or_default(),
+                type_name: text(5).unwrap_or_default(),
+                is_enum: flag(6),
+                identity: char(7),
+                generated: text(8).as_deref() == Some("s"),
+                serial: text(9),
+            }),
+            _ => {
+                let columns: Vec<String> = row.get(3);
+                if flag(6) {
+                    table.primary_key = columns;
+                } else {
+                    table.indexes.push(LiveIndex {
+                        name: text(0).unwrap_or_default(),
+                        unique: flag(1),
+                        method: text(2).unwrap_or_default(),
+                        plain: flag(3),
+                        definition: text(4).unwrap_or_default(),
+                        ours: flag(5),
+                        columns,
+                    });
+                }
+            }
+        }
+    }
+    if let Relation::Table(live) = &mut named.relation {
+        *live = table;
+    }
+    Ok(named)
+}
+
+/// Reads the definition of `schema.table` (with [`read_named`]).
 pub(crate) fn read_table(
     client: &mut impl GenericClient,
     schema: &str,
     table: &str,
 ) -> Result<Relation, postgres::Error> {
-    let Some(row) = client.query_typed_opt(
-        "SELECT c.oid, c.relkind::text \
-         FROM pg_catalog.pg_class c \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = $1 AND c.relname = $2",
-        &[(&schema, Type::NAME), (&table, Type::NAME)],
-    )?
-    else {
-        return Ok(Relation::Missing);
-    };
-    let oid: u32 = row.get(0);
-    let relkind: String = row.get(1);
-    if relkind != "r" {
-        return Ok(Relation::Other(relkind.chars().next().unwrap_or('?')));
-    }
-    let columns = client
-        .query_typed(
-            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    NOT a.attnotnull OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
-                      WHERE k.conrelid = a.attrelid AND k.contype = 'n' \
-                        AND k.conkey[1] = a.attnum AND NOT k.convalidated), \
-                    pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
-                    tn.nspname::text, t.typname::text, t.typtype = 'e', \
-                    a.attidentity::text, a.attgenerated::text, \
-                    (SELECT s.relname::text FROM pg_catalog.pg_depend sd \
-                     JOIN pg_catalog.pg_class s ON s.oid = sd.objid AND s.relkind = 'S' \
-                     WHERE sd.classid = 'pg_catalog.pg_class'::regclass \
-                       AND sd.refclassid = 'pg_catalog.pg_class'::regclass \
-                       AND sd.refobjid = a.attrelid AND sd.refobjsubid = a.attnum \
-                       AND sd.deptype = 'a' \
-                       AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) = 'nextval(' \
-                           || pg_catalog.quote_literal(s.oid::regclass::text) || '::regclass)' \
-                     LIMIT 1) \
-             FROM pg_catalog.pg_attribute a \
-             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace \
-             LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attnum",
-            &[(&oid, Type::OID)],
-        )?
-        .into_iter()
-        .map(|r| LiveColumn {
-            name: r.get(0),
-            sql_type: r.get(1),
-            nullable: r.get(2),
-            default: r.get(3),
-            type_schema: r.get(4),
-            type_name: r.get(5),
-            is_enum: r.get(6),
-            identity: r.get::<_, String>(7).chars().next(),
-            generated: r.get::<_, String>(8) == "s",
-            serial: r.get(9),
-        })
-        .collect();
-    let primary_key = client
-        .query_typed(
-            "SELECT a.attname::text \
-             FROM pg_catalog.pg_index i \
-             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-             WHERE i.indrelid = $1 AND i.indisprimary \
-             ORDER BY k.ord",
-            &[(&oid, Type::OID)],
-        )?
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect();
-    let indexes = client
-        .query_typed(
-            "SELECT c.relname::text, i.indisunique, am.amname::text, \
-                    i.indexprs IS NULL AND i.indpred IS NULL AND i.indnatts = i.indnkeyatts \
-                      AND NOT (0 = ANY (i.indkey::int2[])) \
-                      AND i.indimmediate \
-                      AND NOT coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false), \
-                    ARRAY(SELECT a.attname::text \
-                          FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-                          JOIN pg_catalog.pg_attribute a \
-                            ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-                          ORDER BY k.ord), \
-                    pg_catalog.pg_get_indexdef(i.indexrelid), \
-                    pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NOT DISTINCT FROM $2 \
-                      OR pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NULL \
-                         AND c.relname ~ '^_tmp_[0-9a-f]{32}$' \
-                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
-                                         WHERE k.conindid = i.indexrelid) \
-             FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_catalog.pg_am am ON am.oid = c.relam \
-             WHERE i.indrelid = $1 AND NOT i.indisprimary \
-             ORDER BY 1",
-            &[(&oid, Type::OID), (&INDEX_COMMENT, Type::TEXT)],
-        )?
-        .into_iter()
-        .map(|r| LiveIndex {
-            name: r.get(0),
-            unique: r.get(1),
-            method: r.get(2),
-            plain: r.get(3),
-            columns: r.get(4),
-            definition: r.get(5),
-            ours: r.get(6),
-        })
-        .collect();
-    Ok(Relation::Table(LiveTable {
-        oid,
-        columns,
-        primary_key,
-        indexes,
-    }))
+    Ok(read_named(client, schema, table)?.relation)
 }
 
 /// The comment of the relation `schema.name`: `None` when it has none, or

@@ -391,7 +391,8 @@ pub(crate) struct Basis {
     uncarried: Vec<String>,
     /// What a migration's refusals depend on: whether the table has rows,
     /// which columns hold data, which hold NULLs (`None` for `replace`, which
-    /// keeps no row).
+    /// keeps no row, and when planning found no change, so that no refusal
+    /// depended on them).
     data: Option<(bool, Vec<String>, Vec<String>)>,
 }
 
@@ -405,7 +406,8 @@ impl Basis {
             views: swap.carried.views.clone(),
             dependents: swap.dependents.clone(),
             uncarried: swap.settings.uncarried.clone(),
-            data: facts.map(data),
+            // Unread facts (no change found) decide nothing to check again.
+            data: facts.filter(|f| f.data_read).map(data),
         }
     }
 

@@ -18,14 +18,12 @@ pub(crate) fn gather(
     options: &Options,
     input: &Input,
 ) -> Result<(Gathered, Vec<Change>), postgres::Error> {
-    let schema_exists = catalog::schema_exists(sp, def.schema)?;
-    let live = catalog::read_table(sp, def.schema, def.table)?;
-    let session = catalog::read_session(sp)?;
+    let named = catalog::read_named(sp, def.schema, def.table)?;
     let mut gathered = Gathered {
-        schema_exists,
-        live,
+        schema_exists: named.schema_exists,
+        live: named.relation,
         facts: Facts::default(),
-        session,
+        session: named.session,
         swap: None,
         views: Vec::new(),
     };
@@ -34,8 +32,18 @@ pub(crate) fn gather(
     };
     let mut found = Vec::new();
     if input.mode != Mode::Replace {
-        gathered.facts = catalog::read_facts(sp, def, table)?;
+        gathered.facts.normalized_defaults = catalog::read_defaults(sp, def)?;
         found = changes(def, table, &gathered.facts);
+        // What the table holds only decides whether a change loses data:
+        // read when there is a change (facts annotate changes, they never
+        // make one).
+        if !found.is_empty() {
+            gathered.facts = Facts {
+                normalized_defaults: std::mem::take(&mut gathered.facts.normalized_defaults),
+                ..catalog::read_data(sp, def, table)?
+            };
+            found = changes(def, table, &gathered.facts);
+        }
         if options.in_place && found.iter().all(Change::is_catalog_only) {
             // Whether PostgreSQL would make them without a rewrite after all.
             let probes: Vec<_> = found
