@@ -155,22 +155,31 @@ const CLIENT_CHECK: &str = "1s";
 /// sets it already, and where the server's platform can't check (its check
 /// refuses the value). Returns the value to restore when the call ends.
 pub(crate) fn watch_client(sp: &mut Transaction<'_>) -> Result<Option<String>, postgres::Error> {
-    let row = sp.query_typed_one(
-        "SELECT pg_catalog.current_setting('server_version_num')::int4 >= 140000 \
-                AND pg_catalog.current_setting('client_connection_check_interval', true) = '0'",
-        &[],
-    )?;
-    if !row.get::<_, bool>(0) {
-        return Ok(None);
-    }
+    // One round trip: the savepoint, the setting where it applies, the
+    // release; a platform that can't check refuses the value, and the
+    // savepoint is rolled back.
     let set = format!(
-        "SET LOCAL client_connection_check_interval = {}",
+        "SAVEPOINT pg_bulk_ingest_client_check; \
+         SELECT pg_catalog.set_config('client_connection_check_interval', {}, true) \
+         WHERE pg_catalog.current_setting('server_version_num')::int4 >= 140000 \
+           AND pg_catalog.current_setting('client_connection_check_interval', true) = '0'; \
+         RELEASE SAVEPOINT pg_bulk_ingest_client_check",
         Literal(CLIENT_CHECK)
     );
-    let done = attempt(sp, &SqlState::INVALID_PARAMETER_VALUE, |t| {
-        t.batch_execute(&set)
-    })?;
-    Ok(done.is_ok().then(|| "0".to_owned()))
+    match sp.simple_query(&set) {
+        Ok(messages) => Ok(messages
+            .iter()
+            .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(_)))
+            .then(|| "0".to_owned())),
+        Err(e) if e.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) => {
+            sp.batch_execute(
+                "ROLLBACK TO SAVEPOINT pg_bulk_ingest_client_check; \
+                 RELEASE SAVEPOINT pg_bulk_ingest_client_check",
+            )?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Restores what [`watch_client`] changed.
