@@ -13,8 +13,7 @@ use postgres::Transaction;
 use crate::conflict::{ConflictKey, Duplicates, OnConflict};
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
-use crate::plan::decide::Refused;
-use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
+use crate::plan::{Input, Mode, Options, Plan, Stage, Step};
 use crate::row::{AsRow, BulkRows, BulkTable, HasUniqueKey};
 use crate::sync::{Delete, Mirror, Slice, Value};
 use crate::table::TableDef;
@@ -23,10 +22,11 @@ mod batches;
 mod execute;
 mod gather;
 mod load;
+mod planning;
 mod report;
 
 use execute::{Outcome, Table};
-use gather::gather;
+use planning::{check_options, plan_table};
 
 pub use crate::plan::decide::UpsertStrategy;
 pub use batches::{Batch, HighWatermark, Visible};
@@ -633,67 +633,4 @@ impl<'p, M> Ingest<'p, M> {
             });
         }
     }
-}
-
-/// The options against the call's tables, before anything is sent: a
-/// conflict key for a table the call doesn't load, or one that doesn't fit
-/// its table, fails the call with [`Error::Options`].
-fn check_options(options: &Options, defs: &[&'static TableDef], mode: Mode) -> Result<()> {
-    if let Some(stray) = options
-        .keys
-        .iter()
-        .find(|k| !defs.iter().any(|d| d.name() == k.table.name()))
-    {
-        return Err(Error::Options {
-            table: stray.table.name().to_string(),
-            reason: "a conflict key was given for this table, which the call doesn't load"
-                .to_owned(),
-        });
-    }
-    for &def in defs {
-        options.keys(def, mode).map_err(|reason| Error::Options {
-            table: def.name().to_string(),
-            reason,
-        })?;
-    }
-    Ok(())
-}
-
-/// Gathers and decides the plan of one table; with a high watermark, adds
-/// the step that stores it (its statement made from the comment read now).
-fn plan_table(
-    sp: &mut Transaction<'_>,
-    def: &'static TableDef,
-    options: &Options,
-    input: &Input,
-    types: Vec<Step>,
-    high_watermark: Option<&str>,
-) -> Result<Plan> {
-    let name = def.name().to_string();
-    let (gathered, changes) = gather(sp, def, options, input).on(&name)?;
-    let mut prelude = types;
-    prelude.push(crate::plan::advisory(def));
-    let mut plan = decide(def, &gathered, &changes, options, input, prelude).map_err(
-        |refused| match refused {
-            Refused::Changes(refusals) => Error::Refused {
-                table: name,
-                refusals,
-            },
-            Refused::Dependents(dependents) => Error::Dependents {
-                table: name,
-                dependents,
-            },
-            Refused::Unsupported(what) => Error::Unsupported { table: name, what },
-            Refused::Options(reason) => Error::Options {
-                table: name,
-                reason,
-            },
-        },
-    )?;
-    if let Some(value) = high_watermark {
-        let comment =
-            crate::catalog::read_comment(sp, def.schema, def.table).on(&def.name().to_string())?;
-        crate::plan::with_watermark(&mut plan, value, comment.as_deref());
-    }
-    Ok(plan)
 }
