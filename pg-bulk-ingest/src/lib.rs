@@ -31,9 +31,10 @@ use error::OnTable;
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{
-    Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible,
+    Batch, HighWatermark, Ingest, NewTable, Phase, Progress, Report, TableReport, UpsertStrategy,
+    Visible,
 };
-pub use plan::{Mode, Plan};
+pub use plan::{Mode, NewTableKind, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};
 pub use sync::{Delete, Slice};
 pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};

@@ -21,6 +21,7 @@ use crate::table::TableDef;
 mod batches;
 mod execute;
 mod gather;
+mod hook;
 mod load;
 mod planning;
 mod report;
@@ -31,6 +32,7 @@ use planning::{check_options, plan_table};
 pub use crate::plan::decide::UpsertStrategy;
 pub use batches::{Batch, HighWatermark, Visible};
 use batches::{BeforeVisibleFn, Position};
+pub use hook::NewTable;
 pub use report::{Phase, Progress, Report, TableReport};
 
 /// How often a plan may be made again because the table changed between its
@@ -66,6 +68,7 @@ pub struct Ingest<'p, M = ()> {
     options: Options,
     high_watermark: Option<String>,
     on_before_visible: Option<BeforeVisibleFn<'p, M>>,
+    on_new_table: Option<Box<hook::NewTableHook<'p>>>,
     position: Position,
     /// A mirror's guard, in parts per million (`None`: off).
     mirror_guard: Option<u32>,
@@ -99,6 +102,7 @@ impl Ingest<'_> {
             options: Options::default(),
             high_watermark: None,
             on_before_visible: None,
+            on_new_table: None,
             position: Position::default(),
             mirror_guard: Some(DEFAULT_MIRROR_GUARD_PPM),
             slice_values: Vec::new(),
@@ -530,13 +534,13 @@ impl<'p, M> Ingest<'p, M> {
 
         self.progress(count, started, Phase::Finishing);
         for table in &mut tables {
-            table.run(&mut sp, Stage::Finish, &policy)?;
+            table.run(&mut sp, Stage::Finish, &policy, None)?;
         }
         // The swaps come last: their ACCESS EXCLUSIVE locks are held until the
         // caller commits.
         for table in &mut tables {
             let swapped = Instant::now();
-            table.run(&mut sp, Stage::Swap, &policy)?;
+            table.run(&mut sp, Stage::Swap, &policy, None)?;
             if table.plan.steps_of(Stage::Swap).next().is_some() {
                 log::info!(
                     "{}: swapped in after {:.3} s",
@@ -573,7 +577,7 @@ impl<'p, M> Ingest<'p, M> {
     /// the plan takes finds the table changed, or the plan's fallback when
     /// its first lock can't be had in time.
     fn prepare(
-        &self,
+        &mut self,
         sp: &mut Transaction<'_>,
         def: &'static TableDef,
         input: &Input,
@@ -601,14 +605,19 @@ impl<'p, M> Ingest<'p, M> {
             );
             let mut table = Table::new(plan);
             table.params = self.slice_values.clone();
-            match table.run(sp, Stage::Prepare, policy)? {
+            match table.run(sp, Stage::Prepare, policy, self.on_new_table.as_deref_mut())? {
                 Outcome::Done => return Ok(table),
                 Outcome::Replan => continue,
                 Outcome::Fallback => {
                     let fallback = table.plan.fallback.take().expect("a plan with a fallback");
                     let mut table = Table::new(*fallback);
                     table.params = self.slice_values.clone();
-                    return match table.run(sp, Stage::Prepare, policy)? {
+                    return match table.run(
+                        sp,
+                        Stage::Prepare,
+                        policy,
+                        self.on_new_table.as_deref_mut(),
+                    )? {
                         Outcome::Done => Ok(table),
                         _ => unreachable!("a fallback takes no lock it may not have"),
                     };
