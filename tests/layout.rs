@@ -83,6 +83,7 @@ fn the_public_surface_is_what_users_need() {
             "use table::{ColumnDef, Filled, Generated, IndexDef, TableDef}",
             "use types::{EnumDef, SqlType, TypeKind}",
             "use watermark::high_watermark",
+            "mod docs",
             "use pg_bulk_ingest_derive::BulkTable",
             "use pg_bulk_ingest_derive::BulkRows",
             "use pg_bulk_ingest_derive::BulkEnum",

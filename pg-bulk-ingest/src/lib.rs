@@ -41,6 +41,12 @@ pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
 pub use watermark::high_watermark;
 
+/// Pages of documentation beyond the crate root (no code).
+pub mod docs {
+    #[doc = include_str!("../docs/citus.md")]
+    pub mod citus {}
+}
+
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
 #[cfg(feature = "derive")]
 pub use pg_bulk_ingest_derive::BulkTable;
