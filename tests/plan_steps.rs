@@ -462,3 +462,57 @@ fn major(client: &mut Client) -> i32 {
         .get(0);
     num / 10000
 }
+
+#[test]
+fn the_hooks_statements_are_sent_where_its_step_is() {
+    // The hook's statement for each table it runs on.
+    fn hook_sql(table: &pg_bulk_ingest::NewTable<'_>) -> String {
+        match table.kind() {
+            pg_bulk_ingest::NewTableKind::Staging => format!("ANALYZE {}", table.qualified()),
+            _ => format!("ALTER TABLE {} SET (fillfactor = 60)", table.qualified()),
+        }
+    }
+    let ran = std::cell::RefCell::new(Vec::new());
+    let ingest = || {
+        Ingest::new().on_new_table(|tx, table| {
+            ran.borrow_mut().push(hook_sql(table));
+            Ok(tx.batch_execute(&hook_sql(table))?)
+        })
+    };
+    let (_db, mut client) = connect("steps_hook");
+    for (mode, strategy) in [
+        (Mode::Insert, UpsertStrategy::Auto),
+        (Mode::Replace, UpsertStrategy::Auto),
+        (Mode::Upsert, UpsertStrategy::Merge),
+        (Mode::Upsert, UpsertStrategy::Rebuild),
+    ] {
+        let planned = ingest()
+            .upsert_strategy(strategy)
+            .plan::<Item>(&mut client, mode)
+            .unwrap()
+            .remove(0);
+        let (report, sent) = traced(&mut client, |tx| {
+            let ingest = ingest().upsert_strategy(strategy);
+            match mode {
+                Mode::Insert => ingest.insert(tx, items(0..5)),
+                Mode::Upsert => ingest.upsert(tx, items(3..8)),
+                _ => ingest.replace(tx, items(0..6)),
+            }
+        });
+        let executed = &report.tables[0].plan;
+        assert_eq!(executed, &planned);
+        // The plan's statements, with the hook's where its step is.
+        let mut expected: Vec<String> = Vec::new();
+        let mut hooks = 0;
+        for step in executed.steps() {
+            if step.sql().is_empty() && step.note().starts_with("on_new_table runs on ") {
+                expected.push(ran.borrow()[hooks].clone());
+                hooks += 1;
+            }
+            expected.extend(step.statements().iter().map(|s| s.to_string()));
+        }
+        assert_eq!(hooks, 1, "{executed}");
+        assert_eq!(ran.take().len(), 1, "the hook ran once");
+        assert_eq!(sent, expected, "\nthe plan:\n{executed}");
+    }
+}

@@ -272,7 +272,7 @@ fn settings_a_rebuild_would_lose_make_auto_merge_and_rebuild_refuse() {
     let mut client = db.connect();
     seed(&mut client, (0..1000).map(|id| stock(id, 1)));
     client
-        .batch_execute("ALTER TABLE public.stock SET (fillfactor = 70)")
+        .batch_execute("ALTER TABLE public.stock REPLICA IDENTITY FULL")
         .unwrap();
     let before = oid(&mut client, "public.stock");
     let snapshot = contents(&mut client, "public.stock");
@@ -285,7 +285,11 @@ fn settings_a_rebuild_would_lose_make_auto_merge_and_rebuild_refuse() {
     tx.commit().unwrap();
     match &err {
         Error::Dependents { dependents, .. } => {
-            assert_eq!(dependents, &["storage parameters (fillfactor=70)"], "{err}")
+            assert_eq!(
+                dependents,
+                &["a replica identity other than the default"],
+                "{err}"
+            )
         }
         other => panic!("expected Dependents, got {other:?}"),
     }
@@ -295,19 +299,20 @@ fn settings_a_rebuild_would_lose_make_auto_merge_and_rebuild_refuse() {
     let large: Vec<Stock> = (0..100_000).map(|id| stock(id, 2)).collect();
     upsert(&mut client, UpsertStrategy::Auto, &large);
     assert_eq!(oid(&mut client, "public.stock"), before);
-    let reloptions: Vec<String> = client
+    let identity: i8 = client
         .query_one(
-            "SELECT reloptions FROM pg_catalog.pg_class WHERE oid = 'public.stock'::regclass",
+            "SELECT relreplident::\"char\" FROM pg_catalog.pg_class \
+             WHERE oid = 'public.stock'::regclass",
             &[],
         )
         .unwrap()
         .get(0);
-    assert_eq!(reloptions, ["fillfactor=70"]);
+    assert_eq!(identity as u8, b'f');
 
     // A trigger hangs off the table: `Rebuild` names it, `Auto` merges.
     client
         .batch_execute(
-            "ALTER TABLE public.stock RESET (fillfactor);
+            "ALTER TABLE public.stock REPLICA IDENTITY DEFAULT;
              CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
              CREATE TRIGGER touch BEFORE UPDATE ON public.stock FOR EACH ROW EXECUTE FUNCTION public.touch()",
         )

@@ -258,6 +258,23 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// The [`on_new_table`](crate::Ingest::on_new_table) hook failed on a
+    /// table the call created (or returned with the transaction aborted by
+    /// a statement whose error it dropped). Nothing was changed: the new
+    /// table went with the call's savepoint, the live table is as it was,
+    /// and the caller's transaction is usable.
+    #[error("{table}: the on_new_table hook failed on {new_table}, nothing was changed: {source}")]
+    NewTableHook {
+        /// Schema-qualified, quoted name of the table the call loads.
+        table: String,
+        /// Schema-qualified, quoted name of the table the hook ran on.
+        new_table: String,
+        /// The hook's error (or the server's, when the hook left the
+        /// transaction aborted).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Any other error from PostgreSQL or the connection.
     #[error("{table}: {} (SQLSTATE {})", ServerMessage(source), Sqlstate(source))]
     Postgres {
@@ -301,6 +318,7 @@ impl Error {
             | Error::WatermarksDiffer { .. }
             | Error::Source { .. }
             | Error::BeforeVisible { .. }
+            | Error::NewTableHook { .. }
             | Error::Unsupported { .. } => None,
         }
     }

@@ -31,14 +31,21 @@ use error::OnTable;
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{
-    Batch, HighWatermark, Ingest, Phase, Progress, Report, TableReport, UpsertStrategy, Visible,
+    Batch, HighWatermark, Ingest, NewTable, Phase, Progress, Report, TableReport, UpsertStrategy,
+    Visible,
 };
-pub use plan::{Mode, Plan};
+pub use plan::{Mode, NewTableKind, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};
 pub use sync::{Delete, Slice};
 pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};
 pub use types::{EnumDef, SqlType, TypeKind};
 pub use watermark::high_watermark;
+
+/// Pages of documentation beyond the crate root (no code).
+pub mod docs {
+    #[doc = include_str!("../docs/citus.md")]
+    pub mod citus {}
+}
 
 /// `#[derive(BulkTable)]`: see the [crate documentation](crate#the-derive).
 #[cfg(feature = "derive")]

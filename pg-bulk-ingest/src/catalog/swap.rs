@@ -307,10 +307,14 @@ pub(crate) struct SizeAndSettings {
     pub estimated_rows: Option<f64>,
     /// Settings of the table a rebuild would not carry over, described.
     pub uncarried: Vec<String>,
+    /// The table's storage parameters as `pg_class.reloptions` holds them
+    /// (`name=value`), then its TOAST table's, each prefixed `toast.`: a
+    /// swap sets them on the new table (see [`sql::set_storage`](crate::sql::set_storage)).
+    pub storage: Vec<String>,
 }
 
-/// Reads the row estimate of table `oid` and the settings a rebuild would
-/// lose: storage parameters, row security, replica identity, persistence,
+/// Reads the row estimate of table `oid`, its storage parameters (and its
+/// TOAST table's), and the settings a rebuild would lose: row security, replica identity, persistence,
 /// inheritance and partitioning, tablespace, access method, publications, and
 /// per-column storage, options, statistics targets (-1 for the default up to
 /// PostgreSQL 16, NULL from 17), virtual generated columns (18), collations
@@ -324,8 +328,6 @@ pub(crate) fn read_size_and_settings(
     let row = client.query_one(
         "SELECT c.reltuples::float8, c.relpages::int8, pg_catalog.pg_relation_size(c.oid), \
                 pg_catalog.array_remove(ARRAY[ \
-                 CASE WHEN c.reloptions IS NOT NULL THEN 'storage parameters (' \
-                      || pg_catalog.array_to_string(c.reloptions, ', ') || ')' END, \
                  CASE WHEN c.relrowsecurity OR c.relforcerowsecurity THEN 'row level security' END, \
                  CASE WHEN c.relreplident <> 'd' THEN 'a replica identity other than the default' END, \
                  CASE WHEN c.relpersistence <> 'p' THEN 'an unlogged table' END, \
@@ -347,7 +349,11 @@ pub(crate) fn read_size_and_settings(
                          OR a.attgenerated NOT IN ('', 's') \
                          OR a.attcollation <> t.typcollation \
                          OR coalesce(to_jsonb(a) ->> 'attcompression', '') <> '')) \
-                ], NULL) \
+                ], NULL), \
+                coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o.o \
+                  FROM pg_catalog.pg_class t, \
+                       pg_catalog.unnest(t.reloptions) WITH ORDINALITY AS o(o, n) \
+                  WHERE t.oid = c.reltoastrelid ORDER BY o.n) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.oid = $1",
         &[&oid],
@@ -361,6 +367,7 @@ pub(crate) fn read_size_and_settings(
     Ok(SizeAndSettings {
         estimated_rows: known.then_some(reltuples),
         uncarried: row.get(3),
+        storage: row.get(4),
     })
 }
 
@@ -389,6 +396,8 @@ pub(crate) struct Basis {
     views: Vec<DependentView>,
     dependents: Vec<Dependent>,
     uncarried: Vec<String>,
+    /// The storage parameters the new table is given.
+    storage: Vec<String>,
     /// What a migration's refusals depend on: whether the table has rows,
     /// which columns hold data, which hold NULLs (`None` for `replace`, which
     /// keeps no row, and when planning found no change, so that no refusal
@@ -406,6 +415,7 @@ impl Basis {
             views: swap.carried.views.clone(),
             dependents: swap.dependents.clone(),
             uncarried: swap.settings.uncarried.clone(),
+            storage: swap.settings.storage.clone(),
             // Unread facts (no change found) decide nothing to check again.
             data: facts.filter(|f| f.data_read).map(data),
         }
@@ -425,7 +435,7 @@ impl Basis {
         };
         let carried = read_carried(tx, table.oid)?;
         let dependents = read_dependents(tx, table.oid)?;
-        let uncarried = read_size_and_settings(tx, table.oid)?.uncarried;
+        let settings = read_size_and_settings(tx, table.oid)?;
         let data = match &self.data {
             Some(_) if with_data => Some(data(&read_facts(tx, def, &table)?)),
             other => other.clone(),
@@ -435,7 +445,8 @@ impl Basis {
             views: carried.views,
             table,
             dependents,
-            uncarried,
+            uncarried: settings.uncarried,
+            storage: settings.storage,
             data,
         }))
     }
@@ -460,6 +471,12 @@ impl Basis {
                 .filter(|u| !self.uncarried.contains(u))
                 .map(|u| format!("{u} (set while the call ran)")),
         );
+        if now.storage != self.storage {
+            out.push(format!(
+                "storage parameters ({}) (changed while the call ran)",
+                now.storage.join(", ")
+            ));
+        }
         if now.table != self.table || now.owner != self.owner {
             out.push("the table's definition or owner (changed while the call ran)".to_owned());
         }

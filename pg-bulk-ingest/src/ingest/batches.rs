@@ -162,6 +162,7 @@ impl<'p, M> Ingest<'p, M> {
             options: self.options,
             high_watermark: self.high_watermark,
             on_before_visible: Some(Box::new(f)),
+            on_new_table: self.on_new_table,
             position: self.position,
             mirror_guard: self.mirror_guard,
             slice_values: self.slice_values,

@@ -6,6 +6,7 @@
 use postgres::error::SqlState;
 use postgres::Transaction;
 
+use super::hook::{NewTable, NewTableHook};
 use crate::catalog;
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
@@ -102,6 +103,7 @@ impl Table {
         sp: &mut Transaction<'_>,
         stage: Stage,
         policy: &LockPolicy,
+        mut hook: Option<&mut NewTableHook<'_>>,
     ) -> Result<Outcome> {
         if stage == Stage::Finish {
             // Until a step counts them otherwise, every row loaded is written.
@@ -110,7 +112,10 @@ impl Table {
         let steps: Vec<Step> = self.plan.steps_of(stage).cloned().collect();
         let mut carried = false;
         for step in &steps {
-            if !matches!(step.run, Run::Verify | Run::Carry | Run::Watermark { .. }) {
+            if !matches!(
+                step.run,
+                Run::Verify | Run::Carry | Run::Watermark { .. } | Run::NewTable { .. }
+            ) {
                 log::debug!("{}", step.sql);
             }
             match &step.run {
@@ -173,6 +178,11 @@ impl Table {
                     // block: they are read again, and given as they are now.
                     if !std::mem::replace(&mut carried, true) {
                         self.carry(sp)?;
+                    }
+                }
+                Run::NewTable { kind, table } => {
+                    if let Some(hook) = hook.as_deref_mut() {
+                        super::hook::run(sp, hook, &NewTable::new(self.def, table, *kind))?;
                     }
                 }
                 Run::Watermark { table, value } => {

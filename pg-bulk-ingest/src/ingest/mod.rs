@@ -13,8 +13,7 @@ use postgres::Transaction;
 use crate::conflict::{ConflictKey, Duplicates, OnConflict};
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
-use crate::plan::decide::Refused;
-use crate::plan::{decide, Input, Mode, Options, Plan, Stage, Step};
+use crate::plan::{Input, Mode, Options, Plan, Stage, Step};
 use crate::row::{AsRow, BulkRows, BulkTable, HasUniqueKey};
 use crate::sync::{Delete, Mirror, Slice, Value};
 use crate::table::TableDef;
@@ -22,15 +21,18 @@ use crate::table::TableDef;
 mod batches;
 mod execute;
 mod gather;
+mod hook;
 mod load;
+mod planning;
 mod report;
 
 use execute::{Outcome, Table};
-use gather::gather;
+use planning::{check_options, plan_table};
 
 pub use crate::plan::decide::UpsertStrategy;
 pub use batches::{Batch, HighWatermark, Visible};
 use batches::{BeforeVisibleFn, Position};
+pub use hook::NewTable;
 pub use report::{Phase, Progress, Report, TableReport};
 
 /// How often a plan may be made again because the table changed between its
@@ -66,6 +68,7 @@ pub struct Ingest<'p, M = ()> {
     options: Options,
     high_watermark: Option<String>,
     on_before_visible: Option<BeforeVisibleFn<'p, M>>,
+    on_new_table: Option<Box<hook::NewTableHook<'p>>>,
     position: Position,
     /// A mirror's guard, in parts per million (`None`: off).
     mirror_guard: Option<u32>,
@@ -99,6 +102,7 @@ impl Ingest<'_> {
             options: Options::default(),
             high_watermark: None,
             on_before_visible: None,
+            on_new_table: None,
             position: Position::default(),
             mirror_guard: Some(DEFAULT_MIRROR_GUARD_PPM),
             slice_values: Vec::new(),
@@ -530,13 +534,13 @@ impl<'p, M> Ingest<'p, M> {
 
         self.progress(count, started, Phase::Finishing);
         for table in &mut tables {
-            table.run(&mut sp, Stage::Finish, &policy)?;
+            table.run(&mut sp, Stage::Finish, &policy, None)?;
         }
         // The swaps come last: their ACCESS EXCLUSIVE locks are held until the
         // caller commits.
         for table in &mut tables {
             let swapped = Instant::now();
-            table.run(&mut sp, Stage::Swap, &policy)?;
+            table.run(&mut sp, Stage::Swap, &policy, None)?;
             if table.plan.steps_of(Stage::Swap).next().is_some() {
                 log::info!(
                     "{}: swapped in after {:.3} s",
@@ -573,7 +577,7 @@ impl<'p, M> Ingest<'p, M> {
     /// the plan takes finds the table changed, or the plan's fallback when
     /// its first lock can't be had in time.
     fn prepare(
-        &self,
+        &mut self,
         sp: &mut Transaction<'_>,
         def: &'static TableDef,
         input: &Input,
@@ -601,14 +605,19 @@ impl<'p, M> Ingest<'p, M> {
             );
             let mut table = Table::new(plan);
             table.params = self.slice_values.clone();
-            match table.run(sp, Stage::Prepare, policy)? {
+            match table.run(sp, Stage::Prepare, policy, self.on_new_table.as_deref_mut())? {
                 Outcome::Done => return Ok(table),
                 Outcome::Replan => continue,
                 Outcome::Fallback => {
                     let fallback = table.plan.fallback.take().expect("a plan with a fallback");
                     let mut table = Table::new(*fallback);
                     table.params = self.slice_values.clone();
-                    return match table.run(sp, Stage::Prepare, policy)? {
+                    return match table.run(
+                        sp,
+                        Stage::Prepare,
+                        policy,
+                        self.on_new_table.as_deref_mut(),
+                    )? {
                         Outcome::Done => Ok(table),
                         _ => unreachable!("a fallback takes no lock it may not have"),
                     };
@@ -633,67 +642,4 @@ impl<'p, M> Ingest<'p, M> {
             });
         }
     }
-}
-
-/// The options against the call's tables, before anything is sent: a
-/// conflict key for a table the call doesn't load, or one that doesn't fit
-/// its table, fails the call with [`Error::Options`].
-fn check_options(options: &Options, defs: &[&'static TableDef], mode: Mode) -> Result<()> {
-    if let Some(stray) = options
-        .keys
-        .iter()
-        .find(|k| !defs.iter().any(|d| d.name() == k.table.name()))
-    {
-        return Err(Error::Options {
-            table: stray.table.name().to_string(),
-            reason: "a conflict key was given for this table, which the call doesn't load"
-                .to_owned(),
-        });
-    }
-    for &def in defs {
-        options.keys(def, mode).map_err(|reason| Error::Options {
-            table: def.name().to_string(),
-            reason,
-        })?;
-    }
-    Ok(())
-}
-
-/// Gathers and decides the plan of one table; with a high watermark, adds
-/// the step that stores it (its statement made from the comment read now).
-fn plan_table(
-    sp: &mut Transaction<'_>,
-    def: &'static TableDef,
-    options: &Options,
-    input: &Input,
-    types: Vec<Step>,
-    high_watermark: Option<&str>,
-) -> Result<Plan> {
-    let name = def.name().to_string();
-    let (gathered, changes) = gather(sp, def, options, input).on(&name)?;
-    let mut prelude = types;
-    prelude.push(crate::plan::advisory(def));
-    let mut plan = decide(def, &gathered, &changes, options, input, prelude).map_err(
-        |refused| match refused {
-            Refused::Changes(refusals) => Error::Refused {
-                table: name,
-                refusals,
-            },
-            Refused::Dependents(dependents) => Error::Dependents {
-                table: name,
-                dependents,
-            },
-            Refused::Unsupported(what) => Error::Unsupported { table: name, what },
-            Refused::Options(reason) => Error::Options {
-                table: name,
-                reason,
-            },
-        },
-    )?;
-    if let Some(value) = high_watermark {
-        let comment =
-            crate::catalog::read_comment(sp, def.schema, def.table).on(&def.name().to_string())?;
-        crate::plan::with_watermark(&mut plan, value, comment.as_deref());
-    }
-    Ok(plan)
 }

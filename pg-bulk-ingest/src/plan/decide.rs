@@ -69,10 +69,11 @@ pub enum UpsertStrategy {
     /// [`terminate_blockers_after`](crate::Ingest::terminate_blockers_after) as other
     /// swaps. The cost grows with the table: about twice as fast as the merge
     /// when the batch is as large as the table. The table's owner,
-    /// privileges, comments, indexes and dependent views are carried; a table
+    /// privileges, comments, storage parameters, indexes and dependent views
+    /// are carried; a table
     /// with anything else hanging off it (foreign keys into it, triggers,
     /// policies, other people's indexes, identity or generated columns the
-    /// definition doesn't declare, storage parameters, publications, ...)
+    /// definition doesn't declare, row level security, publications, ...)
     /// fails the call with [`Error::Dependents`](crate::Error::Dependents),
     /// before any row is loaded. It applies only to the default choices on
     /// the primary key: with [`OnConflict::Skip`](crate::OnConflict) or
@@ -127,6 +128,8 @@ pub(crate) struct Options {
     /// The call's [`lock_timeout`](crate::Ingest::lock_timeout): no lock is
     /// waited for longer.
     pub lock_timeout: Option<Duration>,
+    /// An [`on_new_table`](crate::Ingest::on_new_table) hook runs on each table created.
+    pub on_new_table: bool,
 }
 
 /// The choices of a call for one table, resolved from its options: the key
@@ -278,6 +281,7 @@ pub(crate) fn decide(
         keys,
         mirror: options.mirror.as_ref(),
         slice: options.slice.as_ref(),
+        hook: options.on_new_table,
     };
     let live = match &gathered.live {
         Relation::Missing => return Ok(plan(shape, prelude, None, None)),

@@ -93,6 +93,34 @@ pub enum Stage {
     Swap,
 }
 
+/// What a table a call creates is for, as the
+/// [`on_new_table`](crate::Ingest::on_new_table) hook is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NewTableKind {
+    /// The table the call loads, created because it did not exist
+    /// ([`Path::Create`]): readers see it once the caller commits.
+    Created,
+    /// A new table that is loaded and then swapped in under the live
+    /// table's name ([`Path::Replace`], [`Path::Rebuild`],
+    /// [`Path::UpsertByRebuild`]). The live table's storage parameters are
+    /// set on it before the hook runs.
+    Intermediate,
+    /// A temporary table of the session (`ON COMMIT DROP`, in `pg_temp`) the
+    /// rows wait in before they are merged or inserted into the table.
+    Staging,
+}
+
+impl fmt::Display for NewTableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NewTableKind::Created => "the table, created",
+            NewTableKind::Intermediate => "the new table to be swapped in",
+            NewTableKind::Staging => "the staging table",
+        })
+    }
+}
+
 /// A lock a step takes on the live table (or, for [`LockMode::Advisory`],
 /// on the table's name), held until the caller's transaction ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,6 +214,11 @@ pub(crate) enum Run {
     /// lock timeout, each after dropping the views made again (`first`), with
     /// blockers terminated after the configured delay.
     SwapLock { first: Vec<String> },
+    /// The [`on_new_table`](crate::Ingest::on_new_table) hook, on `table` (in
+    /// the table's schema, unqualified; `pg_temp` for
+    /// [`NewTableKind::Staging`]), in a savepoint; the hook's statements are
+    /// the caller's, not the plan's.
+    NewTable { kind: NewTableKind, table: String },
     /// The high watermark `value` stored in the comment of `table` (in the
     /// table's schema, unqualified): the comment is read again at this
     /// point, as [`Run::Carry`] reads it, and set with the watermark.
@@ -236,7 +269,10 @@ impl Step {
     }
 
     /// The statement, as it is sent (for the load, the `COPY` command);
-    /// empty for a step that only reads the catalog again.
+    /// empty for a step that only reads the catalog again, and for the step
+    /// that runs the [`on_new_table`](crate::Ingest::on_new_table) hook
+    /// (whose statements are the hook's own: the [`note`](Step::note) names
+    /// the table it runs on).
     pub fn sql(&self) -> &str {
         &self.sql
     }

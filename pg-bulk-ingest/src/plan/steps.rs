@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::decide::Keys;
 use super::Staged;
-use super::{Lock, Mode, Path, Plan, Run, Stage, Step};
+use super::{Lock, Mode, NewTableKind, Path, Plan, Run, Stage, Step};
 use crate::catalog::{LiveTable, SwapFacts};
 use crate::conflict::Duplicates;
 use crate::diff::Change;
@@ -45,6 +45,8 @@ pub(super) struct Shape<'a> {
     pub mirror: Option<&'a Mirror>,
     /// A slice replace's slice (an insert).
     pub slice: Option<&'a SliceShape>,
+    /// The caller's `on_new_table` hook runs on each table created.
+    pub hook: bool,
 }
 
 impl Shape<'_> {
@@ -148,6 +150,27 @@ impl Steps<'_> {
     fn new_table(&mut self, stage: Stage, sql: String, note: &str) {
         self.push(stage, sql, None, note, Run::Execute);
     }
+
+    /// The step that runs the caller's hook on `table` (unqualified), when
+    /// there is one.
+    fn hook(&mut self, kind: NewTableKind, table: &str) {
+        if !self.shape.hook {
+            return;
+        }
+        let schema = match kind {
+            NewTableKind::Staging => "pg_temp",
+            _ => self.shape.def.schema,
+        };
+        let note = format!(
+            "on_new_table runs on {} ({kind}), in a savepoint; its statements are the caller's",
+            QualifiedName::new(schema, table)
+        );
+        let run = Run::NewTable {
+            kind,
+            table: table.to_owned(),
+        };
+        self.push(Stage::Prepare, String::new(), None, &note, run);
+    }
 }
 
 mod staged;
@@ -198,6 +221,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             s.new_table(Stage::Prepare, sql::create_schema(def.schema), "");
         }
         s.new_table(Stage::Prepare, sql::create_table(def, def.table), "");
+        s.hook(NewTableKind::Created, def.table);
     }
     if matches!(
         shape.path,
@@ -208,6 +232,15 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             sql::create_table(def, shape.intermediate()),
             "",
         );
+        let storage = shape.swap.map_or(&[][..], |s| &s.settings.storage[..]);
+        let new = QualifiedName::new(def.schema, shape.intermediate());
+        if let Some(sql) = sql::set_storage(&new, storage) {
+            s.new_table(
+                Stage::Prepare,
+                sql,
+                "the live table's storage parameters (as planning read them)",
+            );
+        }
         for sql in advance_identities(shape) {
             s.new_table(
                 Stage::Prepare,
@@ -215,6 +248,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                 "the new table's identity sequence goes on from the live one's",
             );
         }
+        s.hook(NewTableKind::Intermediate, shape.intermediate());
     }
     if shape.path == Path::Rebuild {
         let live = shape.live.expect("a rebuild has a live table");
@@ -265,6 +299,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             sql::create_staging(def, &shape.staging_qualified(), &shape.position_column()),
             "a temporary table of this session",
         );
+        s.hook(NewTableKind::Staging, &shape.staging());
     }
 
     // Load.

@@ -636,11 +636,13 @@ pub(crate) fn staged_positions(staging: &str, position: &str) -> String {
 }
 
 mod merge;
+mod storage;
 mod sync;
 
 pub(crate) use merge::{
     dedupe_loaded, has_repeats, numbered, repeated_key, stored_key, Keep, Merge,
 };
+pub(crate) use storage::set_storage;
 pub(crate) use sync::{
     markable, mirror_count, mirror_delete, mirror_snapshot, slice_delete, slice_outside,
     snapshot_keys,

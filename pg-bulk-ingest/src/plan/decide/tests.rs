@@ -3,7 +3,7 @@ use crate::catalog::swap::SizeAndSettings;
 use crate::catalog::{Carried, Facts, Session};
 use crate::diff::changes;
 use crate::fixtures::{col, live_orders, ORDERS as TABLE};
-use crate::plan::{LockMode, Run, Stage};
+use crate::plan::{LockMode, NewTableKind, Run, Stage};
 
 fn live() -> LiveTable {
     live_orders(["id", "customer", "note"])
@@ -19,6 +19,7 @@ fn swap_facts(estimated_rows: f64) -> SwapFacts {
         settings: SizeAndSettings {
             estimated_rows: Some(estimated_rows),
             uncarried: Vec::new(),
+            storage: Vec::new(),
         },
         intermediate: "orders_pgbi_new".into(),
         may_create_as_owner: true,
@@ -380,4 +381,60 @@ fn a_swap_moves_a_serial_and_loses_nothing_else_it_does_not_know() {
             "sequence sales.other_seq".into()
         ]))
     );
+}
+
+#[test]
+fn a_swap_sets_the_live_storage_parameters_then_runs_the_hook() {
+    let mut g = gathered(Some(live()), Facts::default());
+    g.swap.as_mut().unwrap().settings.storage = vec![
+        "fillfactor=70".into(),
+        "toast.autovacuum_enabled=false".into(),
+    ];
+    let options = Options {
+        on_new_table: true,
+        ..Options::default()
+    };
+    let plan = plan_with(&g, options.clone(), input(Mode::Replace, 0)).unwrap();
+    let prepare: Vec<&Step> = plan.steps_of(Stage::Prepare).collect();
+    assert!(prepare[0]
+        .sql
+        .starts_with(r#"CREATE TABLE "sales"."orders_pgbi_new""#));
+    assert_eq!(
+        prepare[1].sql,
+        r#"ALTER TABLE "sales"."orders_pgbi_new" SET ("fillfactor" = '70', toast."autovacuum_enabled" = 'false')"#
+    );
+    assert_eq!(
+        prepare[2].run,
+        Run::NewTable {
+            kind: NewTableKind::Intermediate,
+            table: "orders_pgbi_new".into()
+        }
+    );
+    assert!(prepare[2].sql.is_empty() && prepare[2].statements().is_empty());
+    // Without a hook, no step for it; a created table and a staging table
+    // get one each.
+    let plan = plan_with(&g, Options::default(), input(Mode::Replace, 0)).unwrap();
+    assert!(!plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.run, Run::NewTable { .. })));
+    let plan = plan_with(&g, options.clone(), input(Mode::Upsert, 10)).unwrap();
+    let kinds: Vec<NewTableKind> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.run {
+            Run::NewTable { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, [NewTableKind::Staging]);
+    let g = gathered(None, Facts::default());
+    let plan = plan_with(&g, options, input(Mode::Insert, 0)).unwrap();
+    assert!(matches!(
+        plan.steps_of(Stage::Prepare).nth(2).map(|s| &s.run),
+        Some(Run::NewTable {
+            kind: NewTableKind::Created,
+            ..
+        })
+    ));
 }
