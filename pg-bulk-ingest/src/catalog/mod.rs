@@ -12,11 +12,13 @@ use postgres::GenericClient;
 use crate::table::{ColumnDef, IndexDef};
 
 pub(crate) mod facts;
+pub(crate) mod partitions;
 pub(crate) mod swap;
 
 pub(crate) use facts::{
     may_create_as_owner, read_facts, read_rewrites, read_session, Facts, Session,
 };
+pub(crate) use partitions::LivePartitioning;
 pub(crate) use swap::{
     read_carried, read_dependents, read_size_and_settings, read_views, Basis, Carried,
     DependentView, Grant, SwapFacts,
@@ -33,6 +35,9 @@ pub(crate) struct LiveTable {
     pub primary_key: Vec<String>,
     /// Indexes other than the primary key's.
     pub indexes: Vec<LiveIndex>,
+    /// How the table is partitioned, when it is a partitioned table (its
+    /// columns, key and indexes are the parent's).
+    pub partitioning: Option<LivePartitioning>,
 }
 
 impl LiveTable {
@@ -138,7 +143,7 @@ pub(crate) struct LiveColumn {
 pub(crate) enum Relation {
     /// Nothing.
     Missing,
-    /// An ordinary table.
+    /// An ordinary or a partitioned table.
     Table(LiveTable),
     /// Something else (a view, a sequence, ...): `relkind` from `pg_class`.
     Other(char),
@@ -208,7 +213,7 @@ pub(crate) fn read_table(
     };
     let oid: u32 = row.get(0);
     let relkind: String = row.get(1);
-    if relkind != "r" {
+    if relkind != "r" && relkind != "p" {
         return Ok(Relation::Other(relkind.chars().next().unwrap_or('?')));
     }
     let columns = client
@@ -300,11 +305,16 @@ pub(crate) fn read_table(
             ours: r.get(6),
         })
         .collect();
+    let partitioning = match relkind.as_str() {
+        "p" => Some(partitions::read_partitioning(client, oid)?),
+        _ => None,
+    };
     Ok(Relation::Table(LiveTable {
         oid,
         columns,
         primary_key,
         indexes,
+        partitioning,
     }))
 }
 

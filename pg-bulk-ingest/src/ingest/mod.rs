@@ -23,6 +23,7 @@ mod batches;
 mod execute;
 mod gather;
 mod load;
+mod partitions;
 mod report;
 
 use execute::{Outcome, Table};

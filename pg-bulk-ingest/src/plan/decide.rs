@@ -279,6 +279,7 @@ pub(crate) fn decide(
         mirror: options.mirror.as_ref(),
         slice: options.slice.as_ref(),
     };
+    partitioned::refuse_replace(def, &gathered.live, input.mode)?;
     let live = match &gathered.live {
         Relation::Missing => return Ok(plan(shape, prelude, None, None)),
         Relation::Other(relkind) => {
@@ -288,6 +289,9 @@ pub(crate) fn decide(
         }
         Relation::Table(live) => live,
     };
+    // A partitioned table is never rebuilt: what can be made in place is.
+    let (partitioned, options) = partitioned::check(def, live, options)?;
+    let options = &*options;
     shape.live = Some(live);
     shape.swap = gathered.swap.as_ref();
     shape.path = if input.mode == Mode::Replace {
@@ -302,6 +306,7 @@ pub(crate) fn decide(
             Path::Rebuild
         }
     };
+    partitioned::refuse_rebuild(partitioned, shape.path, changes)?;
     let mut fallback = None;
     // A rebuild replaces stored rows by the batch's: an upsert that never
     // rewrites them (`Skip`, `Error`), or matches on another key than the
@@ -313,7 +318,8 @@ pub(crate) fn decide(
     let rebuilds_upsert = keys.primary
         && keys.on_conflict == OnConflict::Update
         && def.sent_count() == def.columns.len()
-        && options.mirror.is_none();
+        && options.mirror.is_none()
+        && !partitioned;
     if input.mode == Mode::Upsert
         && shape.path == Path::Nothing
         && options.strategy == UpsertStrategy::Rebuild
@@ -322,7 +328,8 @@ pub(crate) fn decide(
         return Err(Refused::Options(
             "UpsertStrategy::Rebuild replaces stored rows by the batch's on the primary key; \
              with OnConflict::Skip or OnConflict::Error, another conflict key, columns the \
-             database fills (a rebuild would fill them again) or a mirror, the upsert merges \
+             database fills (a rebuild would fill them again), a mirror or a partitioned table, \
+             the upsert merges \
              (UpsertStrategy::Merge or Auto)"
                 .to_owned(),
         ));
@@ -625,6 +632,7 @@ fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
         .collect()
 }
 
+mod partitioned;
 #[cfg(test)]
 mod tests;
 
