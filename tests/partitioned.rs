@@ -494,3 +494,53 @@ fn a_declared_partitioning_the_live_table_lacks_is_refused() {
     );
     tx.commit().unwrap();
 }
+
+/// Two calls that need the same new partition: the second waits for the
+/// first (their advisory lock), then uses the partition it made, in READ
+/// COMMITTED (it reads the catalog after the wait) and in REPEATABLE READ
+/// (its snapshot predates the partition: the name taken by a partition of
+/// the same table is used).
+#[test]
+fn two_calls_needing_one_new_partition_both_land() {
+    let db = pg_bulk_ingest_testkit::server().create_database("part_race");
+    let mut client = db.connect();
+    load(&mut client, &[reading(0, day(2024, 1, 1), 0.0)]);
+    for (isolation, month) in [("READ COMMITTED", 7), ("REPEATABLE READ", 8)] {
+        let mut first = db.connect();
+        let mut tx = first.transaction().unwrap();
+        pg_bulk_ingest::insert(&mut tx, vec![reading(1, day(2024, month, 1), 1.0)]).unwrap();
+        let config = db.config().clone();
+        let second = std::thread::spawn(move || {
+            let mut client = config.connect(postgres::NoTls).unwrap();
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(if isolation == "READ COMMITTED" {
+                    postgres::IsolationLevel::ReadCommitted
+                } else {
+                    postgres::IsolationLevel::RepeatableRead
+                })
+                .start()
+                .unwrap();
+            // The snapshot is taken before the first call commits.
+            tx.query_one("SELECT 1", &[]).unwrap();
+            pg_bulk_ingest::insert(&mut tx, vec![reading(2, day(2024, month, 2), 2.0)])?;
+            tx.commit().map_err(|e| pg_bulk_ingest::Error::Postgres {
+                table: String::new(),
+                source: e,
+            })
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        tx.commit().unwrap();
+        second
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{isolation}: {e}"));
+        let name = format!("readings_2024{month:02}");
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM metrics.{name}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 2, "{isolation}");
+    }
+    assert_eq!(tree(&mut client, "metrics.readings").len(), 4);
+}
