@@ -544,3 +544,61 @@ fn two_calls_needing_one_new_partition_both_land() {
     }
     assert_eq!(tree(&mut client, "metrics.readings").len(), 4);
 }
+
+/// Weekly partitions of a `timestamptz`, cut at UTC midnight whatever the
+/// session's time zone.
+#[derive(BulkTable, Debug, Clone, PartialEq)]
+#[bulk(
+    schema = "metrics",
+    table = "ticks",
+    partition_by = "range (at)",
+    partition_interval = "week"
+)]
+struct Tick {
+    #[bulk(primary_key)]
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+#[test]
+fn weekly_timestamptz_partitions_are_cut_at_utc_midnight() {
+    let db = pg_bulk_ingest_testkit::server().create_database("part_weeks");
+    let mut client = db.connect();
+    client.batch_execute("SET TimeZone = 'Asia/Tokyo'").unwrap();
+    let at = |s: &str| Tick {
+        at: s.parse().unwrap(),
+    };
+    // Wednesday 2024-01-03 and Sunday 2024-01-07 23:30 UTC (a Monday in
+    // Tokyo): one week; Monday 2024-01-08 00:00 UTC: the next.
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(
+        &mut tx,
+        vec![
+            at("2024-01-03T12:00:00Z"),
+            at("2024-01-07T23:30:00Z"),
+            at("2024-01-08T00:00:00Z"),
+        ],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    client.batch_execute("SET TimeZone = 'UTC'").unwrap();
+    let parts: Vec<(String, String)> = tree(&mut client, "metrics.ticks")
+        .into_iter()
+        .skip(1)
+        .map(|(n, _, b)| (n, b))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            (
+                "ticks_20240101".to_owned(),
+                "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-01-08 00:00:00+00')"
+                    .to_owned()
+            ),
+            (
+                "ticks_20240108".to_owned(),
+                "FOR VALUES FROM ('2024-01-08 00:00:00+00') TO ('2024-01-15 00:00:00+00')"
+                    .to_owned()
+            ),
+        ]
+    );
+}
