@@ -80,7 +80,7 @@ fn the_public_surface_is_what_users_need() {
             "use plan::{Mode, NewTableKind, Plan}",
             "use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey}",
             "use sync::{Delete, Slice}",
-            "use table::{ColumnDef, Filled, Generated, IndexDef, TableDef}",
+            "use table::{ColumnDef, Filled, Generated, IndexDef, PartitionDef, PartitionInterval, PartitionMethod, TableDef}",
             "use types::{EnumDef, SqlType, TypeKind}",
             "use watermark::high_watermark",
             "mod docs",

@@ -10,7 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::visit_mut::VisitMut;
 use syn::{DeriveInput, Lifetime};
 
-use crate::internals::ast::{Container, Fill, Index};
+use crate::internals::ast::{Container, Fill, Index, PartitionMethod};
 use crate::internals::{check, Ctxt};
 use crate::{as_row, dummy};
 
@@ -19,6 +19,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let container = Container::from_ast(&cx, input);
     if let Some(container) = &container {
         check::table(&cx, container);
+        check::partition(&cx, container);
     }
     cx.check()?;
     let container = container.expect("no errors means a container");
@@ -84,6 +85,32 @@ fn generate(cont: &Container<'_>) -> TokenStream {
         }
     });
     let key = cont.primary_key().map(|f| &f.column);
+    let partition = cont.partition.as_ref().map(|p| {
+        let method = match p.method {
+            PartitionMethod::Range(unit) => {
+                let unit = syn::Ident::new(unit, Span::call_site());
+                quote!(Range(::pg_bulk_ingest::PartitionInterval::#unit))
+            }
+            PartitionMethod::List => quote!(List),
+            PartitionMethod::Hash(n) => quote!(Hash(#n)),
+        };
+        let columns = p.fields.iter().map(|name| {
+            &cont
+                .field_named(name)
+                .expect("checked: the partition key's fields exist")
+                .column
+        });
+        let default = p.default.as_ref().map(|_| quote!(.with_default()));
+        quote! {
+            .partitioned_by(
+                ::pg_bulk_ingest::PartitionDef::new(
+                    ::pg_bulk_ingest::PartitionMethod::#method,
+                    &[#(#columns),*],
+                )
+                #default
+            )
+        }
+    });
     let indexes = cont.indexes.iter().map(|index| {
         let columns = index.fields.iter().map(|name| {
             let field = cont.field_named(name);
@@ -276,7 +303,8 @@ fn generate(cont: &Container<'_>) -> TokenStream {
                 &[#(#columns),*],
                 &[#(#key),*],
             )
-            .with_indexes(&[#(#indexes),*]);
+            .with_indexes(&[#(#indexes),*])
+            #partition;
 
             #[inline]
             fn write_fields(

@@ -93,5 +93,6 @@ pub(crate) fn live_orders(order: [&str; 3]) -> LiveTable {
             definition: "CREATE INDEX ...".into(),
             ours: true,
         }],
+        partitioning: None,
     }
 }

@@ -37,7 +37,10 @@ pub use ingest::{
 pub use plan::{Mode, NewTableKind, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};
 pub use sync::{Delete, Slice};
-pub use table::{ColumnDef, Filled, Generated, IndexDef, TableDef};
+pub use table::{
+    ColumnDef, Filled, Generated, IndexDef, PartitionDef, PartitionInterval, PartitionMethod,
+    TableDef,
+};
 pub use types::{EnumDef, SqlType, TypeKind};
 pub use watermark::high_watermark;
 

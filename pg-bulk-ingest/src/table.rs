@@ -228,6 +228,9 @@ pub struct TableDef {
     pub primary_key: &'static [&'static str],
     /// Indexes besides the primary key.
     pub indexes: &'static [IndexDef],
+    /// How the table is partitioned (`#[bulk(partition_by = "...")]`);
+    /// `None` for a table the struct does not declare partitioned.
+    pub partition: Option<PartitionDef>,
     /// How many columns the struct sends: the field count of a COPY tuple.
     sent_count: usize,
 }
@@ -254,6 +257,7 @@ impl TableDef {
             columns,
             primary_key,
             indexes: &[],
+            partition: None,
             sent_count,
         }
     }
@@ -261,6 +265,45 @@ impl TableDef {
     /// With indexes besides the primary key.
     pub const fn with_indexes(mut self, indexes: &'static [IndexDef]) -> TableDef {
         self.indexes = indexes;
+        self
+    }
+
+    /// Partitioned as `partition` says; used by the code `#[derive(BulkTable)]`
+    /// generates.
+    ///
+    /// # Panics
+    ///
+    /// (At compile time, in the derive's constant.) When a key column is not
+    /// a column the struct sends, or a range partitioned by an interval is
+    /// over a column that is not a `date`, `timestamp` or `timestamptz`.
+    pub const fn partitioned_by(mut self, partition: PartitionDef) -> TableDef {
+        let mut i = 0;
+        while i < partition.columns.len() {
+            let Some(column) = const_column(self.columns, partition.columns[i]) else {
+                panic!("a partition key column is not a column of the table");
+            };
+            if !column.is_sent() {
+                panic!("a partition key column can't be filled by the database");
+            }
+            if let PartitionMethod::Range(_) = partition.method {
+                let kind = column.sql_type.kind();
+                if column.sql_type.is_array()
+                    || !matches!(
+                        kind,
+                        crate::types::TypeKind::Date
+                            | crate::types::TypeKind::Timestamp
+                            | crate::types::TypeKind::Timestamptz
+                    )
+                {
+                    panic!(
+                        "partition_by range: the column must be a date, timestamp or \
+                         timestamptz, cut into partitions by partition_interval"
+                    );
+                }
+            }
+            i += 1;
+        }
+        self.partition = Some(partition);
         self
     }
 
@@ -285,6 +328,11 @@ impl TableDef {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// Whether the struct declares the table partitioned.
+    pub const fn is_partitioned(&self) -> bool {
+        self.partition.is_some()
+    }
+
     /// The enum types of the table's columns, each once, in column order.
     pub fn enums(&self) -> Vec<&'static EnumDef> {
         let mut out: Vec<&'static EnumDef> = Vec::new();
@@ -296,5 +344,124 @@ impl TableDef {
             }
         }
         out
+    }
+}
+
+/// The column of `columns` called `name`, in a constant.
+const fn const_column(columns: &'static [ColumnDef], name: &str) -> Option<&'static ColumnDef> {
+    let mut i = 0;
+    while i < columns.len() {
+        let (a, b) = (columns[i].name.as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return Some(&columns[i]);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// How a [`TableDef`] is partitioned (`#[bulk(partition_by = "...")]`):
+/// PostgreSQL's declarative partitioning (PostgreSQL docs, "Table
+/// Partitioning"). Calls create the partitions a batch needs: for
+/// [`Range`](PartitionMethod::Range), one per interval holding a row of the
+/// batch; for [`List`](PartitionMethod::List), one per value; for
+/// [`Hash`](PartitionMethod::Hash), all of them with the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartitionDef {
+    /// The method, and how partitions are cut.
+    pub method: PartitionMethod,
+    /// The partition key's columns, in order (one for range and list).
+    pub columns: &'static [&'static str],
+    /// Whether the table has a `DEFAULT` partition, for the rows no other
+    /// partition takes (`default_partition`; not for hash).
+    pub default: bool,
+}
+
+impl PartitionDef {
+    /// A partitioning; used by the code `#[derive(BulkTable)]` generates.
+    pub const fn new(method: PartitionMethod, columns: &'static [&'static str]) -> PartitionDef {
+        PartitionDef {
+            method,
+            columns,
+            default: false,
+        }
+    }
+
+    /// With a `DEFAULT` partition.
+    pub const fn with_default(mut self) -> PartitionDef {
+        self.default = true;
+        self
+    }
+
+    /// `RANGE`, `LIST` or `HASH`, as `CREATE TABLE ... PARTITION BY` writes it.
+    pub const fn keyword(&self) -> &'static str {
+        match self.method {
+            PartitionMethod::Range(_) => "RANGE",
+            PartitionMethod::List => "LIST",
+            PartitionMethod::Hash(_) => "HASH",
+        }
+    }
+}
+
+/// The partitioning method of a [`PartitionDef`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PartitionMethod {
+    /// `PARTITION BY RANGE (column)`, one partition per interval
+    /// (`partition_interval`), created when a batch holds a row in it.
+    Range(PartitionInterval),
+    /// `PARTITION BY LIST (column)`, one partition per value, created when a
+    /// batch holds the value.
+    List,
+    /// `PARTITION BY HASH (columns)` with this many partitions
+    /// (`partitions = n`), all created with the table.
+    Hash(u32),
+}
+
+/// The interval of a range partition: each partition holds the rows from
+/// the start of one interval to the start of the next. Intervals of a
+/// `timestamptz` column are cut at UTC midnight (`date_trunc(field, value,
+/// 'UTC')`, PostgreSQL 12), whatever the session's `TimeZone`; a week starts
+/// on Monday (ISO 8601).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PartitionInterval {
+    /// One partition per day.
+    Day,
+    /// One partition per ISO week, Monday to Sunday.
+    Week,
+    /// One partition per calendar month.
+    Month,
+    /// One partition per calendar year.
+    Year,
+}
+
+impl PartitionInterval {
+    /// The field of `date_trunc` and the unit of the `interval`: `day`,
+    /// `week`, `month` or `year`.
+    pub const fn unit(&self) -> &'static str {
+        match self {
+            PartitionInterval::Day => "day",
+            PartitionInterval::Week => "week",
+            PartitionInterval::Month => "month",
+            PartitionInterval::Year => "year",
+        }
+    }
+
+    /// The `to_char` pattern of a partition's name suffix, from its lower
+    /// bound: `YYYYMMDD` for a day or a week (its Monday), `YYYYMM`, `YYYY`.
+    pub(crate) const fn name_pattern(&self) -> &'static str {
+        match self {
+            PartitionInterval::Day | PartitionInterval::Week => "YYYYMMDD",
+            PartitionInterval::Month => "YYYYMM",
+            PartitionInterval::Year => "YYYY",
+        }
     }
 }

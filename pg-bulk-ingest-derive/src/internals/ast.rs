@@ -25,6 +25,172 @@ pub struct Container<'a> {
     /// Indexes: from struct attributes `index(...)`/`unique(...)` and field
     /// attributes `index`/`unique`, in that order.
     pub indexes: Vec<Index>,
+    /// `partition_by = "..."` and its companions, parsed.
+    pub partition: Option<Partition>,
+}
+
+/// A partitioned table: `partition_by = "range (day)"` with
+/// `partition_interval`, `"list (region)"`, or `"hash (tenant)"` with
+/// `partitions = n`; and `default_partition`.
+pub struct Partition {
+    pub method: PartitionMethod,
+    /// The key's fields as written (checked to exist by [`check::table`]),
+    /// spanned at the `partition_by` literal.
+    pub fields: Vec<syn::Ident>,
+    /// The `partition_by` literal, for spans.
+    pub lit: LitStr,
+    /// `default_partition`, when written.
+    pub default: Option<syn::Path>,
+}
+
+/// The method of a [`Partition`], with how its partitions are cut.
+pub enum PartitionMethod {
+    /// The interval's name: `Day`, `Week`, `Month` or `Year`.
+    Range(&'static str),
+    List,
+    /// The number of partitions.
+    Hash(u32),
+}
+
+/// Parses the partitioning attributes; errors go into `cx`.
+fn partition(cx: &Ctxt, attrs: &attr::Container) -> Option<Partition> {
+    let Some(lit) = &attrs.partition_by else {
+        for (tokens, name) in [
+            (
+                attrs
+                    .partition_interval
+                    .as_ref()
+                    .map(|l| l as &dyn quote::ToTokens),
+                "partition_interval",
+            ),
+            (
+                attrs.partitions.as_ref().map(|l| l as &dyn quote::ToTokens),
+                "partitions",
+            ),
+            (
+                attrs
+                    .default_partition
+                    .as_ref()
+                    .map(|l| l as &dyn quote::ToTokens),
+                "default_partition",
+            ),
+        ] {
+            if let Some(tokens) = tokens {
+                cx.error(
+                    tokens,
+                    format!("`{name}` is for a partitioned table: add `partition_by = \"...\"`"),
+                );
+            }
+        }
+        return None;
+    };
+    let parsed = lit.parse_with(|input: syn::parse::ParseStream| {
+        let method = syn::Ident::parse_any(input)?;
+        let content;
+        syn::parenthesized!(content in input);
+        let fields =
+            syn::punctuated::Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated_with(
+                &content,
+                syn::Ident::parse_any,
+            )?;
+        Ok((method, fields.into_iter().collect::<Vec<_>>()))
+    });
+    let usage = "`partition_by` is \"range (field)\", \"list (field)\" or \"hash (field, ...)\"";
+    let Ok((method, fields)) = parsed else {
+        cx.error(lit, usage);
+        return None;
+    };
+    if fields.is_empty() {
+        cx.error(lit, usage);
+        return None;
+    }
+    let method = match method.to_string().to_ascii_lowercase().as_str() {
+        "range" => {
+            let Some(interval) = &attrs.partition_interval else {
+                cx.error(
+                    lit,
+                    "a range partitioning needs `partition_interval = \"day\"` (or \"week\", \"month\", \"year\"): one partition per interval",
+                );
+                return None;
+            };
+            let unit = match interval.value().trim().to_ascii_lowercase().as_str() {
+                "day" | "1 day" => "Day",
+                "week" | "1 week" => "Week",
+                "month" | "1 month" => "Month",
+                "year" | "1 year" => "Year",
+                _ => {
+                    cx.error(
+                        interval,
+                        "`partition_interval` is \"day\", \"week\", \"month\" or \"year\"",
+                    );
+                    return None;
+                }
+            };
+            PartitionMethod::Range(unit)
+        }
+        "list" => PartitionMethod::List,
+        "hash" => {
+            let Some(count) = &attrs.partitions else {
+                cx.error(
+                    lit,
+                    "a hash partitioning needs `partitions = n`: how many partitions the rows are spread over",
+                );
+                return None;
+            };
+            match count.base10_parse::<u32>() {
+                Ok(n @ 1..=1024) => PartitionMethod::Hash(n),
+                _ => {
+                    cx.error(count, "`partitions` is a number from 1 to 1024");
+                    return None;
+                }
+            }
+        }
+        _ => {
+            cx.error(lit, usage);
+            return None;
+        }
+    };
+    if let (Some(interval), false) = (
+        &attrs.partition_interval,
+        matches!(method, PartitionMethod::Range(_)),
+    ) {
+        cx.error(
+            interval,
+            "`partition_interval` is for `partition_by = \"range (...)\"`",
+        );
+    }
+    if let (Some(count), false) = (
+        &attrs.partitions,
+        matches!(method, PartitionMethod::Hash(_)),
+    ) {
+        cx.error(count, "`partitions` is for `partition_by = \"hash (...)\"`");
+    }
+    if !matches!(method, PartitionMethod::Hash(_)) && fields.len() > 1 {
+        cx.error(
+            lit,
+            "a range or list partitioning here has one column: \"range (field)\", \"list (field)\"",
+        );
+    }
+    if let (Some(path), PartitionMethod::Hash(_)) = (&attrs.default_partition, &method) {
+        cx.error(
+            path,
+            "a hash-partitioned table has no default partition (PostgreSQL refuses one)",
+        );
+    }
+    // The fields take the literal's span: errors about them point there.
+    let fields = fields
+        .into_iter()
+        .map(|mut f| {
+            f.set_span(lit.span());
+            f
+        })
+        .collect();
+    Some(Partition {
+        method,
+        fields,
+        lit: lit.clone(),
+        default: attrs.default_partition.clone(),
+    })
 }
 
 /// An index the definition declares.
@@ -113,6 +279,7 @@ impl<'a> Container<'a> {
     /// The model, or `None` when the input is not a struct with named fields.
     pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
         let attrs = attr::Container::from_ast(cx, &input.attrs);
+        let partition = partition(cx, &attrs);
 
         let fields = match &input.data {
             Data::Struct(data) => match &data.fields {
@@ -197,6 +364,7 @@ impl<'a> Container<'a> {
             table,
             fields,
             indexes,
+            partition,
         })
     }
 

@@ -44,7 +44,16 @@ impl Place {
     /// The words the place takes, as the "unknown attribute" error lists them.
     fn words(self) -> &'static [&'static str] {
         match self {
-            Place::Struct => &["schema", "table", "index(...)", "unique(...)"],
+            Place::Struct => &[
+                "schema",
+                "table",
+                "index(...)",
+                "unique(...)",
+                "partition_by",
+                "partition_interval",
+                "partitions",
+                "default_partition",
+            ],
             Place::Field => &[
                 "primary_key",
                 "rename",
@@ -158,6 +167,14 @@ pub struct Container {
     pub table: Option<LitStr>,
     /// `index(a, b, using = "gin")` and `unique(...)`, in the order written.
     pub indexes: Vec<IndexAttr>,
+    /// `partition_by = "range (day)"`, not yet parsed.
+    pub partition_by: Option<LitStr>,
+    /// `partition_interval = "month"`.
+    pub partition_interval: Option<LitStr>,
+    /// `partitions = 8` (hash).
+    pub partitions: Option<syn::LitInt>,
+    /// `default_partition`.
+    pub default_partition: Option<syn::Path>,
 }
 
 /// A struct-level `index(a, b, using = "gin")` or `unique(...)`.
@@ -174,11 +191,24 @@ impl Container {
         let mut schema = Attr::none(cx, "schema");
         let mut table = Attr::none(cx, "table");
         let mut indexes = Vec::new();
+        let mut partition_by = Attr::none(cx, "partition_by");
+        let mut partition_interval = Attr::none(cx, "partition_interval");
+        let mut partitions = Attr::none(cx, "partitions");
+        let mut default_partition = Attr::none(cx, "default_partition");
         parse_each(cx, attrs, |meta| {
             if meta.path.is_ident("schema") {
                 schema.set_string(meta)?;
             } else if meta.path.is_ident("table") {
                 table.set_string(meta)?;
+            } else if meta.path.is_ident("partition_by") {
+                partition_by.set_string(meta)?;
+            } else if meta.path.is_ident("partition_interval") {
+                partition_interval.set_string(meta)?;
+            } else if meta.path.is_ident("partitions") {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                partitions.set(&meta.path, lit);
+            } else if meta.path.is_ident("default_partition") {
+                default_partition.set_flag(meta)?;
             } else if meta.path.is_ident("index") || meta.path.is_ident("unique") {
                 indexes.push(IndexAttr::parse(meta)?);
             } else {
@@ -190,6 +220,10 @@ impl Container {
             schema: schema.get(),
             table: table.get(),
             indexes,
+            partition_by: partition_by.get(),
+            partition_interval: partition_interval.get(),
+            partitions: partitions.get(),
+            default_partition: default_partition.get(),
         }
     }
 }

@@ -183,6 +183,75 @@ pub fn table(cx: &Ctxt, cont: &Container<'_>) {
     }
 }
 
+/// A partitioned table (PostgreSQL docs, "Table Partitioning", section
+/// "Limitations"): its key's fields exist, are sent, and are part of the
+/// primary key and of every unique index; no identity column (PostgreSQL
+/// takes one on a partitioned table only from 17).
+pub fn partition(cx: &Ctxt, cont: &Container<'_>) {
+    let Some(partition) = &cont.partition else {
+        return;
+    };
+    let lit = &partition.lit;
+    let mut columns = Vec::new();
+    for name in &partition.fields {
+        match cont.field_named(name) {
+            None => cx.error(lit, format!("no field `{name}` to partition by")),
+            Some(field) if field.fill.is_some() => cx.error(
+                lit,
+                format!(
+                    "field `{name}` is filled by the database: a partition key is a column the struct sends"
+                ),
+            ),
+            Some(field) => columns.push(field),
+        }
+    }
+    let key: Vec<&Field<'_>> = cont.primary_key().collect();
+    let missing = |fields: &[&Field<'_>]| -> Vec<String> {
+        columns
+            .iter()
+            .filter(|c| !fields.iter().any(|f| f.member == c.member))
+            .map(|c| c.member.to_string())
+            .collect()
+    };
+    if let (Some(first), [_, ..]) = (key.first(), &missing(&key)[..]) {
+        let path = first.attrs.primary_key.as_ref().expect("a key field");
+        cx.error(
+            path,
+            format!(
+                "the primary key must include the partition key ({}): PostgreSQL requires it of a partitioned table's unique keys",
+                missing(&key).join(", ")
+            ),
+        );
+    }
+    for index in cont.indexes.iter().filter(|i| i.unique) {
+        let fields: Vec<&Field<'_>> = index
+            .fields
+            .iter()
+            .filter_map(|n| cont.field_named(n))
+            .collect();
+        let lacking = missing(&fields);
+        if !lacking.is_empty() {
+            let first = index.fields.first().expect("an index has fields");
+            cx.error(
+                first,
+                format!(
+                    "the unique key ({}) must include the partition key ({}): PostgreSQL requires it of a partitioned table's unique keys",
+                    Index::names(index).join(", "),
+                    lacking.join(", ")
+                ),
+            );
+        }
+    }
+    for field in &cont.fields {
+        if let Some((path, _)) = &field.attrs.identity {
+            cx.error(
+                path,
+                "an identity column on a partitioned table needs PostgreSQL 17: use `default = \"nextval(...)\", db_fills` or no partitioning",
+            );
+        }
+    }
+}
+
 /// An enum variant's label against those of the variants before it.
 pub fn label(cx: &Ctxt, before: &[Variant<'_>], variant: &Variant<'_>) {
     if before.iter().any(|v| v.label == variant.label) {

@@ -33,6 +33,21 @@ fn table_simple() {
 }
 
 #[test]
+fn table_partitioned() {
+    let input = quote! {
+        #[bulk(schema = "metrics", partition_by = "range (day)", partition_interval = "month", default_partition)]
+        struct Reading {
+            #[bulk(primary_key)]
+            sensor: i32,
+            #[bulk(primary_key)]
+            day: chrono::NaiveDate,
+            value: f64,
+        }
+    };
+    insta::assert_snapshot!(expand(input, crate::derive_bulk_table_inner));
+}
+
+#[test]
 fn table_attributes() {
     let input = quote! {
         #[bulk(table = "order_lines", index(order_id, position), unique(sku, using = "btree"))]

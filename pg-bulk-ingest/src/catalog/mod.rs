@@ -12,11 +12,13 @@ use postgres::GenericClient;
 use crate::table::{ColumnDef, IndexDef};
 
 pub(crate) mod facts;
+pub(crate) mod partitions;
 pub(crate) mod swap;
 
 pub(crate) use facts::{
     may_create_as_owner, read_data, read_defaults, read_facts, read_rewrites, Facts, Session,
 };
+pub(crate) use partitions::LivePartitioning;
 pub(crate) use swap::{
     read_carried, read_dependents, read_size_and_settings, read_views, Basis, Carried,
     DependentView, Grant, SwapFacts,
@@ -33,6 +35,9 @@ pub(crate) struct LiveTable {
     pub primary_key: Vec<String>,
     /// Indexes other than the primary key's.
     pub indexes: Vec<LiveIndex>,
+    /// How the table is partitioned, when it is a partitioned table (its
+    /// columns, key and indexes are the parent's).
+    pub partitioning: Option<LivePartitioning>,
 }
 
 impl LiveTable {
@@ -138,7 +143,7 @@ pub(crate) struct LiveColumn {
 pub(crate) enum Relation {
     /// Nothing.
     Missing,
-    /// An ordinary table.
+    /// An ordinary or a partitioned table.
     Table(LiveTable),
     /// Something else (a view, a sequence, ...): `relkind` from `pg_class`.
     Other(char),
@@ -213,7 +218,7 @@ const READ_NAMED: &str = "\
 WITH r AS (SELECT c.oid, c.relkind::text AS relkind FROM pg_catalog.pg_class c \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE n.nspname = $1 AND c.relname = $2), \
-     tbl AS (SELECT oid FROM r WHERE relkind = 'r') \
+     tbl AS (SELECT oid FROM r WHERE relkind IN ('r', 'p')) \
 SELECT 0 AS part, 0::int8 AS ord, \
        ARRAY[(SELECT relkind FROM r), (SELECT oid::text FROM r), \
              EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)::text, \
@@ -268,7 +273,8 @@ JOIN pg_catalog.pg_am am ON am.oid = c.relam \
 ORDER BY 1, 2";
 
 /// Reads whether `schema` exists, the definition of `schema.table` and the
-/// session, in one query ([`READ_NAMED`]).
+/// session, in one query ([`READ_NAMED`]); for a partitioned table, its partitioning
+/// in a second ([`partitions::read_partitioning`]).
 pub(crate) fn read_named(
     client: &mut impl GenericClient,
     schema: &str,
@@ -292,7 +298,9 @@ pub(crate) fn read_named(
         columns: Vec::new(),
         primary_key: Vec::new(),
         indexes: Vec::new(),
+        partitioning: None,
     };
+    let mut partitioned = false;
     for row in rows {
         let part: i32 = row.get(0);
         let fields: Vec<Option<String>> = row.get(2);
@@ -308,14 +316,10 @@ pub(crate) fn read_named(
                 };
                 named.relation = match char(0) {
                     None => Relation::Missing,
-                    Some('r') => {
+                    Some(kind @ ('r' | 'p')) => {
                         table.oid = text(1).and_then(|o| o.parse().ok()).unwrap_or(0);
-                        Relation::Table(LiveTable {
-                            oid: table.oid,
-                            columns: Vec::new(),
-                            primary_key: Vec::new(),
-                            indexes: Vec::new(),
-                        })
+                        partitioned = kind == 'p';
+                        Relation::Table(table.clone())
                     }
                     Some(kind) => Relation::Other(kind),
                 };
@@ -351,6 +355,9 @@ pub(crate) fn read_named(
         }
     }
     if let Relation::Table(live) = &mut named.relation {
+        if partitioned {
+            table.partitioning = Some(partitions::read_partitioning(client, table.oid)?);
+        }
         *live = table;
     }
     Ok(named)

@@ -18,10 +18,12 @@ use crate::table::{Filled, TableDef};
 use crate::types::SqlType;
 
 mod cast;
+mod partition;
 mod vocab;
 
 pub(crate) use cast::classify_column;
 pub use cast::Cast;
+pub(crate) use partition::partitioning;
 pub use vocab::{Change, Refusal};
 
 /// The changes that make `live` match `table`, in column order, then keys and
@@ -247,6 +249,7 @@ mod tests {
             ],
             primary_key: Vec::new(),
             indexes: Vec::new(),
+            partitioning: None,
         };
         assert_eq!(changes(&WITH_ENUM, &live, &Facts::default()), []);
         live.columns[1] = enum_col("mood", "s.mood", "s", "mood");

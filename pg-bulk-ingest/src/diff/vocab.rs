@@ -244,6 +244,14 @@ pub enum Refusal {
         /// The change, described.
         what: String,
     },
+    /// What the call would do to a partitioned table, or the partitioning
+    /// a definition declares, the library does not do: the partitioning
+    /// declared differs from the live table's, or the call would rebuild or
+    /// swap a partitioned table (see the crate docs, "Partitioned tables").
+    Partitioning {
+        /// What, described.
+        what: String,
+    },
     /// A column's enum type is taken by a type that is not an enum.
     TypeNotAnEnum {
         /// Schema-qualified, quoted name of the type.
@@ -285,6 +293,7 @@ impl fmt::Display for Refusal {
                 "column {} would be {what}: change it by hand (ALTER TABLE), then load",
                 Ident(column)
             ),
+            Refusal::Partitioning { what } => f.write_str(what),
             Refusal::TypeNotAnEnum { type_name, typtype } => {
                 let what = match typtype {
                     'b' => "a base type",

@@ -173,6 +173,9 @@ impl Table {
                 } => {
                     self.key_after_dedupe(sp, &step.sql, dedupe.as_deref(), repeated, *positions)?
                 }
+                Run::Partitions => {
+                    super::partitions::create(sp, self.def, &self.name, &step.sql)?;
+                }
                 Run::Carry => {
                     // Owner, grants and comments take no lock the call's locks
                     // block: they are read again, and given as they are now.

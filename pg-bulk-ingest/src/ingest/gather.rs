@@ -44,7 +44,9 @@ pub(crate) fn gather(
             };
             found = changes(def, table, &gathered.facts);
         }
-        if options.in_place && found.iter().all(Change::is_catalog_only) {
+        // A partitioned table is never rebuilt: its changes are made in place.
+        let in_place = options.in_place || table.partitioning.is_some();
+        if in_place && found.iter().all(Change::is_catalog_only) {
             // Whether PostgreSQL would make them without a rewrite after all.
             let probes: Vec<_> = found
                 .iter()
@@ -54,7 +56,8 @@ pub(crate) fn gather(
         }
     }
     let oid = table.oid;
-    if crate::plan::decide::may_swap(def, &found, &gathered.facts, options, input) {
+    let swappable = table.partitioning.is_none();
+    if swappable && crate::plan::decide::may_swap(def, &found, &gathered.facts, options, input) {
         let swap = SwapFacts {
             carried: catalog::read_carried(sp, oid)?,
             dependents: catalog::read_dependents(sp, oid)?,

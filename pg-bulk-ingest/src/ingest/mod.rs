@@ -23,6 +23,7 @@ mod execute;
 mod gather;
 mod hook;
 mod load;
+mod partitions;
 mod planning;
 mod report;
 

@@ -207,6 +207,12 @@ pub(crate) enum Run {
     /// gives the first staged row outside the slice and the number of the
     /// column (in `columns`) it fails.
     SliceCheck { columns: Vec<String> },
+    /// The query (a `sql::missing_partitions`) gives the partitions the
+    /// staged rows need and the table lacks: each one's name and the two
+    /// statements that make it (`CREATE TABLE`, `ATTACH PARTITION`), run in
+    /// a savepoint. A name another session took meanwhile for a partition
+    /// of the same table is skipped.
+    Partitions,
     /// The owner, privileges and comments, read again at this point (`GRANT`
     /// and `COMMENT` take no lock the call's locks block).
     Carry,

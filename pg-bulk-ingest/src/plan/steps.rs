@@ -75,14 +75,22 @@ impl Shape<'_> {
         match self.path {
             Path::InPlace => true,
             Path::UpsertByRebuild | Path::Replace => false,
-            Path::Create => (keyed && keeps) || self.slice.is_some(),
+            Path::Create => (keyed && keeps) || self.slice.is_some() || self.partitions(),
             Path::Nothing => {
                 self.mode == Mode::Upsert
                     || self.slice.is_some()
+                    || self.partitions()
                     || (keyed && self.keys.duplicates != Duplicates::AssumeUnique)
             }
             Path::Rebuild => self.mode == Mode::Upsert || self.slice.is_some() || (keyed && keeps),
         }
+    }
+
+    /// Whether the call creates the partitions its rows need (a range or
+    /// list partitioning the definition declares): the rows are staged
+    /// first, since a partition must exist before a row goes in.
+    fn partitions(&self) -> bool {
+        sql::creates_partitions(self.def)
     }
 
     /// Which row of a key the batch repeats stays, if one does.
@@ -221,6 +229,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             s.new_table(Stage::Prepare, sql::create_schema(def.schema), "");
         }
         s.new_table(Stage::Prepare, sql::create_table(def, def.table), "");
+        for sql in sql::fixed_partitions(def) {
+            s.new_table(Stage::Prepare, sql, "a partition made with the table");
+        }
         s.hook(NewTableKind::Created, def.table);
     }
     if matches!(
@@ -310,7 +321,11 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
     // would see some of the new table. Without FREEZE it sees none of a
     // rebuilt table (as after PostgreSQL's own rewrites), and with it all of
     // a created or replaced one.
-    let freeze = matches!(shape.path, Path::Create | Path::Replace) && !staged && shape.freeze;
+    // PostgreSQL refuses FREEZE on a partitioned table.
+    let freeze = matches!(shape.path, Path::Create | Path::Replace)
+        && !staged
+        && shape.freeze
+        && def.partition.is_none();
     let into = if staged {
         shape.staging_qualified()
     } else {
@@ -337,6 +352,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
     // Finish.
     let into = QualifiedName::new(def.schema, shape.target()).to_string();
     let key_first = shape.path == Path::Rebuild && staged;
+    if shape.path != Path::InPlace {
+        partitions(&mut s, Stage::Finish);
+    }
     match (shape.path, shape.mode) {
         (Path::Create, Mode::Upsert) if staged => {
             // Into a table this call created empty, one row of each key goes
@@ -426,6 +444,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                 Run::Execute,
             );
         }
+        partitions(&mut s, Stage::Swap);
         match shape.mode {
             Mode::Upsert => merge(&mut s, Stage::Swap, &name),
             _ => insert(&mut s, Stage::Swap, &name),
@@ -467,6 +486,29 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         }
     }
     s.out
+}
+
+/// The step that creates the partitions the staged rows need, when the call
+/// creates partitions: after the `ALTER`s in place (a partition is made like
+/// the parent), before the rows go in.
+fn partitions(s: &mut Steps<'_>, stage: Stage) {
+    let shape = s.shape;
+    if !shape.partitions() || !shape.staged() {
+        return;
+    }
+    let live = shape.live.and_then(|l| l.partitioning.as_ref());
+    let Some(query) = sql::missing_partitions(shape.def, live, &shape.staging_qualified()) else {
+        return;
+    };
+    s.push(
+        stage,
+        query,
+        Some(LockMode::ShareUpdateExclusive),
+        "the partitions the batch needs, each made (CREATE TABLE ... LIKE the table) and \
+         attached: readers and writers of the table go on (ACCESS EXCLUSIVE on a default \
+         partition, which is scanned)",
+        Run::Partitions,
+    );
 }
 
 /// For each identity column the live table has too (as an identity), the

@@ -34,6 +34,9 @@ pub(crate) struct Merge<'a> {
     pub into: &'a str,
     pub source: &'a str,
     pub position: &'a str,
+    /// Whether `into` is a partitioned table, whose `RETURNING` has no
+    /// system columns (see [`Merge::upsert`]).
+    pub partitioned: bool,
 }
 
 impl Merge<'_> {
@@ -115,13 +118,24 @@ impl Merge<'_> {
             OnConflict::Error => {}
         }
         let counts = "SELECT count(*) FILTER (WHERE inserted), count(*)";
+        // A partitioned table's RETURNING has no `xmax`: a row is new when
+        // its key was not stored as the statement started (its subqueries
+        // see the table as it was then).
+        let inserted = if self.partitioned {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {into} AS o WHERE {})",
+                same_key(self.key, "o", "t")
+            )
+        } else {
+            "t.xmax = 0".to_owned()
+        };
         match keep {
             None => format!(
-                "WITH merged AS ({insert} RETURNING t.xmax = 0 AS inserted) \
+                "WITH merged AS ({insert} RETURNING {inserted} AS inserted) \
                  {counts}, NULL::bigint FROM merged"
             ),
             Some(keep) => format!(
-                "WITH s AS {}, merged AS ({insert} RETURNING t.xmax = 0 AS inserted) \
+                "WITH s AS {}, merged AS ({insert} RETURNING {inserted} AS inserted) \
                  {counts}, (SELECT count(*) FROM s) FROM merged",
                 self.rows(Some(keep))
             ),

@@ -254,6 +254,9 @@ pub(crate) fn create_table(table: &TableDef, name: &str) -> String {
         }
     }
     sql.push(')');
+    if let (Some(partition), true) = (&table.partition, name == table.table) {
+        sql.push_str(&partition::partition_by(partition));
+    }
     sql
 }
 
@@ -636,12 +639,14 @@ pub(crate) fn staged_positions(staging: &str, position: &str) -> String {
 }
 
 mod merge;
+mod partition;
 mod storage;
 mod sync;
 
 pub(crate) use merge::{
     dedupe_loaded, has_repeats, numbered, repeated_key, stored_key, Keep, Merge,
 };
+pub(crate) use partition::{creates_partitions, fixed_partitions, missing_partitions};
 pub(crate) use storage::set_storage;
 pub(crate) use sync::{
     markable, mirror_count, mirror_delete, mirror_snapshot, slice_delete, slice_outside,

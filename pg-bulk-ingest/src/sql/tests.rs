@@ -11,6 +11,7 @@ fn live() -> LiveTable {
         ],
         primary_key: vec!["id".into()],
         indexes: Vec::new(),
+        partitioning: None,
     }
 }
 
@@ -64,6 +65,7 @@ fn live_rows_are_cast_and_filtered() {
         columns: vec![col("id", "bigint", false), col("mood", "text", true)],
         primary_key: Vec::new(),
         indexes: Vec::new(),
+        partitioning: None,
     };
     assert_eq!(
         copy_live_rows(&WITH_ENUM, &with_text, "t_new", false),
@@ -141,6 +143,7 @@ fn merge_keeps_one_row_and_skips_unchanged() {
         into: "\"s\".\"t\"",
         source: "pg_temp.\"st\"",
         position,
+        partitioned: false,
     };
     assert_eq!(
         merge.upsert(OnConflict::Update, Some(Keep::Last)),

@@ -23,6 +23,8 @@ pub(super) fn staged_merge<'a>(
         into,
         source,
         position,
+        partitioned: shape.live.is_some_and(|l| l.partitioning.is_some())
+            || shape.def.partition.is_some(),
     }
 }
 

@@ -1,0 +1,100 @@
+//! A partitioned table's partitioning, as the catalog has it
+//! (`pg_partitioned_table`, `pg_inherits`): its method and key, and its
+//! partitions with their bounds and the constraint each puts on its rows.
+
+use postgres::types::Type;
+use postgres::GenericClient;
+
+/// How a live table is partitioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LivePartitioning {
+    /// `pg_partitioned_table.partstrat`: `r`ange, `l`ist or `h`ash.
+    pub strategy: char,
+    /// The key's columns, in order; empty when any part of the key is an
+    /// expression (a key no definition declares).
+    pub columns: Vec<String>,
+    /// The partitions, by name.
+    pub partitions: Vec<LivePartition>,
+}
+
+impl LivePartitioning {
+    /// `RANGE`, `LIST` or `HASH`, as the definition's
+    /// [`keyword`](crate::table::PartitionDef::keyword).
+    pub(crate) fn keyword(&self) -> &'static str {
+        match self.strategy {
+            'r' => "RANGE",
+            'l' => "LIST",
+            'h' => "HASH",
+            _ => "?",
+        }
+    }
+}
+
+/// One partition of a live partitioned table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LivePartition {
+    /// Its OID.
+    pub oid: u32,
+    /// Its schema and name.
+    pub schema: String,
+    pub name: String,
+    /// `pg_get_expr(relpartbound)`: `FOR VALUES ...`, or `DEFAULT`.
+    pub bound: String,
+    /// `pg_get_partition_constraintdef`: the condition its rows meet, over
+    /// the table's columns (unqualified); `None` for the default partition,
+    /// whose condition is that no other partition takes the row.
+    pub constraint: Option<String>,
+}
+
+/// Reads how the partitioned table `oid` is partitioned.
+pub(crate) fn read_partitioning(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<LivePartitioning, postgres::Error> {
+    let row = client.query_typed_one(
+        "SELECT p.partstrat::text, \
+                ARRAY(SELECT coalesce(a.attname::text, '') \
+                      FROM unnest(p.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                      LEFT JOIN pg_catalog.pg_attribute a \
+                        ON a.attrelid = p.partrelid AND a.attnum = k.attnum \
+                      ORDER BY k.ord), \
+                p.partexprs IS NOT NULL \
+         FROM pg_catalog.pg_partitioned_table p WHERE p.partrelid = $1",
+        &[(&oid, Type::OID)],
+    )?;
+    let strategy: String = row.get(0);
+    let columns: Vec<String> = row.get(1);
+    let expressions: bool = row.get(2);
+    let partitions = client
+        .query_typed(
+            "SELECT c.oid, n.nspname::text, c.relname::text, \
+                    pg_catalog.pg_get_expr(c.relpartbound, c.oid), \
+                    CASE WHEN NOT c.relpartbound IS NULL \
+                          AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT' \
+                         THEN pg_catalog.pg_get_partition_constraintdef(c.oid) END \
+             FROM pg_catalog.pg_inherits i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE i.inhparent = $1 \
+             ORDER BY 3",
+            &[(&oid, Type::OID)],
+        )?
+        .into_iter()
+        .map(|r| LivePartition {
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            bound: r.get::<_, Option<String>>(3).unwrap_or_default(),
+            constraint: r.get(4),
+        })
+        .collect();
+    Ok(LivePartitioning {
+        strategy: strategy.chars().next().unwrap_or('?'),
+        columns: if expressions || columns.iter().any(String::is_empty) {
+            Vec::new()
+        } else {
+            columns
+        },
+        partitions,
+    })
+}

@@ -1,0 +1,228 @@
+//! The statements of a partitioned table: its `PARTITION BY` clause, the
+//! partitions created with it (hash, default), and the query that gives the
+//! statements creating the partitions a batch needs. Bound values are
+//! rendered by PostgreSQL (`format('%L', ...)` of the staged values), never
+//! by Rust formatting of the batch's data.
+
+use crate::catalog::LivePartitioning;
+use crate::ident::{invented, Ident, IdentList, Literal, QualifiedName};
+use crate::table::{PartitionDef, PartitionMethod, TableDef};
+use crate::types::TypeKind;
+
+/// ` PARTITION BY RANGE ("day")`.
+pub(crate) fn partition_by(partition: &PartitionDef) -> String {
+    format!(
+        " PARTITION BY {} ({})",
+        partition.keyword(),
+        IdentList(partition.columns.iter().copied())
+    )
+}
+
+/// How many bytes a partition's name keeps after the table's: `_` and a
+/// suffix of at most 24 bytes.
+const SUFFIX_ROOM: usize = 25;
+
+/// The start of the names of `def`'s partitions: the table's name, cut (with
+/// a hash of it, as [`invented`] cuts names) so that `_` and a suffix of up
+/// to 24 bytes fit in PostgreSQL's 63 bytes.
+pub(crate) fn partition_base(def: &TableDef) -> String {
+    let full = invented(def.table, &"#".repeat(SUFFIX_ROOM), def.table);
+    full[..full.len() - SUFFIX_ROOM].to_owned()
+}
+
+/// The partitions created with the table: every partition of a hash
+/// (`<table>_p<remainder>`), and the default partition (`<table>_default`).
+/// `CREATE TABLE ... PARTITION OF` takes `ACCESS EXCLUSIVE` on the parent,
+/// which nobody else sees yet.
+pub(crate) fn fixed_partitions(def: &TableDef) -> Vec<String> {
+    let Some(partition) = &def.partition else {
+        return Vec::new();
+    };
+    let parent = def.name();
+    let base = partition_base(def);
+    let mut out = Vec::new();
+    if let PartitionMethod::Hash(modulus) = partition.method {
+        for remainder in 0..modulus {
+            out.push(format!(
+                "CREATE TABLE {} PARTITION OF {parent} \
+                 FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})",
+                QualifiedName::new(def.schema, &format!("{base}_p{remainder}"))
+            ));
+        }
+    }
+    if partition.default {
+        out.push(format!(
+            "CREATE TABLE {} PARTITION OF {parent} DEFAULT",
+            QualifiedName::new(def.schema, &format!("{base}_default"))
+        ));
+    }
+    out
+}
+
+/// Whether calls create `def`'s partitions from the batch's values (range
+/// and list): the rows then wait in a staging table until the partitions
+/// they need exist.
+pub(crate) fn creates_partitions(def: &TableDef) -> bool {
+    matches!(
+        def.partition.map(|p| p.method),
+        Some(PartitionMethod::Range(_) | PartitionMethod::List)
+    )
+}
+
+/// The query that gives, for each partition the staged rows need and the
+/// table lacks, its name and the two statements that make it: `CREATE TABLE
+/// <partition> (LIKE <parent> INCLUDING DEFAULTS INCLUDING GENERATED)` and
+/// `ALTER TABLE <parent> ATTACH PARTITION <partition> FOR VALUES ...`
+/// (`SHARE UPDATE EXCLUSIVE` on the parent from PostgreSQL 12, where
+/// `CREATE TABLE ... PARTITION OF` would take `ACCESS EXCLUSIVE`). A staged
+/// value needs a partition when no live partition's constraint
+/// (`pg_get_partition_constraintdef`, as planning read it; the default
+/// partition's aside) takes it. `None` when calls create no partitions of
+/// `def`.
+///
+/// Range: one partition per interval, `[date_trunc(unit, v), + 1 unit)`,
+/// named `<table>_YYYYMMDD` (day, week), `_YYYYMM`, `_YYYY`; a `timestamptz`
+/// is cut at UTC midnight. List: one partition per value, named
+/// `<table>_<value>` when the value is lower-case letters, digits and `_`
+/// (at most 24 bytes, not starting with `_`, not `default`), else
+/// `<table>__<12 hex digits of its md5>`, and `<table>__null` for NULL.
+pub(crate) fn missing_partitions(
+    def: &TableDef,
+    live: Option<&LivePartitioning>,
+    staging: &str,
+) -> Option<String> {
+    let partition = def.partition.as_ref()?;
+    let column = *partition.columns.first()?;
+    let col = Ident(column);
+    let taken: Vec<String> = live
+        .map(|l| &l.partitions[..])
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.constraint.as_ref())
+        .map(|c| format!("coalesce(({c}), false)"))
+        .collect();
+    let taken = if taken.is_empty() {
+        "false".to_owned()
+    } else {
+        taken.join(" OR ")
+    };
+    let (schema, table) = (Literal(def.schema), Literal(def.table));
+    let base = Literal(&partition_base(def));
+    let create = format!(
+        "pg_catalog.format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING GENERATED)', \
+         {schema}, n.name, {schema}, {table})"
+    );
+    let attach = |bound: &str, args: &str| {
+        format!(
+            "pg_catalog.format('ALTER TABLE %I.%I ATTACH PARTITION %I.%I FOR VALUES {bound}', \
+             {schema}, {table}, {schema}, n.name, {args})"
+        )
+    };
+    let distinct = format!("(SELECT DISTINCT s.{col} FROM {staging} AS s) AS s");
+    Some(match partition.method {
+        PartitionMethod::Range(interval) => {
+            let kind = def.column(column)?.sql_type.kind();
+            // Cut in `timestamp` (a `timestamptz` at UTC), then back.
+            let (to_ts, from_ts) = match kind {
+                TypeKind::Date => (format!("s.{col}::timestamp"), "({})::date"),
+                TypeKind::Timestamptz => (
+                    format!("s.{col} AT TIME ZONE 'UTC'"),
+                    "({}) AT TIME ZONE 'UTC'",
+                ),
+                _ => (format!("s.{col}"), "{}"),
+            };
+            let unit = interval.unit();
+            let lo = from_ts.replace("{}", "v.lo");
+            let hi = from_ts.replace("{}", &format!("v.lo + interval '1 {unit}'"));
+            format!(
+                "SELECT n.name, {create}, {} \
+                 FROM (SELECT DISTINCT pg_catalog.date_trunc('{unit}', {to_ts}) AS lo \
+                       FROM {distinct} WHERE s.{col} IS NOT NULL AND NOT ({taken})) AS v, \
+                 LATERAL (SELECT {base} || '_' || pg_catalog.to_char(v.lo, '{}') AS name) AS n \
+                 ORDER BY v.lo",
+                attach("FROM (%L) TO (%L)", &format!("{lo}, {hi}")),
+                interval.name_pattern()
+            )
+        }
+        PartitionMethod::List => format!(
+            "SELECT n.name, {create}, {} FROM {distinct}, \
+             LATERAL (SELECT {base} || '_' || CASE \
+                 WHEN s.{col} IS NULL THEN '_null' \
+                 WHEN s.{col}::text ~ '^[a-z0-9][a-z0-9_]{{0,23}}$' AND s.{col}::text <> 'default' \
+                   THEN s.{col}::text \
+                 ELSE '_' || pg_catalog.left(pg_catalog.md5(s.{col}::text), 12) END AS name) AS n \
+             WHERE NOT ({taken}) ORDER BY n.name",
+            attach("IN (%L)", &format!("s.{col}"))
+        ),
+        PartitionMethod::Hash(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{ColumnDef, PartitionInterval};
+    use crate::types::SqlType;
+
+    static COLUMNS: [ColumnDef; 2] = [
+        ColumnDef::new("sensor", SqlType::new(TypeKind::Int4), false),
+        ColumnDef::new("day", SqlType::new(TypeKind::Date), false),
+    ];
+    static MONTHLY: TableDef = TableDef::new("metrics", "readings", &COLUMNS, &["sensor", "day"])
+        .partitioned_by(
+            PartitionDef::new(PartitionMethod::Range(PartitionInterval::Month), &["day"])
+                .with_default(),
+        );
+    static HASHED: TableDef = TableDef::new("metrics", "readings", &COLUMNS, &[])
+        .partitioned_by(PartitionDef::new(PartitionMethod::Hash(2), &["sensor"]));
+
+    #[test]
+    fn names_fit_and_the_key_is_quoted() {
+        assert_eq!(
+            partition_by(MONTHLY.partition.as_ref().unwrap()),
+            r#" PARTITION BY RANGE ("day")"#
+        );
+        assert_eq!(partition_base(&MONTHLY), "readings");
+        let long: &'static str = Box::leak("t".repeat(60).into_boxed_str());
+        let base = partition_base(&TableDef::new("s", long, &COLUMNS, &[]));
+        assert!(base.len() + SUFFIX_ROOM <= 63, "{base}");
+        assert_eq!(
+            fixed_partitions(&MONTHLY),
+            [
+                r#"CREATE TABLE "metrics"."readings_default" PARTITION OF "metrics"."readings" DEFAULT"#
+            ]
+        );
+        assert_eq!(
+            fixed_partitions(&HASHED)[1],
+            r#"CREATE TABLE "metrics"."readings_p1" PARTITION OF "metrics"."readings" FOR VALUES WITH (MODULUS 2, REMAINDER 1)"#
+        );
+        assert!(missing_partitions(&HASHED, None, "st").is_none());
+    }
+
+    #[test]
+    fn the_missing_partitions_are_those_no_live_constraint_takes() {
+        let live = LivePartitioning {
+            strategy: 'r',
+            columns: vec!["day".into()],
+            partitions: vec![crate::catalog::partitions::LivePartition {
+                oid: 1,
+                schema: "metrics".into(),
+                name: "readings_202401".into(),
+                bound: "FOR VALUES FROM ('2024-01-01') TO ('2024-02-01')".into(),
+                constraint: Some("((day IS NOT NULL) AND (day >= '2024-01-01'::date))".into()),
+            }],
+        };
+        let sql = missing_partitions(&MONTHLY, Some(&live), "pg_temp.st").unwrap();
+        assert!(
+            sql.contains(
+                "NOT (coalesce((((day IS NOT NULL) AND (day >= '2024-01-01'::date))), false))"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#"pg_catalog.date_trunc('month', s."day"::timestamp)"#),
+            "{sql}"
+        );
+        assert!(sql.contains("FOR VALUES FROM (%L) TO (%L)', 'metrics', 'readings', 'metrics', n.name, (v.lo)::date, (v.lo + interval '1 month')::date)"), "{sql}");
+    }
+}
