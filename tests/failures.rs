@@ -587,7 +587,13 @@ fn a_client_killed_in_a_long_merge_stops_its_backend() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = active_backend(&mut watcher, &app, "%ON CONFLICT%", &mut child, "merge");
+    // The merge is a MERGE from PostgreSQL 15, INSERT ... ON CONFLICT before.
+    let merge = if major >= 15 {
+        "%MERGE INTO%"
+    } else {
+        "%ON CONFLICT%"
+    };
+    let pid = active_backend(&mut watcher, &app, merge, &mut child, "merge");
     std::thread::sleep(Duration::from_millis(200));
     let child_pid = libc::pid_t::try_from(child.id()).unwrap();
     assert_eq!(unsafe { libc::kill(child_pid, libc::SIGKILL) }, 0);

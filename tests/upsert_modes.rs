@@ -130,10 +130,13 @@ fn update_matches_on_a_unique_key_and_sets_every_other_column() {
         .plan::<Contact>(&mut client, Mode::Upsert)
         .unwrap();
     let statements = plans[0].statements().join(";\n");
-    assert!(
-        statements.contains(r#"ON CONFLICT ("tenant", "email") DO UPDATE SET "id" = EXCLUDED."id", "name" = EXCLUDED."name""#),
-        "{statements}"
-    );
+    // A MERGE from PostgreSQL 15, INSERT ... ON CONFLICT before.
+    let merge = if major(&mut client) >= 15 {
+        r#"ON t."tenant" = s."tenant" AND t."email" = s."email" WHEN MATCHED AND ROW(t."id", t."name")::record *<> ROW(s."id", s."name")::record THEN UPDATE SET "id" = s."id", "name" = s."name""#
+    } else {
+        r#"ON CONFLICT ("tenant", "email") DO UPDATE SET "id" = EXCLUDED."id", "name" = EXCLUDED."name""#
+    };
+    assert!(statements.contains(merge), "{statements}");
 }
 
 #[test]
@@ -224,7 +227,7 @@ fn error_names_the_stored_key_and_the_row_and_changes_nothing() {
     let merge = plans[0]
         .statements()
         .into_iter()
-        .find(|s| s.starts_with("WITH merged"))
+        .find(|s| s.contains(r#"INSERT INTO "crm"."contact""#))
         .unwrap()
         .to_owned();
     assert!(!merge.contains("ON CONFLICT"), "{merge}");
@@ -823,4 +826,12 @@ fn insert_and_replace_need_no_conflict_key() {
         .get(0);
     assert_eq!(count, 1);
     tx.commit().unwrap();
+}
+
+fn major(client: &mut postgres::Client) -> i32 {
+    let num: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .unwrap()
+        .get(0);
+    num / 10000
 }

@@ -139,13 +139,23 @@ pub(crate) fn read_defaults(
 }
 
 /// The transaction's isolation and cursors, which decide whether the live rows
-/// may be copied into a new table and whether a COPY may use `FREEZE`.
+/// may be copied into a new table and whether a COPY may use `FREEZE`; and
+/// the server and settings the merge's form depends on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Session {
     /// `READ COMMITTED`: each statement sees what was committed before it.
     pub read_committed: bool,
     /// Cursors other than the unnamed portal of the query asking.
     pub open_cursors: bool,
+    /// `server_version_num`, e.g. `150018`.
+    pub server_version: u32,
+    /// `track_counts`: the transaction's row counters
+    /// (`pg_stat_get_xact_tuples_inserted`, ...) count.
+    pub track_counts: bool,
+    /// The session's `enable_hashjoin` and `enable_mergejoin`, restored
+    /// after a merge that turns them off.
+    pub hash_join: bool,
+    pub merge_join: bool,
 }
 
 /// Whether the role may create a table in the schema of table `oid` and

@@ -209,8 +209,9 @@ pub(crate) struct Named {
 
 /// The one query of [`read_named`]: tagged rows, so that a single round trip
 /// reads what would otherwise take five. Part 0 is one row (relkind, oid,
-/// schema exists, read committed, open cursors; the unnamed portal of this
-/// query is listed among the cursors too); part 1 a row per column, in
+/// schema exists, read committed, open cursors (the unnamed portal of this
+/// query is listed among the cursors too), `server_version_num`,
+/// `track_counts`, `enable_hashjoin`, `enable_mergejoin`); part 1 a row per column, in
 /// `attnum` order; part 2 a row per index, primary key included, by name.
 /// Each row's fields are text (booleans as `true`/`false`), so that the parts
 /// share one shape; an index row's key columns are in `list`.
@@ -223,7 +224,11 @@ SELECT 0 AS part, 0::int8 AS ord, \
        ARRAY[(SELECT relkind FROM r), (SELECT oid::text FROM r), \
              EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)::text, \
              (pg_catalog.current_setting('transaction_isolation') = 'read committed')::text, \
-             EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')::text] AS fields, \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_cursors WHERE name <> '')::text, \
+             pg_catalog.current_setting('server_version_num'), \
+             pg_catalog.current_setting('track_counts')::bool::text, \
+             pg_catalog.current_setting('enable_hashjoin')::bool::text, \
+             pg_catalog.current_setting('enable_mergejoin')::bool::text] AS fields, \
        NULL::text[] AS list \
 UNION ALL \
 SELECT 1, a.attnum, \
@@ -313,6 +318,10 @@ pub(crate) fn read_named(
                 named.session = Session {
                     read_committed: flag(3),
                     open_cursors: flag(4),
+                    server_version: text(5).and_then(|v| v.parse().ok()).unwrap_or(0),
+                    track_counts: flag(6),
+                    hash_join: flag(7),
+                    merge_join: flag(8),
                 };
                 named.relation = match char(0) {
                     None => Relation::Missing,

@@ -10,7 +10,7 @@ use super::hook::{NewTable, NewTableHook};
 use crate::catalog;
 use crate::error::{Error, OnTable, Result};
 use crate::lock::{self, LockPolicy};
-use crate::plan::{Plan, Run, Stage, Staged, Step};
+use crate::plan::{Counting, Plan, Run, Stage, Staged, Step};
 use crate::savepoint::{attempt, isolated};
 use crate::sql;
 use crate::table::TableDef;
@@ -356,7 +356,7 @@ impl Table {
     /// failed naming the key; a stored key it is refused fails the call
     /// naming the row; any other row it fails on is located.
     fn staged(&mut self, sp: &mut Transaction<'_>, sql: &str, staged: &Staged) -> Result<()> {
-        let mut sql = sql;
+        let (mut sql, mut counting) = (sql, staged.counting);
         if let Some(check) = &staged.check_first {
             log::debug!("{check}");
             let repeats: bool = sp
@@ -370,7 +370,7 @@ impl Table {
                             "{}: keys repeat in the batch: one row of each is kept",
                             self.name
                         );
-                        sql = dedupe;
+                        (sql, counting) = (dedupe, Counting::Returning);
                     }
                     (None, Some(query)) => {
                         if let Some(repeat) = self.repeat(sp, query).on(&self.name)? {
@@ -381,26 +381,11 @@ impl Table {
                 }
             }
         }
-        let counts = staged.counts;
-        let run = |t: &mut Transaction<'_>, sql: &str| -> Result<StagedCounts, postgres::Error> {
-            if counts {
-                let row = t.query_typed_one(sql, &[])?;
-                Ok(StagedCounts {
-                    inserted: row.get::<_, i64>(0) as u64,
-                    written: row.get::<_, i64>(1) as u64,
-                    merged: row.get::<_, Option<i64>>(2).map(|n| n as u64),
-                })
-            } else {
-                let n = t.execute(sql, &[])?;
-                Ok(StagedCounts {
-                    inserted: n,
-                    written: n,
-                    merged: Some(n),
-                })
-            }
+        let run = |t: &mut Transaction<'_>, sql: &str, counting: Counting| {
+            staged_counts(t, sql, counting)
         };
         log::info!("{}: merging {} staged rows", self.name, self.rows);
-        let mut result = isolated(sp, |t| run(t, sql)).on(&self.name)?;
+        let mut result = isolated(sp, |t| run(t, sql, counting)).on(&self.name)?;
         if let Err(e) = &result {
             let code = e.code();
             if code == Some(&SqlState::CARDINALITY_VIOLATION)
@@ -417,11 +402,28 @@ impl Table {
                             self.name
                         );
                         log::debug!("{dedupe}");
-                        result = isolated(sp, |t| run(t, dedupe)).on(&self.name)?;
+                        result =
+                            isolated(sp, |t| run(t, dedupe, Counting::Returning)).on(&self.name)?;
                     }
                     (Some(repeat), None) => return Err(self.staged_repeat(repeat)),
                     (None, _) => {}
                 }
+            }
+        }
+        // A key another session stored, or a row it changed, since the
+        // statement's snapshot: `ON CONFLICT` takes them.
+        if let (Err(e), Some(instead)) = (&result, &staged.instead) {
+            let code = e.code();
+            if code == Some(&SqlState::UNIQUE_VIOLATION)
+                || code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            {
+                log::info!(
+                    "{}: the merge met rows another session wrote meanwhile: \
+                     it runs as INSERT ... ON CONFLICT",
+                    self.name
+                );
+                log::debug!("{instead}");
+                result = isolated(sp, |t| run(t, instead, Counting::Statistics)).on(&self.name)?;
             }
         }
         if let (Err(e), Some(query)) = (&result, &staged.stored) {
@@ -444,7 +446,7 @@ impl Table {
         let merged = done.merged.unwrap_or(self.rows);
         self.duplicates = self.rows.saturating_sub(merged);
         self.written = done.written;
-        self.counts = Some(if counts {
+        self.counts = Some(if counting != Counting::RowCount {
             let on_conflict = self.plan.keys.on_conflict;
             Counts {
                 inserted: done.inserted,
@@ -615,5 +617,65 @@ impl Table {
             self.unique(sp, &sql, None, false)?;
         }
         Ok(())
+    }
+}
+
+/// Runs a [`Run::Staged`] statement and reads its counts as `counting` says.
+fn staged_counts(
+    t: &mut Transaction<'_>,
+    sql: &str,
+    counting: Counting,
+) -> Result<StagedCounts, postgres::Error> {
+    match counting {
+        Counting::Returning => {
+            let row = t.query_typed_one(sql, &[])?;
+            Ok(StagedCounts {
+                inserted: row.get::<_, i64>(0) as u64,
+                written: row.get::<_, i64>(1) as u64,
+                merged: row.get::<_, Option<i64>>(2).map(|n| n as u64),
+            })
+        }
+        Counting::Statistics => {
+            // The counters, the statement, the counters again.
+            let mut counters = Vec::new();
+            let mut completed = Vec::new();
+            for message in t.simple_query(sql)? {
+                match message {
+                    postgres::SimpleQueryMessage::Row(row) => counters.push(
+                        row.get(0)
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or_default(),
+                    ),
+                    postgres::SimpleQueryMessage::CommandComplete(n) => completed.push(n),
+                    _ => {}
+                }
+            }
+            let written = completed.get(1).copied().unwrap_or_default();
+            let inserted = match counters[..] {
+                [before, after] if (0..=written as i64).contains(&(after - before)) => {
+                    (after - before) as u64
+                }
+                _ => {
+                    log::warn!(
+                        "the row counters around the merge read {counters:?} for {written} rows \
+                         written: inserted and updated rows are not told apart"
+                    );
+                    0
+                }
+            };
+            Ok(StagedCounts {
+                inserted,
+                written,
+                merged: None,
+            })
+        }
+        Counting::RowCount => {
+            let n = t.execute(sql, &[])?;
+            Ok(StagedCounts {
+                inserted: n,
+                written: n,
+                merged: Some(n),
+            })
+        }
     }
 }

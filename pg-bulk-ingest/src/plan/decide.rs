@@ -178,6 +178,7 @@ pub(crate) fn decide(
         mirror: options.mirror.as_ref(),
         slice: options.slice.as_ref(),
         hook: options.on_new_table,
+        session: gathered.session,
     };
     partitioned::refuse_replace(def, &gathered.live, input.mode)?;
     let live = match &gathered.live {

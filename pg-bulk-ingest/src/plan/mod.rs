@@ -234,9 +234,13 @@ pub(crate) enum Run {
 /// How a statement over the staging table runs, in a savepoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Staged {
-    /// The statement returns the counts of `sql::Merge::upsert` (rows
-    /// inserted, written, merged); else its row count is the rows written.
-    pub(crate) counts: bool,
+    /// How the statement tells the rows it inserted and wrote.
+    pub(crate) counting: Counting,
+    /// Run instead when the statement fails with a unique violation and no
+    /// key repeats in the batch, or with a serialization failure: the
+    /// `MERGE` met a key another session stored or changed meanwhile, which
+    /// `ON CONFLICT` takes (counted as [`Counting::Statistics`]).
+    pub(crate) instead: Option<String>,
     /// Run first: a `sql::repeated_key` over the staged rows, whose row
     /// fails the call (`ON CONFLICT DO NOTHING` can't tell a repeated key).
     pub(crate) check_first: Option<String>,
@@ -255,6 +259,19 @@ pub(crate) struct Staged {
     /// staged rows between two input positions, `$1` and `$2`, which finds
     /// it.
     pub(crate) locate: Option<String>,
+}
+
+/// How a [`Staged`] statement tells the rows it inserted and wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counting {
+    /// It returns the counts of `sql::Merge::upsert` (rows inserted,
+    /// written, merged).
+    Returning,
+    /// It is `sql::Merge::counted`: the transaction's row counters before
+    /// and after, and the statement's row count.
+    Statistics,
+    /// Its row count is the rows written (and inserted).
+    RowCount,
 }
 
 /// One step of a plan: one statement (or the COPY), the lock it takes on the

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use super::decide::Keys;
-use super::Staged;
+use super::{Counting, Staged};
 use super::{Lock, Mode, NewTableKind, Path, Plan, Run, Stage, Step};
-use crate::catalog::{LiveTable, SwapFacts};
+use crate::catalog::{LiveTable, Session, SwapFacts};
 use crate::conflict::Duplicates;
 use crate::diff::Change;
 use crate::ident::QualifiedName;
@@ -47,6 +47,8 @@ pub(super) struct Shape<'a> {
     pub slice: Option<&'a SliceShape>,
     /// The caller's `on_new_table` hook runs on each table created.
     pub hook: bool,
+    /// The server and the session's settings (the merge's form).
+    pub session: Session,
 }
 
 impl Shape<'_> {
@@ -366,7 +368,8 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                 None,
                 "one row of each key",
                 Run::Staged(Box::new(Staged {
-                    counts: false,
+                    counting: Counting::RowCount,
+                    instead: None,
                     check_first: None,
                     dedupe: None,
                     repeated: None,

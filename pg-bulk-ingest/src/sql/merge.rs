@@ -5,7 +5,7 @@
 
 use super::same_key;
 use crate::conflict::OnConflict;
-use crate::ident::{Ident, IdentList, QualifiedName};
+use crate::ident::{Ident, IdentList, Literal, QualifiedName};
 use crate::table::TableDef;
 
 /// Which row of a repeated key stays.
@@ -75,6 +75,37 @@ impl Merge<'_> {
     /// - [`OnConflict::Error`]: a plain `INSERT`; a stored key is a unique
     ///   violation.
     pub(crate) fn upsert(&self, on_conflict: OnConflict, keep: Option<Keep>) -> String {
+        let into = self.into;
+        let insert = self.on_conflict(on_conflict, keep);
+        let counts = "SELECT count(*) FILTER (WHERE inserted), count(*)";
+        // A partitioned table's RETURNING has no `xmax`: a row is new when
+        // its key was not stored as the statement started (its subqueries
+        // see the table as it was then).
+        let inserted = if self.partitioned {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {into} AS o WHERE {})",
+                same_key(self.key, "o", "t")
+            )
+        } else {
+            "t.xmax = 0".to_owned()
+        };
+        match keep {
+            None => format!(
+                "WITH merged AS ({insert} RETURNING {inserted} AS inserted) \
+                 {counts}, NULL::bigint FROM merged"
+            ),
+            Some(keep) => format!(
+                "WITH s AS {}, merged AS ({insert} RETURNING {inserted} AS inserted) \
+                 {counts}, (SELECT count(*) FROM s) FROM merged",
+                self.rows(Some(keep))
+            ),
+        }
+    }
+
+    /// The `INSERT ... ON CONFLICT` of [`upsert`](Merge::upsert) alone,
+    /// without counts; with `keep`, it reads the rows kept from `s` (a `WITH`
+    /// item the caller adds).
+    pub(crate) fn on_conflict(&self, on_conflict: OnConflict, keep: Option<Keep>) -> String {
         let columns = self.columns();
         let into = self.into;
         let mut insert = match keep {
@@ -117,29 +148,100 @@ impl Merge<'_> {
             }
             OnConflict::Error => {}
         }
-        let counts = "SELECT count(*) FILTER (WHERE inserted), count(*)";
-        // A partitioned table's RETURNING has no `xmax`: a row is new when
-        // its key was not stored as the statement started (its subqueries
-        // see the table as it was then).
-        let inserted = if self.partitioned {
-            format!(
-                "NOT EXISTS (SELECT 1 FROM {into} AS o WHERE {})",
-                same_key(self.key, "o", "t")
-            )
-        } else {
-            "t.xmax = 0".to_owned()
-        };
-        match keep {
-            None => format!(
-                "WITH merged AS ({insert} RETURNING {inserted} AS inserted) \
-                 {counts}, NULL::bigint FROM merged"
-            ),
-            Some(keep) => format!(
-                "WITH s AS {}, merged AS ({insert} RETURNING {inserted} AS inserted) \
-                 {counts}, (SELECT count(*) FROM s) FROM merged",
-                self.rows(Some(keep))
-            ),
+        insert
+    }
+
+    /// The merge of [`OnConflict::Update`] as one `MERGE` (PostgreSQL 15,
+    /// "MERGE"): a staged row whose key is stored updates the stored row
+    /// where the values differ (`*<>`, as [`upsert`](Merge::upsert)), and a
+    /// row whose key is not stored is inserted. Unlike `ON CONFLICT DO
+    /// UPDATE ... WHERE`, a stored row whose values are the same is neither
+    /// written nor locked. A key stored by another session after the
+    /// statement's snapshot is a unique violation, where `ON CONFLICT` would
+    /// update (the caller runs [`on_conflict`](Merge::on_conflict) then); a
+    /// key repeated in the batch is a cardinality violation or a unique
+    /// violation, as with `ON CONFLICT`. `None` when every sent column is
+    /// part of the key (nothing to update).
+    pub(crate) fn merge_command(&self) -> Option<String> {
+        let others: Vec<&str> = self
+            .def
+            .sent()
+            .map(|c| c.name)
+            .filter(|c| !self.key.contains(c))
+            .collect();
+        if others.is_empty() {
+            return None;
         }
+        let prefixed = |prefix: &str, names: &[&str]| {
+            names
+                .iter()
+                .map(|c| format!("{prefix}.{}", Ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let set: Vec<String> = others
+            .iter()
+            .map(|c| format!("{0} = s.{0}", Ident(c)))
+            .collect();
+        let sent: Vec<&str> = self.def.sent().map(|c| c.name).collect();
+        Some(format!(
+            "MERGE INTO {into} AS t USING {source} AS s ON {on} \
+             WHEN MATCHED AND ROW({stored})::record *<> ROW({staged})::record \
+             THEN UPDATE SET {set} \
+             WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})",
+            into = self.into,
+            source = self.source,
+            on = same_key(self.key, "t", "s"),
+            stored = prefixed("t", &others),
+            staged = prefixed("s", &others),
+            set = set.join(", "),
+            columns = self.columns(),
+            values = prefixed("s", &sent),
+        ))
+    }
+
+    /// `statement` (a merge into [`into`](Merge::into)) with its counts
+    /// taken from the transaction's row counters rather than `RETURNING`,
+    /// as one simple query of three statements: the counters of the
+    /// table's partitions (or of the table), the statement, the counters
+    /// again (both in the same transaction: what the backend has not yet
+    /// reported of earlier transactions is in both, and cancels out). Rows
+    /// inserted are the difference of
+    /// `pg_stat_get_xact_tuples_inserted` less that of
+    /// `pg_stat_get_xact_tuples_deleted` (PostgreSQL counts an insertion
+    /// `ON CONFLICT` takes back as a deletion; the statement deletes
+    /// nothing else); rows written are the statement's row count. Needs
+    /// `track_counts` (PostgreSQL's default).
+    ///
+    /// With `joins` (the session's `enable_hashjoin` and
+    /// `enable_mergejoin`), the first statement turns both off for the
+    /// statement, and the last puts them back: the staged rows are then
+    /// matched through the key's index, one probe each, as `ON CONFLICT`
+    /// does, never by reading the whole table.
+    pub(crate) fn counted(&self, statement: &str, joins: Option<(bool, bool)>) -> String {
+        // The table itself (a partitioned table counts nothing itself), and
+        // the leaves of its partition tree (none for a plain table).
+        let counter = format!(
+            "(SELECT coalesce(sum(pg_catalog.pg_stat_get_xact_tuples_inserted(p.relid) \
+                                - pg_catalog.pg_stat_get_xact_tuples_deleted(p.relid)), 0)::int8 \
+              FROM (SELECT {table}::regclass AS relid UNION \
+                    SELECT l.relid FROM pg_catalog.pg_partition_tree({table}::regclass) AS l \
+                    WHERE l.isleaf) AS p)",
+            table = Literal(self.into)
+        );
+        let set = |hash: bool, merge: bool| {
+            format!(
+                ", pg_catalog.set_config('enable_hashjoin', {}, true), \
+                 pg_catalog.set_config('enable_mergejoin', {}, true)",
+                Literal(if hash { "on" } else { "off" }),
+                Literal(if merge { "on" } else { "off" })
+            )
+        };
+        let (off, back) = match joins {
+            Some((hash, merge)) => (set(false, false), set(hash, merge)),
+            None => (String::new(), String::new()),
+        };
+        format!("SELECT {counter}{off}; {statement}; SELECT {counter}{back}")
     }
 
     /// `INSERT ... SELECT` of the staged rows, or of the `keep` row of each

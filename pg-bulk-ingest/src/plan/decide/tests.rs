@@ -34,6 +34,7 @@ fn gathered(live: Option<LiveTable>, facts: Facts) -> Gathered {
         session: Session {
             read_committed: true,
             open_cursors: false,
+            ..Session::default()
         },
         swap: Some(swap_facts(1000.0)),
         views: Vec::new(),

@@ -2,7 +2,7 @@
 //! delete or mark after it), and an insert of the staged rows (with a slice
 //! replace's check and delete before it).
 
-use super::{Shape, Staged, Steps};
+use super::{Counting, Shape, Staged, Steps};
 use crate::conflict::OnConflict;
 use crate::lock::LockMode;
 use crate::plan::{Path, Run, Stage};
@@ -63,7 +63,8 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
         (
             all.upsert(keys.on_conflict, keep),
             Staged {
-                counts: true,
+                counting: Counting::Returning,
+                instead: None,
                 check_first,
                 dedupe: None,
                 repeated: Some(repeated),
@@ -89,10 +90,33 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             (_, Some(_)) => "a stored key fails the call; if a key repeats in the batch, the insert runs again keeping one row of each key",
             (_, None) => "a stored key, or a key repeated in the batch, fails the call",
         };
+        // With the transaction's row counters, the counts cost no
+        // `RETURNING`; from PostgreSQL 15 the update is a `MERGE`, which
+        // leaves the rows whose values are the same unlocked.
+        let session = shape.session;
+        let merge = (session.server_version >= 150_000)
+            .then(|| all.merge_command())
+            .flatten()
+            .filter(|_| keys.on_conflict == OnConflict::Update);
+        let plain = all.on_conflict(keys.on_conflict, None);
+        let (sql, counting, instead) = match (session.track_counts, merge) {
+            (true, Some(merge)) => (
+                all.counted(&merge, Some((session.hash_join, session.merge_join))),
+                Counting::Statistics,
+                Some(all.counted(&plain, None)),
+            ),
+            (true, None) => (all.counted(&plain, None), Counting::Statistics, None),
+            (false, _) => (
+                all.upsert(keys.on_conflict, None),
+                Counting::Returning,
+                None,
+            ),
+        };
         (
-            all.upsert(keys.on_conflict, None),
+            sql,
             Staged {
-                counts: true,
+                counting,
+                instead,
                 check_first,
                 dedupe: keep.map(|keep| all.upsert(keys.on_conflict, Some(keep))),
                 repeated: Some(repeated),
@@ -183,7 +207,8 @@ pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
         lock,
         note,
         Run::Staged(Box::new(Staged {
-            counts: false,
+            counting: Counting::RowCount,
+            instead: None,
             check_first: None,
             dedupe: None,
             repeated: (keyed && keep.is_none())
