@@ -152,10 +152,11 @@ pub(crate) struct Session {
     /// `track_counts`: the transaction's row counters
     /// (`pg_stat_get_xact_tuples_inserted`, ...) count.
     pub track_counts: bool,
-    /// The session's `enable_hashjoin` and `enable_mergejoin`, restored
-    /// after a merge that turns them off.
+    /// The session's `enable_hashjoin`, `enable_mergejoin` and `jit`,
+    /// restored after a merge that turns them off.
     pub hash_join: bool,
     pub merge_join: bool,
+    pub jit: bool,
 }
 
 /// Whether the role may create a table in the schema of table `oid` and

@@ -99,13 +99,14 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             .flatten()
             .filter(|_| keys.on_conflict == OnConflict::Update);
         let plain = all.on_conflict(keys.on_conflict, None);
+        let settings = Some([session.hash_join, session.merge_join, session.jit]);
         let (sql, counting, instead) = match (session.track_counts, merge) {
             (true, Some(merge)) => (
-                all.counted(&merge, Some((session.hash_join, session.merge_join))),
+                all.counted(&merge, settings),
                 Counting::Statistics,
-                Some(all.counted(&plain, None)),
+                Some(all.counted(&plain, settings)),
             ),
-            (true, None) => (all.counted(&plain, None), Counting::Statistics, None),
+            (true, None) => (all.counted(&plain, settings), Counting::Statistics, None),
             (false, _) => (
                 all.upsert(keys.on_conflict, None),
                 Counting::Returning,
