@@ -175,3 +175,32 @@ fn counts_come_from_returning_where_track_counts_is_off() {
         .to_owned();
     assert!(merge.starts_with("WITH merged AS ("), "{merge}");
 }
+
+#[test]
+fn the_last_row_of_a_repeated_key_wins_when_it_equals_the_stored_row() {
+    let (_db, mut client) = connect("forms_repeat");
+    seed(&mut client, items(0..3, "a"));
+    // Key 1 twice: first a change, then the stored values again.
+    let rows = vec![
+        Item {
+            id: 1,
+            name: "changed".into(),
+        },
+        Item {
+            id: 1,
+            name: "a 1".into(),
+        },
+        Item {
+            id: 2,
+            name: "a 2".into(),
+        },
+    ];
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        names(&mut client),
+        vec![(0, "a 0".into()), (1, "a 1".into()), (2, "a 2".into())]
+    );
+    assert_eq!(report.tables[0].duplicates, 1);
+}

@@ -81,9 +81,20 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
         // comes out right all the same (each later row updates the row);
         // every other choice checks first. A plain `INSERT` (`Error`) fails
         // on any repeat.
-        let check_first =
-            (keys.on_conflict == OnConflict::Update && keep != Some(Keep::Last)).then_some(check);
+        //
+        // A `MERGE` compares each row with the stored row as the statement's
+        // snapshot has it: of a repeated key whose last row equals the stored
+        // one, an earlier different row would win. It always checks first.
+        let session = shape.session;
+        let merge = (session.server_version >= 150_000)
+            .then(|| all.merge_command())
+            .flatten()
+            .filter(|_| keys.on_conflict == OnConflict::Update && session.track_counts);
+        let check_first = (keys.on_conflict == OnConflict::Update
+            && (keep != Some(Keep::Last) || merge.is_some()))
+        .then_some(check);
         let note = match (keys.on_conflict, keep) {
+            (OnConflict::Update, Some(Keep::Last)) if merge.is_some() => "after a check whether a key repeats in the batch (if one does, the merge keeps the last row of each key); rows whose stored values are the same are neither rewritten nor locked",
             (OnConflict::Update, Some(Keep::Last)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping the last row of each key",
             (OnConflict::Update, Some(_)) => "after a check that no key repeats in the batch (else the merge keeps the first row of each key); rows whose stored values are the same are not rewritten",
             (OnConflict::Update, None) => "after a check that no key repeats in the batch; rows whose stored values are the same are not rewritten",
@@ -93,11 +104,6 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
         // With the transaction's row counters, the counts cost no
         // `RETURNING`; from PostgreSQL 15 the update is a `MERGE`, which
         // leaves the rows whose values are the same unlocked.
-        let session = shape.session;
-        let merge = (session.server_version >= 150_000)
-            .then(|| all.merge_command())
-            .flatten()
-            .filter(|_| keys.on_conflict == OnConflict::Update);
         let plain = all.on_conflict(keys.on_conflict, None);
         let settings = Some([session.hash_join, session.merge_join, session.jit]);
         let (sql, counting, instead) = match (session.track_counts, merge) {
