@@ -412,10 +412,9 @@ fn a_high_watermark_is_a_step_of_every_path() {
 
 /// The fixed cost of a call on a table that needs no change: its catalog work
 /// is the advisory lock and one catalog query (issue 14's target: at most 3
-/// round trips), and the whole upsert is 14 round trips (13 on PostgreSQL
-/// 14, which has no MERGE to check for repeated keys first; 12 on 12 and
-/// 13, which set no client check), the COPY's two (prepare, then copy)
-/// included.
+/// round trips), and the whole upsert of keys in increasing order is 13
+/// round trips (12 on PostgreSQL 12 and 13, which set no client check), the
+/// COPY's two (prepare, then copy) included.
 #[test]
 fn round_trips_of_a_call_on_an_unchanged_table() {
     let (_db, mut client) = connect("steps_round_trips");
@@ -467,13 +466,35 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
         .filter(|s| s.contains("set_config('client_connection_check_interval', $1"))
         .count();
     assert_eq!(restores, usize::from(major(&mut client) >= 14), "{call:#?}");
-    // From PostgreSQL 15 the MERGE checks first whether a key repeats.
-    let checks = call
+    // The keys came in increasing order: no check for a repeated key.
+    assert_eq!(checks(&call), 0, "{call:#?}");
+    assert_eq!(call.len() + copies, 12 + restores, "{call:#?}");
+
+    // Out of order, the MERGE (PostgreSQL 15) checks first whether a key
+    // repeats: one round trip more.
+    let from = std::fs::metadata(server_log()).unwrap().len();
+    client.batch_execute("SET log_statement = 'all'").unwrap();
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::upsert(&mut tx, items(5..15).into_iter().rev()).unwrap();
+    tx.commit().unwrap();
+    client.batch_execute("RESET log_statement").unwrap();
+    let all = logged(pid, from);
+    assert_eq!(
+        checks(&all),
+        usize::from(major(&mut client) >= 15),
+        "{all:#?}"
+    );
+}
+
+/// The checks for a repeated key among `statements`.
+fn checks(statements: &[impl AsRef<str>]) -> usize {
+    statements
         .iter()
-        .filter(|s| s.starts_with("SELECT EXISTS (SELECT 1 FROM pg_temp."))
-        .count();
-    assert_eq!(checks, usize::from(major(&mut client) >= 15), "{call:#?}");
-    assert_eq!(call.len() + copies, 12 + restores + checks, "{call:#?}");
+        .filter(|s| {
+            s.as_ref()
+                .starts_with("SELECT EXISTS (SELECT 1 FROM pg_temp.")
+        })
+        .count()
 }
 
 fn major(client: &mut Client) -> i32 {

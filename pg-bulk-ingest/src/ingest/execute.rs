@@ -38,6 +38,9 @@ pub(crate) struct Table {
     /// Live rows copied into a new table before the load (they come first
     /// in it).
     pub preloaded: u64,
+    /// The keys of the rows loaded came in strictly increasing order (see
+    /// [`KeyOrder`](super::key_order::KeyOrder)): no key repeats in the batch.
+    pub keys_increasing: bool,
 }
 
 /// Rows inserted, updated, unchanged and skipped (see
@@ -94,6 +97,7 @@ impl Table {
             deleted: 0,
             params: Vec::new(),
             preloaded: 0,
+            keys_increasing: false,
         }
     }
 
@@ -357,7 +361,17 @@ impl Table {
     /// naming the row; any other row it fails on is located.
     fn staged(&mut self, sp: &mut Transaction<'_>, sql: &str, staged: &Staged) -> Result<()> {
         let (mut sql, mut counting) = (sql, staged.counting);
-        if let Some(check) = &staged.check_first {
+        if self.keys_increasing && staged.check_first.is_some() {
+            log::debug!(
+                "{}: the batch's keys came in increasing order: no key repeats",
+                self.name
+            );
+        }
+        if let Some(check) = staged
+            .check_first
+            .as_ref()
+            .filter(|_| !self.keys_increasing)
+        {
             log::debug!("{check}");
             let repeats: bool = sp
                 .query_typed_one(check.as_str(), &[])

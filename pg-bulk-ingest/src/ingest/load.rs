@@ -7,6 +7,7 @@ use postgres::error::SqlState;
 use postgres::{CopyInWriter, Transaction};
 
 use super::execute::Table;
+use super::key_order::KeyOrder;
 use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
 use crate::error::{Error, Result};
 use crate::plan::{Run, Stage};
@@ -47,6 +48,9 @@ where
 {
     let mut rows = rows.into_iter();
     let mut waiting: Vec<Batch> = tables.iter().map(|_| Batch::default()).collect();
+    // Where a staged step would check for a repeated key, whether the keys
+    // come in increasing order, which makes the check needless.
+    let mut orders: Vec<Option<KeyOrder>> = tables.iter().map(key_order).collect();
     let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut position: u64 = 0;
     let mut current = 0;
@@ -76,6 +80,7 @@ where
                 &mut waiting[index].bytes
             };
             let staged = tables[index].plan.position_column.is_some();
+            let start = out.len();
             if let Err(e) = write_tuple(out, row, staged.then_some(position)) {
                 let def = tables[index].def;
                 return Err(Error::InvalidValue {
@@ -85,6 +90,9 @@ where
                     reason: e.error.reason().to_owned(),
                     value: e.error.value().map(str::to_owned),
                 });
+            }
+            if let Some(order) = orders[index].as_mut() {
+                order.observe(&out[start..]);
             }
             if index == current {
                 lines.push(position);
@@ -131,7 +139,8 @@ where
             },
         };
     }
-    for table in tables.iter() {
+    for (table, order) in tables.iter_mut().zip(orders) {
+        table.keys_increasing = order.is_some_and(|o| o.increasing());
         log::info!("{}: {} rows loaded", table.name, table.rows);
     }
     Ok(position)
@@ -325,4 +334,18 @@ mod tests {
             [Some(3), Some(4), Some(5), Some(9), Some(10), Some(20), None]
         );
     }
+}
+
+/// A watch over the keys of `table`'s rows when one of its staged steps
+/// checks for a repeated key first.
+fn key_order(table: &Table) -> Option<KeyOrder> {
+    let checks = table
+        .plan
+        .steps()
+        .iter()
+        .any(|s| matches!(&s.run, Run::Staged(staged) if staged.check_first.is_some()));
+    let key = table.plan.keys.key;
+    (checks && table.plan.position_column.is_some())
+        .then(|| KeyOrder::new(table.def, key, true))
+        .flatten()
 }

@@ -22,6 +22,7 @@ mod batches;
 mod execute;
 mod gather;
 mod hook;
+mod key_order;
 mod load;
 mod partitions;
 mod planning;

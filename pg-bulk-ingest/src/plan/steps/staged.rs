@@ -94,7 +94,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             && (keep != Some(Keep::Last) || merge.is_some()))
         .then_some(check);
         let note = match (keys.on_conflict, keep) {
-            (OnConflict::Update, Some(Keep::Last)) if merge.is_some() => "after a check whether a key repeats in the batch (if one does, the merge keeps the last row of each key); rows whose stored values are the same are neither rewritten nor locked",
+            (OnConflict::Update, Some(Keep::Last)) if merge.is_some() => "after a check whether a key repeats in the batch, unless its keys came in increasing order (if one repeats, the merge keeps the last row of each key); rows whose stored values are the same are neither rewritten nor locked",
             (OnConflict::Update, Some(Keep::Last)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping the last row of each key",
             (OnConflict::Update, Some(_)) => "after a check that no key repeats in the batch (else the merge keeps the first row of each key); rows whose stored values are the same are not rewritten",
             (OnConflict::Update, None) => "after a check that no key repeats in the batch; rows whose stored values are the same are not rewritten",
