@@ -484,6 +484,12 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
         usize::from(major(&mut client) >= 15),
         "{all:#?}"
     );
+    // And it reads the staged rows sorted by key.
+    let sorted = all
+        .iter()
+        .filter(|s| s.contains("; MERGE INTO") && s.contains(" USING (SELECT * FROM pg_temp."))
+        .count();
+    assert_eq!(sorted, usize::from(major(&mut client) >= 15), "{all:#?}");
 }
 
 /// The checks for a repeated key among `statements`.

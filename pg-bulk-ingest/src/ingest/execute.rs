@@ -38,9 +38,10 @@ pub(crate) struct Table {
     /// Live rows copied into a new table before the load (they come first
     /// in it).
     pub preloaded: u64,
-    /// The keys of the rows loaded came in strictly increasing order (see
-    /// [`KeyOrder`](super::key_order::KeyOrder)): no key repeats in the batch.
-    pub keys_increasing: bool,
+    /// Whether the keys of the rows loaded came in strictly increasing order
+    /// (see [`KeyOrder`](super::key_order::KeyOrder)): then no key repeats
+    /// in the batch. `None` when they were not watched.
+    pub keys_increasing: Option<bool>,
 }
 
 /// Rows inserted, updated, unchanged and skipped (see
@@ -97,7 +98,7 @@ impl Table {
             deleted: 0,
             params: Vec::new(),
             preloaded: 0,
-            keys_increasing: false,
+            keys_increasing: None,
         }
     }
 
@@ -361,17 +362,21 @@ impl Table {
     /// naming the row; any other row it fails on is located.
     fn staged(&mut self, sp: &mut Transaction<'_>, sql: &str, staged: &Staged) -> Result<()> {
         let (mut sql, mut counting) = (sql, staged.counting);
-        if self.keys_increasing && staged.check_first.is_some() {
+        let increasing = self.keys_increasing == Some(true);
+        if increasing && staged.check_first.is_some() {
             log::debug!(
                 "{}: the batch's keys came in increasing order: no key repeats",
                 self.name
             );
         }
-        if let Some(check) = staged
-            .check_first
-            .as_ref()
-            .filter(|_| !self.keys_increasing)
-        {
+        if let (Some(false), Some(unordered)) = (self.keys_increasing, &staged.unordered) {
+            log::debug!(
+                "{}: the batch's keys came out of order: merged sorted",
+                self.name
+            );
+            sql = unordered;
+        }
+        if let Some(check) = staged.check_first.as_ref().filter(|_| !increasing) {
             log::debug!("{check}");
             let repeats: bool = sp
                 .query_typed_one(check.as_str(), &[])

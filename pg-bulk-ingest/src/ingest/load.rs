@@ -140,7 +140,7 @@ where
         };
     }
     for (table, order) in tables.iter_mut().zip(orders) {
-        table.keys_increasing = order.is_some_and(|o| o.increasing());
+        table.keys_increasing = order.map(|o| o.increasing());
         log::info!("{}: {} rows loaded", table.name, table.rows);
     }
     Ok(position)

@@ -241,6 +241,11 @@ pub(crate) struct Staged {
     /// `MERGE` met a key another session stored or changed meanwhile, which
     /// `ON CONFLICT` takes (counted as [`Counting::Statistics`]).
     pub(crate) instead: Option<String>,
+    /// Run instead of the statement when the batch's keys were watched while
+    /// encoding and did not come in increasing order: the same over the
+    /// staged rows sorted by key, so that the key's index is walked in
+    /// order.
+    pub(crate) unordered: Option<String>,
     /// Run first: a `sql::repeated_key` over the staged rows, whose row
     /// fails the call (`ON CONFLICT DO NOTHING` can't tell a repeated key).
     pub(crate) check_first: Option<String>,

@@ -370,6 +370,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
                 Run::Staged(Box::new(Staged {
                     counting: Counting::RowCount,
                     instead: None,
+                    unordered: None,
                     check_first: None,
                     dedupe: None,
                     repeated: None,

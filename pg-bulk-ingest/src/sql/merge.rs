@@ -333,3 +333,12 @@ pub(crate) fn stored_key(source: &str, key: &[&str], position: &str, into: &str)
         pos = Ident(position),
     )
 }
+
+/// The rows of `source` (the staging table) sorted by `key`: a `FROM` item
+/// for a merge that walks the key's index in order.
+pub(crate) fn sorted_by(source: &str, key: &[&str]) -> String {
+    format!(
+        "(SELECT * FROM {source} ORDER BY {})",
+        IdentList(key.iter().copied())
+    )
+}

@@ -644,7 +644,7 @@ mod storage;
 mod sync;
 
 pub(crate) use merge::{
-    dedupe_loaded, has_repeats, numbered, repeated_key, stored_key, Keep, Merge,
+    dedupe_loaded, has_repeats, numbered, repeated_key, sorted_by, stored_key, Keep, Merge,
 };
 pub(crate) use partition::{creates_partitions, fixed_partitions, missing_partitions};
 pub(crate) use storage::set_storage;

@@ -65,6 +65,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             Staged {
                 counting: Counting::Returning,
                 instead: None,
+                unordered: None,
                 check_first,
                 dedupe: None,
                 repeated: Some(repeated),
@@ -94,7 +95,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             && (keep != Some(Keep::Last) || merge.is_some()))
         .then_some(check);
         let note = match (keys.on_conflict, keep) {
-            (OnConflict::Update, Some(Keep::Last)) if merge.is_some() => "after a check whether a key repeats in the batch, unless its keys came in increasing order (if one repeats, the merge keeps the last row of each key); rows whose stored values are the same are neither rewritten nor locked",
+            (OnConflict::Update, Some(Keep::Last)) if merge.is_some() => "after a check whether a key repeats in the batch, unless its keys came in increasing order (if one repeats, the merge keeps the last row of each key; if they came out of order, the merge reads the staged rows sorted by key); rows whose stored values are the same are neither rewritten nor locked",
             (OnConflict::Update, Some(Keep::Last)) => "rows whose stored values are the same are not rewritten; if a key repeats in the batch, the merge runs again keeping the last row of each key",
             (OnConflict::Update, Some(_)) => "after a check that no key repeats in the batch (else the merge keeps the first row of each key); rows whose stored values are the same are not rewritten",
             (OnConflict::Update, None) => "after a check that no key repeats in the batch; rows whose stored values are the same are not rewritten",
@@ -106,16 +107,27 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
         // leaves the rows whose values are the same unlocked.
         let plain = all.on_conflict(keys.on_conflict, None);
         let settings = Some([session.hash_join, session.merge_join, session.jit]);
-        let (sql, counting, instead) = match (session.track_counts, merge) {
+        let sorted = sql::sorted_by(&staging, keys.key);
+        let by_key = staged_merge(shape, into, &sorted, &position);
+        let (sql, counting, instead, unordered) = match (session.track_counts, merge) {
             (true, Some(merge)) => (
                 all.counted(&merge, settings),
                 Counting::Statistics,
                 Some(all.counted(&plain, settings)),
+                by_key
+                    .merge_command()
+                    .map(|merge| all.counted(&merge, settings)),
             ),
-            (true, None) => (all.counted(&plain, settings), Counting::Statistics, None),
+            (true, None) => (
+                all.counted(&plain, settings),
+                Counting::Statistics,
+                None,
+                None,
+            ),
             (false, _) => (
                 all.upsert(keys.on_conflict, None),
                 Counting::Returning,
+                None,
                 None,
             ),
         };
@@ -124,6 +136,7 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
             Staged {
                 counting,
                 instead,
+                unordered,
                 check_first,
                 dedupe: keep.map(|keep| all.upsert(keys.on_conflict, Some(keep))),
                 repeated: Some(repeated),
@@ -216,6 +229,7 @@ pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
         Run::Staged(Box::new(Staged {
             counting: Counting::RowCount,
             instead: None,
+            unordered: None,
             check_first: None,
             dedupe: None,
             repeated: (keyed && keep.is_none())
