@@ -151,6 +151,14 @@ impl Table {
                 }
                 Run::Staged(staged) => self.staged(sp, &step.sql, staged)?,
                 Run::MirrorGuard { limit_ppm } => self.mirror_guard(sp, &step.sql, *limit_ppm)?,
+                Run::Bound { params } => {
+                    let bound: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                        .iter()
+                        .filter_map(|&i| self.params.get(i))
+                        .map(|v| &**v as &(dyn postgres::types::ToSql + Sync))
+                        .collect();
+                    sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
+                }
                 Run::Deletes { params } => {
                     let bound = self.bound(*params);
                     self.deleted += sp.execute(step.sql.as_str(), &bound).on(&self.name)?;

@@ -112,6 +112,11 @@ pub(crate) struct Input {
     pub rows_hint: u64,
     /// Whether the call loads only this table.
     pub single_table: bool,
+    /// Whether the call holds the table's advisory lock shared while it
+    /// plans: the plan then shares it when it may (see
+    /// [`shares_lock`](partitioned::shares_lock)), else takes it
+    /// exclusively.
+    pub shared: bool,
 }
 
 /// Why a call can't go ahead; the caller turns it into an
@@ -178,6 +183,7 @@ pub(crate) fn decide(
         mirror: options.mirror.as_ref(),
         slice: options.slice.as_ref(),
         hook: options.on_new_table,
+        partition_locks: false,
     };
     partitioned::refuse_replace(def, &gathered.live, input.mode)?;
     let live = match &gathered.live {
@@ -307,6 +313,9 @@ pub(crate) fn decide(
     } else {
         None
     };
+    shape.partition_locks = input.shared
+        && shape.path == Path::Nothing
+        && partitioned::shares_lock(def, options, input.mode);
     let mut plan = plan(shape, prelude, Some(live.oid), basis);
     plan.fallback = fallback;
     Ok(plan)
@@ -337,6 +346,12 @@ fn in_place(def: &TableDef, changes: &[Change], facts: &Facts, options: &Options
 
 fn plan(shape: Shape<'_>, prelude: Vec<Step>, oid: Option<u32>, basis: Option<Basis>) -> Plan {
     let mut steps = prelude;
+    if shape.partition_locks {
+        let exclusive = crate::lock::advisory_table(shape.def);
+        for step in steps.iter_mut().filter(|s| s.sql == exclusive) {
+            *step = steps::advisory_shared(shape.def);
+        }
+    }
     steps.extend(steps::build(&shape));
     let (copy_relname, position_column) = steps::copy_target(&shape);
     Plan {
@@ -536,6 +551,7 @@ mod options;
 mod partitioned;
 
 pub(crate) use options::{Keys, Options};
+pub(crate) use partitioned::shares_lock;
 #[cfg(test)]
 mod tests;
 
