@@ -431,6 +431,7 @@ impl<'p, M> Ingest<'p, M> {
             rows_hint: 0,
             single_table: T::TABLES.len() == 1,
             shared: true,
+            escalated: false,
         };
         let mut plans = Vec::new();
         for (&def, types) in T::TABLES.iter().zip(types) {
@@ -496,6 +497,7 @@ impl<'p, M> Ingest<'p, M> {
             rows_hint: rows.size_hint().0 as u64,
             single_table: defs.len() == 1,
             shared: true,
+            escalated: false,
         };
         let policy = LockPolicy {
             attempt_timeout: self.lock_timeout.unwrap_or(DEFAULT_SWAP_ATTEMPT),
@@ -594,7 +596,7 @@ impl<'p, M> Ingest<'p, M> {
             }
         }
         let input = &Input {
-            shared: false,
+            escalated: true,
             ..*input
         };
         // Serialise calls on the same table: a second one waits here until

@@ -112,11 +112,13 @@ pub(crate) struct Input {
     pub rows_hint: u64,
     /// Whether the call loads only this table.
     pub single_table: bool,
-    /// Whether the call holds the table's advisory lock shared while it
-    /// plans: the plan then shares it when it may (see
-    /// [`shares_lock`](partitioned::shares_lock)), else takes it
-    /// exclusively.
+    /// Whether the call may share the table's advisory lock (see
+    /// [`shares_lock`](partitioned::shares_lock)): it then takes it shared
+    /// before it plans, and keeps it when the plan changes nothing in the
+    /// table; else it lets go of it and takes it exclusively.
     pub shared: bool,
+    /// The call let go of the shared lock and holds the exclusive one.
+    pub escalated: bool,
 }
 
 /// Why a call can't go ahead; the caller turns it into an
@@ -184,6 +186,7 @@ pub(crate) fn decide(
         slice: options.slice.as_ref(),
         hook: options.on_new_table,
         partition_locks: false,
+        probed: input.shared && partitioned::shares_lock(def, options, input.mode),
     };
     partitioned::refuse_replace(def, &gathered.live, input.mode)?;
     let live = match &gathered.live {
@@ -314,6 +317,7 @@ pub(crate) fn decide(
         None
     };
     shape.partition_locks = input.shared
+        && !input.escalated
         && shape.path == Path::Nothing
         && partitioned::shares_lock(def, options, input.mode);
     let mut plan = plan(shape, prelude, Some(live.oid), basis);
@@ -346,10 +350,12 @@ fn in_place(def: &TableDef, changes: &[Change], facts: &Facts, options: &Options
 
 fn plan(shape: Shape<'_>, prelude: Vec<Step>, oid: Option<u32>, basis: Option<Basis>) -> Plan {
     let mut steps = prelude;
-    if shape.partition_locks {
-        let exclusive = crate::lock::advisory_table(shape.def);
-        for step in steps.iter_mut().filter(|s| s.sql == exclusive) {
-            *step = steps::advisory_shared(shape.def);
+    let exclusive = crate::lock::advisory_table(shape.def);
+    if let Some(at) = steps.iter().position(|s| s.sql == exclusive) {
+        if shape.partition_locks {
+            steps[at] = steps::advisory_shared(shape.def, false);
+        } else if shape.probed {
+            steps.insert(at, steps::advisory_shared(shape.def, true));
         }
     }
     steps.extend(steps::build(&shape));

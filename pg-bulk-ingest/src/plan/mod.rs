@@ -399,10 +399,8 @@ impl Plan {
     /// Whether the call takes the table's advisory lock shared (and an
     /// advisory lock per partition it writes into), not exclusively.
     pub(crate) fn shares_table_lock(&self) -> bool {
-        self.steps.iter().any(|s| {
-            s.stage == Stage::Prelude
-                && s.lock.as_ref().map(Lock::mode) == Some(LockMode::AdvisoryShared)
-        })
+        let exclusive = crate::lock::advisory_table(self.table);
+        !self.steps.iter().any(|s| s.sql == exclusive)
     }
 
     pub(crate) fn steps_of(&self, stage: Stage) -> impl Iterator<Item = &Step> {

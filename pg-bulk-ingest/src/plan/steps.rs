@@ -50,6 +50,9 @@ pub(super) struct Shape<'a> {
     /// The call shares the table's advisory lock with calls on other
     /// partitions, and takes one on each partition it writes into.
     pub partition_locks: bool,
+    /// The call took the table's advisory lock shared while it planned, to
+    /// let go of it when the plan does not share it.
+    pub probed: bool,
 }
 
 impl Shape<'_> {

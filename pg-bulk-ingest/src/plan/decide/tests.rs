@@ -46,6 +46,7 @@ fn input(mode: Mode, rows_hint: u64) -> Input {
         rows_hint,
         single_table: true,
         shared: false,
+        escalated: false,
     }
 }
 

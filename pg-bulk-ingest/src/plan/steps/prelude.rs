@@ -19,15 +19,23 @@ pub(crate) fn advisory(def: &TableDef) -> Step {
 
 /// The same lock, shared: calls that write rows into partitions run
 /// together (each also locks the partitions it writes into); a call that
-/// changes the table's definition waits for them, and they for it.
-pub(crate) fn advisory_shared(def: &TableDef) -> Step {
+/// changes the table's definition waits for them, and they for it. With
+/// `let_go`, the shared lock the call took while planning and let go of (in
+/// a savepoint rolled back) before taking the exclusive one, since the plan
+/// does not share it.
+pub(crate) fn advisory_shared(def: &TableDef, let_go: bool) -> Step {
     Step {
         stage: Stage::Prelude,
         sql: lock::advisory_table_shared(def),
-        lock: Some(Lock::new(LockMode::AdvisoryShared, def.name().to_string())),
-        note: "shared with calls that write into other partitions; a call changing the \
-               table's definition waits for it"
-            .to_owned(),
+        lock: (!let_go).then(|| Lock::new(LockMode::AdvisoryShared, def.name().to_string())),
+        note: if let_go {
+            "taken while planning and let go of (its savepoint rolled back): the call \
+             takes the lock exclusively"
+        } else {
+            "shared with calls that write into other partitions; a call changing the \
+             table's definition waits for it"
+        }
+        .to_owned(),
         run: Run::Execute,
     }
 }
