@@ -564,3 +564,101 @@ fn the_hooks_statements_are_sent_where_its_step_is() {
         assert_eq!(sent, expected, "\nthe plan:\n{executed}");
     }
 }
+
+#[derive(BulkTable, Clone)]
+#[bulk(
+    schema = "p",
+    table = "reading",
+    partition_by = "range (day)",
+    partition_interval = "month"
+)]
+struct Reading {
+    #[bulk(primary_key)]
+    sensor: i32,
+    #[bulk(primary_key)]
+    day: chrono::NaiveDate,
+    value: f64,
+}
+
+fn readings(month: u32) -> Vec<Reading> {
+    (1..=3)
+        .map(|sensor| Reading {
+            sensor,
+            day: chrono::NaiveDate::from_ymd_opt(2024, month, 10).unwrap(),
+            value: f64::from(sensor),
+        })
+        .collect()
+}
+
+/// [`check`] for a call on a partitioned table: the plan's step that makes
+/// partitions is the query giving their statements, which the call then
+/// sends; it and a slice replace's check are reads, left out here.
+fn check_partitioned(report: &Report, sent: &[String], planned: &Plan) {
+    let made = |s: &String| {
+        s.starts_with("CREATE TABLE p.reading_") || s.starts_with("ALTER TABLE p.reading ATTACH")
+    };
+    let sent: Vec<String> = sent.iter().filter(|s| !made(s)).cloned().collect();
+    let executed = &report.tables[0].plan;
+    let expected: Vec<&str> = executed
+        .statements()
+        .into_iter()
+        .filter(|s| {
+            !s.starts_with("SELECT n.name, pg_catalog.format('CREATE TABLE")
+                && !s.starts_with("SELECT s.\"pg_bulk_ingest_position\"")
+        })
+        .collect();
+    assert_eq!(sent, expected, "\nthe plan:\n{executed}");
+    assert_eq!(executed, planned);
+}
+
+/// A call on a partitioned table shows the locks it takes: creating the
+/// table, the shared lock taken while planning and let go of, then the
+/// exclusive one; an insert and a slice replace into partitions, the shared
+/// lock and one per partition.
+#[test]
+fn partitioned_calls_show_their_advisory_locks() {
+    use pg_bulk_ingest::plan::LockMode;
+    use pg_bulk_ingest::Slice;
+    let (_db, mut client) = connect("steps_partitioned");
+    let locks = |plan: &Plan| -> Vec<Option<LockMode>> {
+        plan.steps()
+            .iter()
+            .filter(|s| s.sql().contains("pg_advisory_xact_lock"))
+            .map(|s| s.lock().map(|l| l.mode()))
+            .collect()
+    };
+
+    let planned = pg_bulk_ingest::plan::<Reading>(&mut client, Mode::Insert).unwrap();
+    assert_eq!(planned.path(), Path::Create);
+    assert_eq!(locks(&planned), [None, Some(LockMode::Advisory)]);
+    let (report, sent) = traced(&mut client, |tx| pg_bulk_ingest::insert(tx, readings(1)));
+    check_partitioned(&report, &sent, &planned);
+
+    let planned = pg_bulk_ingest::plan::<Reading>(&mut client, Mode::Insert).unwrap();
+    assert_eq!(planned.path(), Path::Nothing);
+    assert_eq!(
+        locks(&planned),
+        [
+            Some(LockMode::AdvisoryShared),
+            Some(LockMode::AdvisoryPartitions)
+        ]
+    );
+    let (report, sent) = traced(&mut client, |tx| pg_bulk_ingest::insert(tx, readings(2)));
+    check_partitioned(&report, &sent, &planned);
+
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 2, 10).unwrap();
+    let slice = || Ingest::new().replace_slice(Slice::equal("day", day));
+    let planned = slice()
+        .plan::<Reading>(&mut client, Mode::Insert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        locks(&planned),
+        [
+            Some(LockMode::AdvisoryShared),
+            Some(LockMode::AdvisoryPartitions)
+        ]
+    );
+    let (report, sent) = traced(&mut client, |tx| slice().insert(tx, readings(2)));
+    check_partitioned(&report, &sent, &planned);
+}

@@ -32,8 +32,19 @@ use crate::types::EnumDef;
 #[non_exhaustive]
 pub enum LockMode {
     /// `pg_advisory_xact_lock`: conflicts only with the same lock of
-    /// another call.
+    /// another call, and with [`AdvisoryShared`](LockMode::AdvisoryShared).
     Advisory,
+    /// `pg_advisory_xact_lock_shared` on the table's name: taken by calls
+    /// that only write rows into existing or new partitions of a table
+    /// partitioned by range or list; conflicts only with
+    /// [`Advisory`](LockMode::Advisory) (a call that changes the table's
+    /// definition, or touches every partition), not with itself.
+    AdvisoryShared,
+    /// `pg_advisory_xact_lock` on each partition a call writes into (one key
+    /// per range interval or list value, the table's name with it), in key
+    /// order: two calls on one partition take turns, calls on different
+    /// partitions don't.
+    AdvisoryPartitions,
     /// `ROW EXCLUSIVE`: what writes take; conflicts with neither readers nor
     /// other writers.
     RowExclusive,
@@ -51,6 +62,8 @@ impl fmt::Display for LockMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             LockMode::Advisory => "advisory lock",
+            LockMode::AdvisoryShared => "shared advisory lock",
+            LockMode::AdvisoryPartitions => "advisory lock per partition",
             LockMode::RowExclusive => "ROW EXCLUSIVE",
             LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
             LockMode::Exclusive => "EXCLUSIVE",
@@ -66,6 +79,10 @@ const TABLE_LOCK_SPACE: i32 = 0x6275_6c6b;
 /// type (ASCII "enum"); distinct from the tables' space.
 const ENUM_LOCK_SPACE: i32 = 0x656e_756d;
 
+/// Key space of the advisory locks on the partitions of a table (ASCII
+/// "part"), keyed by the table's name and the partition's interval or value.
+const PARTITION_LOCK_SPACE: i32 = 0x7061_7274;
+
 /// The transaction-level advisory lock on `key` in `space`, as a statement.
 fn advisory(space: i32, key: &str) -> String {
     format!(
@@ -80,6 +97,32 @@ pub(crate) fn advisory_table(def: &TableDef) -> String {
     advisory(TABLE_LOCK_SPACE, &def.name().to_string())
 }
 
+/// The same lock as [`advisory_table`], shared: calls holding it run
+/// together, and a call taking it exclusively waits for all of them (and
+/// they for it).
+pub(crate) fn advisory_table_shared(def: &TableDef) -> String {
+    format!(
+        "SELECT pg_catalog.pg_advisory_xact_lock_shared({TABLE_LOCK_SPACE}, \
+         pg_catalog.hashtext({}))",
+        Literal(&def.name().to_string())
+    )
+}
+
+/// The advisory locks on the partitions of `def` that `keys` names: `keys`
+/// is a query whose rows are the partitions' keys (text, one column named
+/// `k`, see `sql::partition_keys`). Each key is hashed with the table's
+/// name, and the locks are taken in the order of their hashes, so that two
+/// calls locking some of the same partitions never wait for each other in
+/// a cycle. One row, the number of locks taken.
+pub(crate) fn advisory_partitions(def: &TableDef, keys: &str) -> String {
+    format!(
+        "SELECT pg_catalog.count(pg_catalog.pg_advisory_xact_lock({PARTITION_LOCK_SPACE}, l.h)) \
+         FROM (SELECT DISTINCT pg_catalog.hashtext({} || ' ' || p.k) AS h FROM ({keys}) AS p \
+         ORDER BY 1) AS l",
+        Literal(&def.name().to_string())
+    )
+}
+
 /// The advisory lock that serialises the creation of enum type `def`.
 pub(crate) fn advisory_enum(def: &EnumDef) -> String {
     advisory(ENUM_LOCK_SPACE, &def.name().to_string())
@@ -92,7 +135,9 @@ pub(crate) fn lock_table(table: &str, mode: LockMode) -> String {
         LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
         LockMode::Exclusive => "EXCLUSIVE",
         LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
-        LockMode::Advisory => unreachable!("advisory locks are not table locks"),
+        LockMode::Advisory | LockMode::AdvisoryShared | LockMode::AdvisoryPartitions => {
+            unreachable!("advisory locks are not table locks")
+        }
     };
     format!("LOCK TABLE {table} IN {mode} MODE")
 }

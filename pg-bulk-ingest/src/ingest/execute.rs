@@ -14,6 +14,9 @@ use crate::plan::{Counting, Plan, Run, Stage, Staged, Step};
 use crate::savepoint::{attempt, isolated};
 use crate::sql;
 use crate::table::TableDef;
+use counting::staged_counts;
+
+mod counting;
 
 /// One table of a call: its plan, and what happened to it so far.
 pub(crate) struct Table {
@@ -61,15 +64,6 @@ struct Repeat {
     earlier: u64,
     later: u64,
     key: String,
-}
-
-/// What a [`Run::Staged`] statement reports: rows inserted, rows written
-/// (inserted or updated), and rows merged after de-duplication (`None`:
-/// every staged row).
-struct StagedCounts {
-    inserted: u64,
-    written: u64,
-    merged: Option<u64>,
 }
 
 /// How a stage ended.
@@ -156,6 +150,14 @@ impl Table {
                 }
                 Run::Staged(staged) => self.staged(sp, &step.sql, staged)?,
                 Run::MirrorGuard { limit_ppm } => self.mirror_guard(sp, &step.sql, *limit_ppm)?,
+                Run::Bound { params } => {
+                    let bound: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                        .iter()
+                        .filter_map(|&i| self.params.get(i))
+                        .map(|v| &**v as &(dyn postgres::types::ToSql + Sync))
+                        .collect();
+                    sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
+                }
                 Run::Deletes { params } => {
                     let bound = self.bound(*params);
                     self.deleted += sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
@@ -636,65 +638,5 @@ impl Table {
             self.unique(sp, &sql, None, false)?;
         }
         Ok(())
-    }
-}
-
-/// Runs a [`Run::Staged`] statement and reads its counts as `counting` says.
-fn staged_counts(
-    t: &mut Transaction<'_>,
-    sql: &str,
-    counting: Counting,
-) -> Result<StagedCounts, postgres::Error> {
-    match counting {
-        Counting::Returning => {
-            let row = t.query_typed_one(sql, &[])?;
-            Ok(StagedCounts {
-                inserted: row.get::<_, i64>(0) as u64,
-                written: row.get::<_, i64>(1) as u64,
-                merged: row.get::<_, Option<i64>>(2).map(|n| n as u64),
-            })
-        }
-        Counting::Statistics => {
-            // The counters, the statement, the counters again.
-            let mut counters = Vec::new();
-            let mut completed = Vec::new();
-            for message in t.simple_query(sql)? {
-                match message {
-                    postgres::SimpleQueryMessage::Row(row) => counters.push(
-                        row.get(0)
-                            .and_then(|v| v.parse::<i64>().ok())
-                            .unwrap_or_default(),
-                    ),
-                    postgres::SimpleQueryMessage::CommandComplete(n) => completed.push(n),
-                    _ => {}
-                }
-            }
-            let written = completed.get(1).copied().unwrap_or_default();
-            let inserted = match counters[..] {
-                [before, after] if (0..=written as i64).contains(&(after - before)) => {
-                    (after - before) as u64
-                }
-                _ => {
-                    log::warn!(
-                        "the row counters around the merge read {counters:?} for {written} rows \
-                         written: inserted and updated rows are not told apart"
-                    );
-                    0
-                }
-            };
-            Ok(StagedCounts {
-                inserted,
-                written,
-                merged: None,
-            })
-        }
-        Counting::RowCount => {
-            let n = t.execute(sql, &[])?;
-            Ok(StagedCounts {
-                inserted: n,
-                written: n,
-                merged: Some(n),
-            })
-        }
     }
 }

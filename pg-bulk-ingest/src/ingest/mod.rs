@@ -431,6 +431,8 @@ impl<'p, M> Ingest<'p, M> {
             mode,
             rows_hint: 0,
             single_table: T::TABLES.len() == 1,
+            shared: true,
+            escalated: false,
         };
         let mut plans = Vec::new();
         for (&def, types) in T::TABLES.iter().zip(types) {
@@ -495,6 +497,8 @@ impl<'p, M> Ingest<'p, M> {
             mode,
             rows_hint: rows.size_hint().0 as u64,
             single_table: defs.len() == 1,
+            shared: true,
+            escalated: false,
         };
         let policy = LockPolicy {
             attempt_timeout: self.lock_timeout.unwrap_or(DEFAULT_SWAP_ATTEMPT),
@@ -587,6 +591,15 @@ impl<'p, M> Ingest<'p, M> {
         policy: &LockPolicy,
     ) -> Result<Table> {
         let name = def.name().to_string();
+        if crate::plan::shares_lock(def, &self.options, input.mode) {
+            if let Some(table) = self.prepare_shared(sp, def, input, &types, policy)? {
+                return Ok(table);
+            }
+        }
+        let input = &Input {
+            escalated: true,
+            ..*input
+        };
         // Serialise calls on the same table: a second one waits here until
         // the first one's transaction ends.
         let advisory = crate::plan::advisory(def);

@@ -1,12 +1,19 @@
 //! Running a plan's [`Run::Partitions`](crate::plan) step: the partitions
-//! the staged rows need, made one by one, each in a savepoint.
+//! the staged rows need, made one by one, each in a savepoint; and the
+//! preparation of a call that shares the table's advisory lock with calls
+//! on other partitions.
 
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::Transaction;
 
+use super::execute::{Outcome, Table};
+use super::planning::plan_table;
+use super::Ingest;
 use crate::error::{OnTable, Result};
 use crate::ident::QualifiedName;
+use crate::lock::LockPolicy;
+use crate::plan::{Input, Stage, Step};
 use crate::savepoint::isolated;
 use crate::table::TableDef;
 
@@ -60,4 +67,53 @@ pub(crate) fn create(
         }
     }
     Ok(made)
+}
+
+impl<M> Ingest<'_, M> {
+    /// One table whose calls may share its advisory lock (see
+    /// [`shares_lock`](crate::plan::shares_lock)): the lock is taken shared,
+    /// in a savepoint, and the call planned under it. When the plan shares
+    /// it (the table needs no change), the savepoint is kept and the plan's
+    /// [`Stage::Prepare`] steps run; otherwise the savepoint is rolled back,
+    /// which lets go of the shared lock (a lock taken in a subtransaction
+    /// goes with it), and `None` tells the caller to take the lock
+    /// exclusively and plan again. Asking for the exclusive lock while
+    /// holding the shared one would deadlock two such calls.
+    pub(super) fn prepare_shared(
+        &mut self,
+        sp: &mut Transaction<'_>,
+        def: &'static TableDef,
+        input: &Input,
+        types: &[Step],
+        policy: &LockPolicy,
+    ) -> Result<Option<Table>> {
+        let name = def.name().to_string();
+        let mut probe = sp.transaction().on(&name)?;
+        let shared = crate::lock::advisory_table_shared(def);
+        log::debug!("{shared}");
+        probe.batch_execute(&shared).on(&name)?;
+        let plan = plan_table(
+            &mut probe,
+            def,
+            &self.options,
+            input,
+            types.to_vec(),
+            self.high_watermark.as_deref(),
+        )?;
+        if !plan.shares_table_lock() {
+            probe.rollback().on(&name)?;
+            return Ok(None);
+        }
+        probe.commit().on(&name)?;
+        log::info!(
+            "{name}: {}",
+            plan.to_string().lines().next().unwrap_or_default()
+        );
+        let mut table = Table::new(plan);
+        table.params = self.slice_values.clone();
+        match table.run(sp, Stage::Prepare, policy, self.on_new_table.as_deref_mut())? {
+            Outcome::Done => Ok(Some(table)),
+            _ => unreachable!("a plan sharing the table's lock changes nothing in it"),
+        }
+    }
 }

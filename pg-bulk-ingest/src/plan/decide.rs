@@ -112,6 +112,13 @@ pub(crate) struct Input {
     pub rows_hint: u64,
     /// Whether the call loads only this table.
     pub single_table: bool,
+    /// Whether the call may share the table's advisory lock (see
+    /// [`shares_lock`](partitioned::shares_lock)): it then takes it shared
+    /// before it plans, and keeps it when the plan changes nothing in the
+    /// table; else it lets go of it and takes it exclusively.
+    pub shared: bool,
+    /// The call let go of the shared lock and holds the exclusive one.
+    pub escalated: bool,
 }
 
 /// Why a call can't go ahead; the caller turns it into an
@@ -179,6 +186,8 @@ pub(crate) fn decide(
         slice: options.slice.as_ref(),
         hook: options.on_new_table,
         session: gathered.session,
+        partition_locks: false,
+        probed: input.shared && partitioned::shares_lock(def, options, input.mode),
     };
     partitioned::refuse_replace(def, &gathered.live, input.mode)?;
     let live = match &gathered.live {
@@ -308,6 +317,10 @@ pub(crate) fn decide(
     } else {
         None
     };
+    shape.partition_locks = input.shared
+        && !input.escalated
+        && shape.path == Path::Nothing
+        && partitioned::shares_lock(def, options, input.mode);
     let mut plan = plan(shape, prelude, Some(live.oid), basis);
     plan.fallback = fallback;
     Ok(plan)
@@ -338,6 +351,14 @@ fn in_place(def: &TableDef, changes: &[Change], facts: &Facts, options: &Options
 
 fn plan(shape: Shape<'_>, prelude: Vec<Step>, oid: Option<u32>, basis: Option<Basis>) -> Plan {
     let mut steps = prelude;
+    let exclusive = crate::lock::advisory_table(shape.def);
+    if let Some(at) = steps.iter().position(|s| s.sql == exclusive) {
+        if shape.partition_locks {
+            steps[at] = steps::advisory_shared(shape.def, false);
+        } else if shape.probed {
+            steps.insert(at, steps::advisory_shared(shape.def, true));
+        }
+    }
     steps.extend(steps::build(&shape));
     let (copy_relname, position_column) = steps::copy_target(&shape);
     Plan {
@@ -537,6 +558,7 @@ mod options;
 mod partitioned;
 
 pub(crate) use options::{Keys, Options};
+pub(crate) use partitioned::shares_lock;
 #[cfg(test)]
 mod tests;
 

@@ -18,7 +18,7 @@ mod steps;
 
 pub use crate::diff::{Cast, Change, Refusal};
 pub use crate::lock::LockMode;
-pub(crate) use decide::{decide, Input, Options};
+pub(crate) use decide::{decide, shares_lock, Input, Options};
 pub(crate) use steps::{advisory, with_watermark};
 
 /// What a call does with the rows.
@@ -200,6 +200,10 @@ pub(crate) enum Run {
     /// and the snapshot's keys; more than `limit_ppm` parts per million of
     /// them fails the call (`None`: no limit).
     MirrorGuard { limit_ppm: Option<u32> },
+    /// The statement with some of the slice's values bound, by their
+    /// indexes among them, as `$1`, `$2`, ...: a slice replace's advisory
+    /// locks on the partitions the slice may hold rows in.
+    Bound { params: Vec<usize> },
     /// A statement whose rows are counted as deleted (a mirror's delete or
     /// mark, a slice's delete); with `params`, the slice's values bound.
     Deletes { params: bool },
@@ -412,6 +416,13 @@ impl Plan {
     /// and no fallback is taken, in order (see [`Step::statements`]).
     pub fn statements(&self) -> Vec<&str> {
         self.steps.iter().flat_map(Step::statements).collect()
+    }
+
+    /// Whether the call takes the table's advisory lock shared (and an
+    /// advisory lock per partition it writes into), not exclusively.
+    pub(crate) fn shares_table_lock(&self) -> bool {
+        let exclusive = crate::lock::advisory_table(self.table);
+        !self.steps.iter().any(|s| s.sql == exclusive)
     }
 
     pub(crate) fn steps_of(&self, stage: Stage) -> impl Iterator<Item = &Step> {

@@ -49,6 +49,12 @@ pub(super) struct Shape<'a> {
     pub hook: bool,
     /// The server and the session's settings (the merge's form).
     pub session: Session,
+    /// The call shares the table's advisory lock with calls on other
+    /// partitions, and takes one on each partition it writes into.
+    pub partition_locks: bool,
+    /// The call took the table's advisory lock shared while it planned, to
+    /// let go of it when the plan does not share it.
+    pub probed: bool,
 }
 
 impl Shape<'_> {
@@ -183,8 +189,10 @@ impl Steps<'_> {
     }
 }
 
+mod prelude;
 mod staged;
 
+pub(crate) use prelude::{advisory, advisory_shared};
 use staged::{insert, merge, staged_merge};
 
 const ON_NEW: &str = "on the new table only";
@@ -201,6 +209,18 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
     let staged = shape.staged();
 
     // Prepare: locks first, so that the catalog can be read again under them.
+    if let (true, Some(slice)) = (shape.partition_locks, shape.slice) {
+        if let Some((keys, params)) = sql::slice_partition_keys(def, slice) {
+            s.push(
+                Stage::Prepare,
+                lock::advisory_partitions(def, &keys),
+                Some(LockMode::AdvisoryPartitions),
+                "each partition the slice may hold rows in (the slice's values bound): a \
+                 call on one of them waits until this one's transaction ends",
+                Run::Bound { params },
+            );
+        }
+    }
     if matches!(shape.path, Path::Rebuild | Path::UpsertByRebuild) {
         let run = match shape.lock_wait {
             Some(wait) => Run::TryLock { wait },
@@ -504,6 +524,18 @@ fn partitions(s: &mut Steps<'_>, stage: Stage) {
     let Some(query) = sql::missing_partitions(shape.def, live, &shape.staging_qualified()) else {
         return;
     };
+    if let (true, None) = (shape.partition_locks, shape.slice) {
+        if let Some(keys) = sql::staged_partition_keys(shape.def, &shape.staging_qualified()) {
+            s.push(
+                stage,
+                lock::advisory_partitions(shape.def, &keys),
+                Some(LockMode::AdvisoryPartitions),
+                "each partition the batch goes into, made or not: a call on one of them \
+                 waits until this one's transaction ends",
+                Run::Execute,
+            );
+        }
+    }
     s.push(
         stage,
         query,
@@ -592,18 +624,6 @@ fn keys_and_indexes(s: &mut Steps<'_>, table: &str, stage: Stage) {
         };
         s.push(stage, create, None, ON_NEW, run);
         s.push(stage, comment, None, ON_NEW, Run::Execute);
-    }
-}
-
-/// The step that serialises calls on the table: a second call waits here
-/// until the first one's transaction ends. Taken before the catalog is read.
-pub(crate) fn advisory(def: &TableDef) -> Step {
-    Step {
-        stage: Stage::Prelude,
-        sql: lock::advisory_table(def),
-        lock: Some(Lock::new(LockMode::Advisory, def.name().to_string())),
-        note: "serialises calls on the table".to_owned(),
-        run: Run::Execute,
     }
 }
 

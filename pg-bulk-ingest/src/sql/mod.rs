@@ -646,7 +646,10 @@ mod sync;
 pub(crate) use merge::{
     dedupe_loaded, has_repeats, numbered, repeated_key, sorted_by, stored_key, Keep, Merge,
 };
-pub(crate) use partition::{creates_partitions, fixed_partitions, missing_partitions};
+pub(crate) use partition::{
+    creates_partitions, fixed_partitions, missing_partitions, slice_partition_keys,
+    staged_partition_keys,
+};
 pub(crate) use storage::set_storage;
 pub(crate) use sync::{
     markable, mirror_count, mirror_delete, mirror_snapshot, slice_delete, slice_outside,

@@ -6,6 +6,7 @@
 
 use crate::catalog::LivePartitioning;
 use crate::ident::{invented, Ident, IdentList, Literal, QualifiedName};
+use crate::sync::SliceShape;
 use crate::table::{PartitionDef, PartitionMethod, TableDef};
 use crate::types::TypeKind;
 
@@ -156,6 +157,103 @@ pub(crate) fn missing_partitions(
         ),
         PartitionMethod::Hash(_) => return None,
     })
+}
+
+/// The key of the partition value `v` (an SQL expression of the partition
+/// column's type) goes into, as text, for the advisory lock on that
+/// partition (`lock::advisory_partitions`): range, the start of its interval
+/// (`YYYY-MM-DD`, cut as [`missing_partitions`] cuts partitions); list, the
+/// value as JSON (a `timestamptz` at UTC), which no session setting
+/// changes; `null` for NULL. `None` for hash and undeclared partitionings.
+fn partition_key(def: &TableDef, v: &str) -> Option<String> {
+    let partition = def.partition.as_ref()?;
+    let kind = def.column(partition.columns.first()?)?.sql_type.kind();
+    Some(match partition.method {
+        PartitionMethod::Range(interval) => range_key(&format!(
+            "pg_catalog.date_trunc('{}', {})",
+            interval.unit(),
+            to_timestamp(kind, v)
+        )),
+        PartitionMethod::List => {
+            let v = match kind {
+                TypeKind::Timestamptz => format!("({v}) AT TIME ZONE 'UTC'"),
+                _ => format!("({v})"),
+            };
+            format!("COALESCE(pg_catalog.to_jsonb({v})::text, 'null')")
+        }
+        PartitionMethod::Hash(_) => return None,
+    })
+}
+
+/// The key of the range partition whose interval starts at `start` (a
+/// `timestamp`).
+fn range_key(start: &str) -> String {
+    format!("COALESCE(pg_catalog.to_char({start}, 'YYYY-MM-DD'), 'null')")
+}
+
+/// `v` (of a range partition column's type) as a `timestamp`: a date cast,
+/// a `timestamptz` at UTC (as partitions are cut).
+fn to_timestamp(kind: TypeKind, v: &str) -> String {
+    match kind {
+        TypeKind::Date => format!("({v})::timestamp"),
+        TypeKind::Timestamptz => format!("({v}) AT TIME ZONE 'UTC'"),
+        _ => format!("({v})"),
+    }
+}
+
+/// The query whose rows (column `k`) are the keys of the partitions the
+/// staged rows go into, for `lock::advisory_partitions`; `None` where calls
+/// create no partitions of `def` (hash, or no declared partitioning).
+pub(crate) fn staged_partition_keys(def: &TableDef, staging: &str) -> Option<String> {
+    let column = Ident(def.partition.as_ref()?.columns.first()?);
+    let key = partition_key(def, &format!("s.{column}"))?;
+    Some(format!("SELECT DISTINCT {key} AS k FROM {staging} AS s"))
+}
+
+/// The query whose rows (column `k`) are the keys of every partition that
+/// may hold rows of `slice`, and the slice's values it binds (their indexes
+/// among the slice's values, bound as `$1`, `$2`): the slice's condition on
+/// the partition column, `equal` (one partition) or, for range, `range`
+/// (every interval from the one of its start to the last before its end).
+/// `None` when the slice doesn't name the partition column, for a range of
+/// a list partitioning (its values can't be listed), and where calls create
+/// no partitions of `def`.
+pub(crate) fn slice_partition_keys(
+    def: &TableDef,
+    slice: &SliceShape,
+) -> Option<(String, Vec<usize>)> {
+    let partition = def.partition.as_ref()?;
+    let column = *partition.columns.first()?;
+    let sql_type = &def.column(column)?.sql_type;
+    let mut at = 0;
+    for (name, range) in &slice.conditions {
+        if name != column {
+            at += if *range { 2 } else { 1 };
+            continue;
+        }
+        if !*range {
+            let key = partition_key(def, &format!("$1::{sql_type}"))?;
+            return Some((format!("SELECT {key} AS k"), vec![at]));
+        }
+        let PartitionMethod::Range(interval) = partition.method else {
+            return None;
+        };
+        let unit = interval.unit();
+        let (lo, hi) = (
+            to_timestamp(sql_type.kind(), &format!("$1::{sql_type}")),
+            to_timestamp(sql_type.kind(), &format!("$2::{sql_type}")),
+        );
+        let key = range_key("b.b");
+        return Some((
+            format!(
+                "SELECT {key} AS k FROM pg_catalog.generate_series(\
+                 pg_catalog.date_trunc('{unit}', {lo}), {hi}, interval '1 {unit}') AS b (b) \
+                 WHERE b.b < {hi}"
+            ),
+            vec![at, at + 1],
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -10,7 +10,28 @@ use super::{Options, Refused};
 use crate::catalog::{LiveTable, Relation};
 use crate::diff::{partitioning, Change, Refusal};
 use crate::plan::{Mode, Path};
+use crate::sql;
 use crate::table::TableDef;
+
+/// Whether a call may share the table's advisory lock with calls on other
+/// partitions, taking an advisory lock per partition it writes into
+/// instead: an `insert` (a slice replace too) or an `upsert` into a table
+/// the definition declares partitioned by range or list (whose partitions
+/// the library makes and names), when the table needs no change (checked
+/// once planned), and, for a slice replace, when the slice names the
+/// partition column (`equal`, or `range` for a range partitioning). A
+/// mirror (it reads and deletes across the table), a hash partitioning, a
+/// slice the partitions can't be told from, and every call that changes the
+/// table take it exclusively, as on a plain table.
+pub(crate) fn shares_lock(def: &TableDef, options: &Options, mode: Mode) -> bool {
+    sql::creates_partitions(def)
+        && matches!(mode, Mode::Insert | Mode::Upsert)
+        && options.mirror.is_none()
+        && options
+            .slice
+            .as_ref()
+            .is_none_or(|slice| sql::slice_partition_keys(def, slice).is_some())
+}
 
 /// Whether `live` is a partitioned table, and the options the call is
 /// decided with: for a partitioned table, [`in_place`](Options::in_place)

@@ -46,6 +46,8 @@ fn input(mode: Mode, rows_hint: u64) -> Input {
         mode,
         rows_hint,
         single_table: true,
+        shared: false,
+        escalated: false,
     }
 }
 
