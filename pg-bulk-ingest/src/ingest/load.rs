@@ -279,6 +279,20 @@ fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
         .map(|(_, name)| name)
 }
 
+/// A watch over the keys of `table`'s rows when one of its staged steps
+/// checks for a repeated key first.
+fn key_order(table: &Table) -> Option<KeyOrder> {
+    let checks = table
+        .plan
+        .steps()
+        .iter()
+        .any(|s| matches!(&s.run, Run::Staged(staged) if staged.check_first.is_some()));
+    let key = table.plan.keys.key;
+    (checks && table.plan.position_column.is_some())
+        .then(|| KeyOrder::new(table.def, key, true))
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,18 +348,4 @@ mod tests {
             [Some(3), Some(4), Some(5), Some(9), Some(10), Some(20), None]
         );
     }
-}
-
-/// A watch over the keys of `table`'s rows when one of its staged steps
-/// checks for a repeated key first.
-fn key_order(table: &Table) -> Option<KeyOrder> {
-    let checks = table
-        .plan
-        .steps()
-        .iter()
-        .any(|s| matches!(&s.run, Run::Staged(staged) if staged.check_first.is_some()));
-    let key = table.plan.keys.key;
-    (checks && table.plan.position_column.is_some())
-        .then(|| KeyOrder::new(table.def, key, true))
-        .flatten()
 }

@@ -44,6 +44,15 @@ impl Merge<'_> {
         IdentList(self.def.sent().map(|c| c.name))
     }
 
+    /// The sent columns outside the key: what a merge updates.
+    fn others(&self) -> Vec<&str> {
+        self.def
+            .sent()
+            .map(|c| c.name)
+            .filter(|c| !self.key.contains(c))
+            .collect()
+    }
+
     /// The staged rows, or the `keep` row of each key: a `FROM` item.
     fn rows(&self, keep: Option<Keep>) -> String {
         match keep {
@@ -115,12 +124,7 @@ impl Merge<'_> {
                 self.source
             ),
         };
-        let others: Vec<&str> = self
-            .def
-            .sent()
-            .map(|c| c.name)
-            .filter(|c| !self.key.contains(c))
-            .collect();
+        let others = self.others();
         let key = IdentList(self.key.iter().copied());
         match on_conflict {
             OnConflict::Update if !others.is_empty() => {
@@ -163,12 +167,7 @@ impl Merge<'_> {
     /// violation, as with `ON CONFLICT`. `None` when every sent column is
     /// part of the key (nothing to update).
     pub(crate) fn merge_command(&self) -> Option<String> {
-        let others: Vec<&str> = self
-            .def
-            .sent()
-            .map(|c| c.name)
-            .filter(|c| !self.key.contains(c))
-            .collect();
+        let others = self.others();
         if others.is_empty() {
             return None;
         }
