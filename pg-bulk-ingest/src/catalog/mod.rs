@@ -294,11 +294,7 @@ pub(crate) fn read_named(
             (&INDEX_COMMENT, Type::TEXT),
         ],
     )?;
-    let mut named = Named {
-        schema_exists: false,
-        relation: Relation::Missing,
-        session: Session::default(),
-    };
+    let (mut schema_exists, mut session, mut relkind) = (false, Session::default(), None);
     let mut table = LiveTable {
         oid: 0,
         columns: Vec::new(),
@@ -306,7 +302,6 @@ pub(crate) fn read_named(
         indexes: Vec::new(),
         partitioning: None,
     };
-    let mut partitioned = false;
     for row in rows {
         let part: i32 = row.get(0);
         let fields: Vec<Option<String>> = row.get(2);
@@ -315,8 +310,8 @@ pub(crate) fn read_named(
         let char = |i: usize| text(i).and_then(|s| s.chars().next());
         match part {
             0 => {
-                named.schema_exists = flag(2);
-                named.session = Session {
+                schema_exists = flag(2);
+                session = Session {
                     read_committed: flag(3),
                     open_cursors: flag(4),
                     server_version: text(5).and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -325,15 +320,8 @@ pub(crate) fn read_named(
                     merge_join: flag(8),
                     jit: flag(9),
                 };
-                named.relation = match char(0) {
-                    None => Relation::Missing,
-                    Some(kind @ ('r' | 'p')) => {
-                        table.oid = text(1).and_then(|o| o.parse().ok()).unwrap_or(0);
-                        partitioned = kind == 'p';
-                        Relation::Table(table.clone())
-                    }
-                    Some(kind) => Relation::Other(kind),
-                };
+                relkind = char(0);
+                table.oid = text(1).and_then(|o| o.parse().ok()).unwrap_or(0);
             }
             1 => table.columns.push(LiveColumn {
                 name: text(0).unwrap_or_default(),
@@ -365,13 +353,21 @@ pub(crate) fn read_named(
             }
         }
     }
-    if let Relation::Table(live) = &mut named.relation {
-        if partitioned {
-            table.partitioning = Some(partitions::read_partitioning(client, table.oid)?);
+    let relation = match relkind {
+        None => Relation::Missing,
+        Some(kind @ ('r' | 'p')) => {
+            if kind == 'p' {
+                table.partitioning = Some(partitions::read_partitioning(client, table.oid)?);
+            }
+            Relation::Table(table)
         }
-        *live = table;
-    }
-    Ok(named)
+        Some(kind) => Relation::Other(kind),
+    };
+    Ok(Named {
+        schema_exists,
+        relation,
+        session,
+    })
 }
 
 /// Reads the definition of `schema.table` (with [`read_named`]).

@@ -402,11 +402,8 @@ impl Table {
                 }
             }
         }
-        let run = |t: &mut Transaction<'_>, sql: &str, counting: Counting| {
-            staged_counts(t, sql, counting)
-        };
         log::info!("{}: merging {} staged rows", self.name, self.rows);
-        let mut result = isolated(sp, |t| run(t, sql, counting)).on(&self.name)?;
+        let mut result = isolated(sp, |t| staged_counts(t, sql, counting)).on(&self.name)?;
         if let Err(e) = &result {
             let code = e.code();
             if code == Some(&SqlState::CARDINALITY_VIOLATION)
@@ -423,8 +420,8 @@ impl Table {
                             self.name
                         );
                         log::debug!("{dedupe}");
-                        result =
-                            isolated(sp, |t| run(t, dedupe, Counting::Returning)).on(&self.name)?;
+                        result = isolated(sp, |t| staged_counts(t, dedupe, Counting::Returning))
+                            .on(&self.name)?;
                     }
                     (Some(repeat), None) => return Err(self.staged_repeat(repeat)),
                     (None, _) => {}
@@ -444,7 +441,8 @@ impl Table {
                     self.name
                 );
                 log::debug!("{instead}");
-                result = isolated(sp, |t| run(t, instead, Counting::Statistics)).on(&self.name)?;
+                result = isolated(sp, |t| staged_counts(t, instead, Counting::Statistics))
+                    .on(&self.name)?;
             }
         }
         if let (Err(e), Some(query)) = (&result, &staged.stored) {
