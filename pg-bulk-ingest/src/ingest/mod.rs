@@ -618,22 +618,14 @@ impl<'p, M> Ingest<'p, M> {
                 "{name}: {}",
                 plan.to_string().lines().next().unwrap_or_default()
             );
-            let mut table = Table::new(plan);
-            table.params = self.slice_values.clone();
-            match table.run(sp, Stage::Prepare, policy, self.on_new_table.as_deref_mut())? {
+            let (mut table, outcome) = self.start(sp, plan, policy)?;
+            match outcome {
                 Outcome::Done => return Ok(table),
                 Outcome::Replan => continue,
                 Outcome::Fallback => {
                     let fallback = table.plan.fallback.take().expect("a plan with a fallback");
-                    let mut table = Table::new(*fallback);
-                    table.params = self.slice_values.clone();
-                    return match table.run(
-                        sp,
-                        Stage::Prepare,
-                        policy,
-                        self.on_new_table.as_deref_mut(),
-                    )? {
-                        Outcome::Done => Ok(table),
+                    return match self.start(sp, *fallback, policy)? {
+                        (table, Outcome::Done) => Ok(table),
                         _ => unreachable!("a fallback takes no lock it may not have"),
                     };
                 }
@@ -643,6 +635,20 @@ impl<'p, M> Ingest<'p, M> {
             table: name,
             what: "a table whose definition keeps changing while the call plans it",
         })
+    }
+
+    /// The table of `plan`, with the slice's values, and what running its
+    /// [`Stage::Prepare`] steps came to.
+    fn start(
+        &mut self,
+        sp: &mut Transaction<'_>,
+        plan: Plan,
+        policy: &LockPolicy,
+    ) -> Result<(Table, Outcome)> {
+        let mut table = Table::new(plan);
+        table.params = self.slice_values.clone();
+        let outcome = table.run(sp, Stage::Prepare, policy, self.on_new_table.as_deref_mut())?;
+        Ok((table, outcome))
     }
 
     fn progress(&mut self, rows: u64, started: Instant, phase: Phase) {

@@ -13,7 +13,7 @@ use super::Ingest;
 use crate::error::{OnTable, Result};
 use crate::ident::QualifiedName;
 use crate::lock::LockPolicy;
-use crate::plan::{Input, Stage, Step};
+use crate::plan::{Input, Step};
 use crate::savepoint::isolated;
 use crate::table::TableDef;
 
@@ -109,10 +109,8 @@ impl<M> Ingest<'_, M> {
             "{name}: {}",
             plan.to_string().lines().next().unwrap_or_default()
         );
-        let mut table = Table::new(plan);
-        table.params = self.slice_values.clone();
-        match table.run(sp, Stage::Prepare, policy, self.on_new_table.as_deref_mut())? {
-            Outcome::Done => Ok(Some(table)),
+        match self.start(sp, plan, policy)? {
+            (table, Outcome::Done) => Ok(Some(table)),
             _ => unreachable!("a plan sharing the table's lock changes nothing in it"),
         }
     }
