@@ -18,7 +18,7 @@ pub(crate) mod swap;
 pub(crate) use facts::{
     may_create_as_owner, read_data, read_defaults, read_facts, read_rewrites, Facts, Session,
 };
-pub(crate) use partitions::LivePartitioning;
+pub(crate) use partitions::{read_slice_partition, LivePartitioning, SlicePartition};
 pub(crate) use swap::{
     read_carried, read_dependents, read_size_and_settings, read_views, Basis, Carried,
     DependentView, Grant, SwapFacts,
@@ -426,4 +426,7 @@ pub(crate) struct Gathered {
     /// The views that depend on the table, when the call may drop, rename or
     /// retype a column, or swap the table.
     pub views: Vec<DependentView>,
+    /// For a slice replace asked to swap partitions: the partition that is
+    /// exactly the slice, when there is one.
+    pub slice_partition: Option<SlicePartition>,
 }

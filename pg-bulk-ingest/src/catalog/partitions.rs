@@ -98,3 +98,54 @@ pub(crate) fn read_partitioning(
         partitions,
     })
 }
+
+/// The partition of a table that is exactly a slice, read for a partition
+/// swap ([`sql::slice_partition`](crate::sql::slice_partition)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SlicePartition {
+    /// Its OID.
+    pub oid: u32,
+    /// Its name, in the table's schema.
+    pub name: String,
+    /// `pg_get_expr(relpartbound)`: the `FOR VALUES ...` it is attached with.
+    pub bound: String,
+    /// `pg_get_partition_constraintdef`: the condition its rows meet.
+    pub constraint: String,
+    /// Its storage parameters, then its TOAST table's (`toast.` before each).
+    pub storage: Vec<String>,
+    /// What it has that a fresh table would not get, described; the slice
+    /// is replaced by a `DELETE` when there is any.
+    pub own: Vec<String>,
+    /// Its owner, privileges and comments.
+    pub carried: super::Carried,
+    /// A name for the fresh partition, free in the table's schema, and so
+    /// are the names of its key, indexes and bound constraint.
+    pub fresh: String,
+}
+
+/// Reads the partition of the partitioned table `parent` that is exactly the
+/// slice, with `query` (a `sql::slice_partition`) and the slice's values
+/// `params`; `None` when no partition is.
+pub(crate) fn read_slice_partition(
+    client: &mut impl GenericClient,
+    query: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<Option<SlicePartition>, postgres::Error> {
+    let Some(row) = client.query_opt(query, params)? else {
+        return Ok(None);
+    };
+    let oid: u32 = row.get(0);
+    let mut carried = super::read_carried(client, oid)?;
+    // A view that reads it makes `own` not empty: none is made again.
+    carried.views.clear();
+    Ok(Some(SlicePartition {
+        oid,
+        name: row.get(1),
+        bound: row.get(2),
+        constraint: row.get(3),
+        storage: row.get(4),
+        own: row.get(5),
+        carried,
+        fresh: String::new(),
+    }))
+}

@@ -162,6 +162,10 @@ impl Table {
                     let bound = self.bound(*params);
                     self.deleted += sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
                 }
+                Run::Counted => {
+                    let row = sp.query_one(step.sql.as_str(), &[]).on(&self.name)?;
+                    self.deleted += row.get::<_, i64>(0) as u64;
+                }
                 Run::SliceCheck { columns } => {
                     let bound = self.bound(true);
                     if let Some(row) = sp.query_opt(step.sql.as_str(), &bound).on(&self.name)? {

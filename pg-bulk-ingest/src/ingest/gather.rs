@@ -4,10 +4,11 @@
 
 use postgres::Transaction;
 
-use crate::catalog::{self, Facts, Gathered, Relation, SwapFacts};
+use crate::catalog::{self, Facts, Gathered, Relation, SlicePartition, SwapFacts};
 use crate::diff::{changes, Change};
 use crate::plan::{Input, Mode, Options};
 use crate::sql;
+use crate::sync::Value;
 use crate::table::TableDef;
 
 /// Reads what planning `def` needs, and compares it with the live table (the
@@ -17,6 +18,7 @@ pub(crate) fn gather(
     def: &'static TableDef,
     options: &Options,
     input: &Input,
+    params: &[Value],
 ) -> Result<(Gathered, Vec<Change>), postgres::Error> {
     let named = catalog::read_named(sp, def.schema, def.table)?;
     let mut gathered = Gathered {
@@ -26,6 +28,7 @@ pub(crate) fn gather(
         session: named.session,
         swap: None,
         views: Vec::new(),
+        slice_partition: None,
     };
     let Relation::Table(table) = &gathered.live else {
         return Ok((gathered, Vec::new()));
@@ -56,6 +59,24 @@ pub(crate) fn gather(
         }
     }
     let oid = table.oid;
+    if let (true, Some(slice), Some(_)) =
+        (options.swap_partition, &options.slice, &table.partitioning)
+    {
+        if let Some((query, at)) = sql::slice_partition(def, slice, oid) {
+            let bound: Vec<&(dyn postgres::types::ToSql + Sync)> = at
+                .iter()
+                .map(|&i| &*params[i] as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            gathered.slice_partition = catalog::read_slice_partition(sp, &query, &bound)?
+                .map(|partition| -> Result<_, postgres::Error> {
+                    Ok(SlicePartition {
+                        fresh: free_name(sp, def)?,
+                        ..partition
+                    })
+                })
+                .transpose()?;
+        }
+    }
     let swappable = table.partitioning.is_none();
     if swappable && crate::plan::decide::may_swap(def, &found, &gathered.facts, options, input) {
         let swap = SwapFacts {

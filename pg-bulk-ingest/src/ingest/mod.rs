@@ -360,6 +360,8 @@ impl<'p, M> Ingest<'p, M> {
     /// make): readers see the old slice until the caller commits, then the
     /// new one. A slice value of a Rust type its column can't take fails the
     /// call at the slice's check, after the load, with the client's error.
+    /// A slice that is exactly one partition can be replaced by a partition
+    /// swap instead, with [`swap_partition`](Ingest::swap_partition).
     pub fn replace_slice(mut self, slice: Slice) -> Self {
         self.options.slice = Some(slice.shape());
         self.slice_values = slice.values();
@@ -441,6 +443,7 @@ impl<'p, M> Ingest<'p, M> {
                 def,
                 &self.options,
                 &input,
+                &self.slice_values,
                 types,
                 self.high_watermark.as_deref(),
             )?);
@@ -611,6 +614,7 @@ impl<'p, M> Ingest<'p, M> {
                 def,
                 &self.options,
                 input,
+                &self.slice_values,
                 types.clone(),
                 self.high_watermark.as_deref(),
             )?;

@@ -70,6 +70,71 @@ pub(crate) fn create(
 }
 
 impl<M> Ingest<'_, M> {
+    /// Makes a [`replace_slice`](Ingest::replace_slice) whose slice is
+    /// exactly one partition of the table a *partition swap*: the batch is
+    /// loaded into a fresh table, which is given the partition's key and
+    /// indexes, owner, privileges, comments and storage parameters, then
+    /// swapped in for the partition (`DETACH PARTITION` of the old one,
+    /// which is dropped, and `ATTACH PARTITION` of the fresh one with the
+    /// same bound). Default off.
+    ///
+    /// ```no_run
+    /// # use pg_bulk_ingest::{BulkTable, Ingest, Slice};
+    /// # #[derive(BulkTable)]
+    /// # #[bulk(partition_by = "range (day)", partition_interval = "day")]
+    /// # struct Reading { #[bulk(primary_key)] sensor: i32, #[bulk(primary_key)] day: chrono::NaiveDate, value: f64 }
+    /// # fn run(tx: &mut postgres::Transaction<'_>, day: chrono::NaiveDate, rows: Vec<Reading>) -> pg_bulk_ingest::Result<()> {
+    /// // The partition of `day` is swapped for one holding exactly `rows`.
+    /// Ingest::new()
+    ///     .replace_slice(Slice::equal("day", day))
+    ///     .swap_partition(true)
+    ///     .insert(tx, &rows)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// - **Which slices.** A slice of one condition on the column of a
+    ///   partitioning the struct declares: `Slice::equal` on a list
+    ///   partitioning's column, `Slice::range` on a range partitioning's,
+    ///   or `Slice::equal` on a range partitioning's `date` column (the day
+    ///   `[d, d + 1)`). A partition is the slice when its bound, as
+    ///   PostgreSQL prints it (`pg_get_expr(relpartbound)`), is the bound the
+    ///   slice's values make printed by the same server: every partition the
+    ///   library makes, and one made by hand with the same values. Otherwise
+    ///   (no such partition yet, a monthly partition and a slice of one day,
+    ///   a bound written `1.5` for a partition of `1.50`, or a partition with
+    ///   something of its own that a fresh table would lose: an index,
+    ///   trigger or constraint of its own, a view reading it, row security,
+    ///   a replica identity, another tablespace, a publication), the call
+    ///   replaces the slice with a `DELETE` and an insert, as without this
+    ///   option; its [`plan`](Ingest::plan) says which, and why.
+    /// - **Locks.** The fresh table is loaded and indexed with no lock on
+    ///   the table beyond the call's advisory locks. The swap then takes
+    ///   `ACCESS EXCLUSIVE` on the partitioned table, last, in attempts of
+    ///   at most the lock timeout, terminating blockers after
+    ///   [`terminate_blockers_after`](Ingest::terminate_blockers_after) (as a
+    ///   `replace` does): `DETACH PARTITION` takes it on every major 12 to
+    ///   18 (`CONCURRENTLY`, from 14, can't run in a transaction block).
+    ///   It is held until the caller commits: **readers and writers of every
+    ///   partition wait** from the swap to the commit, where the `DELETE`
+    ///   of a slice replace blocks no reader. Under it: the old partition's
+    ///   rows are counted (one scan of it, for
+    ///   [`deleted`](crate::TableReport::deleted)), the partition detached
+    ///   and dropped, the fresh one renamed and attached (a `CHECK` of the
+    ///   partition's constraint, added before the lock, spares
+    ///   `ATTACH PARTITION` its scan of the fresh table; it scans a
+    ///   default partition, if the table has one), and the `CHECK` dropped.
+    ///   Workers on other partitions ([per-partition locks](crate#partitioned-tables))
+    ///   wait for the swap, and it waits for them: commit soon after the
+    ///   call.
+    /// - **What it replaces.** The rows the partition holds when the swap
+    ///   has its lock, rows other sessions committed into it while the call
+    ///   ran included (where a `DELETE` leaves those committed after it
+    ///   started).
+    pub fn swap_partition(mut self, on: bool) -> Self {
+        self.options.swap_partition = on;
+        self
+    }
+
     /// One table whose calls may share its advisory lock (see
     /// [`shares_lock`](crate::plan::shares_lock)): the lock is taken shared,
     /// in a savepoint, and the call planned under it. When the plan shares
@@ -97,6 +162,7 @@ impl<M> Ingest<'_, M> {
             def,
             &self.options,
             input,
+            &self.slice_values,
             types.to_vec(),
             self.high_watermark.as_deref(),
         )?;

@@ -8,6 +8,7 @@ use super::gather::gather;
 use crate::error::{Error, OnTable, Result};
 use crate::plan::decide::Refused;
 use crate::plan::{decide, Input, Mode, Options, Plan, Step};
+use crate::sync::Value;
 use crate::table::TableDef;
 
 /// The options against the call's tables, before anything is sent: a
@@ -45,11 +46,12 @@ pub(super) fn plan_table(
     def: &'static TableDef,
     options: &Options,
     input: &Input,
+    params: &[Value],
     types: Vec<Step>,
     high_watermark: Option<&str>,
 ) -> Result<Plan> {
     let name = def.name().to_string();
-    let (gathered, changes) = gather(sp, def, options, input).on(&name)?;
+    let (gathered, changes) = gather(sp, def, options, input, params).on(&name)?;
     let mut prelude = types;
     prelude.push(crate::plan::advisory(def));
     let mut plan = decide(def, &gathered, &changes, options, input, prelude).map_err(

@@ -184,6 +184,8 @@ pub(crate) fn decide(
         keys,
         mirror: options.mirror.as_ref(),
         slice: options.slice.as_ref(),
+        swap_partition: options.swap_partition,
+        slice_partition: gathered.slice_partition.as_ref(),
         hook: options.on_new_table,
         session: gathered.session,
         partition_locks: false,

@@ -207,6 +207,9 @@ pub(crate) enum Run {
     /// A statement whose rows are counted as deleted (a mirror's delete or
     /// mark, a slice's delete); with `params`, the slice's values bound.
     Deletes { params: bool },
+    /// A query whose one `bigint` is counted as deleted: the rows of the
+    /// partition a partition swap replaces.
+    Counted,
     /// A slice replace's check: the query (with the slice's values bound)
     /// gives the first staged row outside the slice and the number of the
     /// column (in `columns`) it fails.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::decide::Keys;
 use super::{Counting, Staged};
 use super::{Lock, Mode, NewTableKind, Path, Plan, Run, Stage, Step};
-use crate::catalog::{LiveTable, Session, SwapFacts};
+use crate::catalog::{LiveTable, Session, SlicePartition, SwapFacts};
 use crate::conflict::Duplicates;
 use crate::diff::Change;
 use crate::ident::QualifiedName;
@@ -45,6 +45,11 @@ pub(super) struct Shape<'a> {
     pub mirror: Option<&'a Mirror>,
     /// A slice replace's slice (an insert).
     pub slice: Option<&'a SliceShape>,
+    /// A slice replace asked to swap a fresh partition in
+    /// ([`Ingest::swap_partition`](crate::Ingest::swap_partition)), and the
+    /// partition that is exactly its slice, when there is one.
+    pub swap_partition: bool,
+    pub slice_partition: Option<&'a SlicePartition>,
     /// The caller's `on_new_table` hook runs on each table created.
     pub hook: bool,
     /// The server and the session's settings (the merge's form).
@@ -189,9 +194,11 @@ impl Steps<'_> {
     }
 }
 
+mod partitions;
 mod prelude;
 mod staged;
 
+use partitions::{fresh_partition, partition_swap, partitions};
 pub(crate) use prelude::{advisory, advisory_shared};
 use staged::{insert, merge, staged_merge};
 
@@ -298,7 +305,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             keys_and_indexes(&mut s, shape.intermediate(), Stage::Prepare);
         }
     }
-    if shape.path == Path::Nothing && shape.mode == Mode::Insert {
+    if shape.path == Path::Nothing && shape.mode == Mode::Insert && shape.swapped().is_none() {
         // The lock the COPY takes, taken first by a plain statement: a lock
         // timeout (or missing privilege) is then an ordinary error, where at
         // the start of a COPY it would leave the connection unusable.
@@ -333,6 +340,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             "a temporary table of this session",
         );
         s.hook(NewTableKind::Staging, &shape.staging());
+    }
+    if let Some(partition) = shape.swapped() {
+        fresh_partition(&mut s, partition);
     }
 
     // Load.
@@ -374,7 +384,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
     // Finish.
     let into = QualifiedName::new(def.schema, shape.target()).to_string();
     let key_first = shape.path == Path::Rebuild && staged;
-    if shape.path != Path::InPlace {
+    if shape.path != Path::InPlace && shape.swapped().is_none() {
         partitions(&mut s, Stage::Finish);
     }
     match (shape.path, shape.mode) {
@@ -419,6 +429,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             );
         }
         _ => {}
+    }
+    if let Some(partition) = shape.swapped() {
+        partition_swap(&mut s, partition);
     }
     if creates && !key_first {
         keys_and_indexes(&mut s, shape.target(), Stage::Finish);
@@ -510,41 +523,6 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         }
     }
     s.out
-}
-
-/// The step that creates the partitions the staged rows need, when the call
-/// creates partitions: after the `ALTER`s in place (a partition is made like
-/// the parent), before the rows go in.
-fn partitions(s: &mut Steps<'_>, stage: Stage) {
-    let shape = s.shape;
-    if !shape.partitions() || !shape.staged() {
-        return;
-    }
-    let live = shape.live.and_then(|l| l.partitioning.as_ref());
-    let Some(query) = sql::missing_partitions(shape.def, live, &shape.staging_qualified()) else {
-        return;
-    };
-    if let (true, None) = (shape.partition_locks, shape.slice) {
-        if let Some(keys) = sql::staged_partition_keys(shape.def, &shape.staging_qualified()) {
-            s.push(
-                stage,
-                lock::advisory_partitions(shape.def, &keys),
-                Some(LockMode::AdvisoryPartitions),
-                "each partition the batch goes into, made or not: a call on one of them \
-                 waits until this one's transaction ends",
-                Run::Execute,
-            );
-        }
-    }
-    s.push(
-        stage,
-        query,
-        Some(LockMode::ShareUpdateExclusive),
-        "the partitions the batch needs, each made (CREATE TABLE ... LIKE the table) and \
-         attached: readers and writers of the table go on (ACCESS EXCLUSIVE on a default \
-         partition, which is scanned)",
-        Run::Partitions,
-    );
 }
 
 /// For each identity column the live table has too (as an identity), the

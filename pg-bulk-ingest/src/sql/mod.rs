@@ -647,8 +647,9 @@ pub(crate) use merge::{
     dedupe_loaded, has_repeats, numbered, repeated_key, sorted_by, stored_key, Keep, Merge,
 };
 pub(crate) use partition::{
-    creates_partitions, fixed_partitions, missing_partitions, slice_partition_keys,
-    staged_partition_keys,
+    bound_check, count_rows, creates_partitions, fixed_partitions, fresh_partition,
+    missing_partitions, slice_partition, slice_partition_keys, staged_partition_keys,
+    swap_partition,
 };
 pub(crate) use storage::set_storage;
 pub(crate) use sync::{

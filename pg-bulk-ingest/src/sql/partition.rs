@@ -256,6 +256,187 @@ pub(crate) fn slice_partition_keys(
     None
 }
 
+/// The query that finds the partition of table `parent` (an OID) that is
+/// exactly `slice`, for a partition swap: its OID, name, bound
+/// (`pg_get_expr(relpartbound)`), partition constraint, storage parameters
+/// (its own, then its TOAST table's, `toast.` before each), and what it has
+/// that a fresh table would not get (described; empty when it can be
+/// swapped). The slice's values it binds are given by their indexes among
+/// them. A partition is the slice when its bound, as PostgreSQL prints it,
+/// is the bound the slice's values make, printed by the same server:
+/// `FOR VALUES IN (v)` for `Slice::equal` on a list partitioning's column,
+/// `FOR VALUES FROM (from) TO (to)` for `Slice::range` on a range
+/// partitioning's column, or `FROM (day) TO (day + 1)` for `Slice::equal`
+/// on a range partitioning's `date` column. Printing makes equal bounds
+/// equal text; a bound written otherwise (`1.5` for `1.50`) doesn't match,
+/// and the slice is replaced by a `DELETE` instead. `None` when the slice
+/// isn't one condition on the partitioning's single column, or the table
+/// isn't partitioned by range or list.
+pub(crate) fn slice_partition(
+    def: &TableDef,
+    slice: &SliceShape,
+    parent: u32,
+) -> Option<(String, Vec<usize>)> {
+    let partition = def.partition.as_ref()?;
+    let [column] = partition.columns else {
+        return None;
+    };
+    let [(name, range)] = &slice.conditions[..] else {
+        return None;
+    };
+    if name != column {
+        return None;
+    }
+    let sql_type = &def.column(column)?.sql_type;
+    let kind = sql_type.kind();
+    let (bounds, params) = match (partition.method, range) {
+        (PartitionMethod::List, false) => {
+            let mut bounds = vec![format!("format('FOR VALUES IN (%L)', $1::{sql_type})")];
+            // PostgreSQL prints integers and numerics unquoted (negative
+            // ones quoted), and booleans as true and false.
+            if matches!(kind, TypeKind::Int4 | TypeKind::Numeric | TypeKind::Bool) {
+                bounds.push(format!("format('FOR VALUES IN (%s)', $1::{sql_type})"));
+            }
+            (bounds, vec![0])
+        }
+        (PartitionMethod::Range(_), true) => (
+            vec![format!(
+                "format('FOR VALUES FROM (%L) TO (%L)', $1::{sql_type}, $2::{sql_type})"
+            )],
+            vec![0, 1],
+        ),
+        (PartitionMethod::Range(_), false) if kind == TypeKind::Date => (
+            vec!["format('FOR VALUES FROM (%L) TO (%L)', $1::date, $1::date + 1)".to_owned()],
+            vec![0],
+        ),
+        _ => return None,
+    };
+    let local = [
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_index x WHERE x.indrelid = c.oid \
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h \
+                              WHERE h.inhrelid = x.indexrelid)) \
+         THEN 'an index of its own' END",
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid \
+              AND NOT t.tgisinternal \
+              AND coalesce((to_jsonb(t) ->> 'tgparentid')::oid, 0) = 0) \
+         THEN 'a trigger of its own' END",
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k \
+              WHERE (k.conrelid = c.oid AND k.conislocal AND k.contype IN ('c', 'f', 'x')) \
+                 OR (k.confrelid = c.oid AND k.conparentid = 0)) \
+         THEN 'a constraint of its own, or a foreign key to it' END",
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+              JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass \
+               AND d.objid = r.oid \
+              WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid \
+               AND r.ev_class <> c.oid) \
+         THEN 'a view that reads it' END",
+        "CASE WHEN c.relrowsecurity OR c.relforcerowsecurity OR c.relreplident <> 'd' \
+                OR c.relpersistence <> 'p' OR c.reltablespace <> 0 \
+                OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel p WHERE p.prrelid = c.oid) \
+         THEN 'settings of its own (row security, replica identity, persistence, \
+               tablespace or a publication)' END",
+    ];
+    Some((
+        format!(
+            "SELECT c.oid, c.relname::text, pg_catalog.pg_get_expr(c.relpartbound, c.oid), \
+                    pg_catalog.pg_get_partition_constraintdef(c.oid), \
+                    coalesce(c.reloptions, '{{}}') || ARRAY(SELECT 'toast.' || o.o \
+                      FROM pg_catalog.pg_class t, \
+                           pg_catalog.unnest(t.reloptions) WITH ORDINALITY AS o(o, n) \
+                      WHERE t.oid = c.reltoastrelid ORDER BY o.n), \
+                    pg_catalog.array_remove(ARRAY[{}], NULL) \
+             FROM pg_catalog.pg_inherits i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = {parent} AND c.relnamespace = {namespace} \
+               AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) IN ({})",
+            local.join(", "),
+            bounds.join(", "),
+            namespace = format_args!(
+                "(SELECT p.relnamespace FROM pg_catalog.pg_class p WHERE p.oid = {parent})"
+            ),
+        ),
+        params,
+    ))
+}
+
+/// `CREATE TABLE <fresh> (LIKE <table> INCLUDING DEFAULTS INCLUDING
+/// GENERATED)`: a partition swap's fresh partition, made as the partitions
+/// the library makes are.
+pub(crate) fn fresh_partition(def: &TableDef, fresh: &str) -> String {
+    format!(
+        "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED)",
+        QualifiedName::new(def.schema, fresh),
+        def.name()
+    )
+}
+
+/// The name of the `CHECK` a fresh partition is given before it is
+/// attached.
+fn bound_check_name(fresh: &str) -> String {
+    invented(fresh, "_bound", fresh)
+}
+
+/// `ALTER TABLE <fresh> ADD CONSTRAINT <fresh>_bound CHECK (<constraint>)`:
+/// the partition constraint (as `pg_get_partition_constraintdef` prints it)
+/// on the fresh partition, so that `ATTACH PARTITION` finds its rows proven
+/// and doesn't scan them (PostgreSQL docs, "Partition Maintenance").
+pub(crate) fn bound_check(def: &TableDef, fresh: &str, constraint: &str) -> String {
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({constraint})",
+        QualifiedName::new(def.schema, fresh),
+        Ident(&bound_check_name(fresh))
+    )
+}
+
+/// `SELECT count(*) FROM <partition>`.
+pub(crate) fn count_rows(def: &TableDef, partition: &str) -> String {
+    format!(
+        "SELECT pg_catalog.count(*) FROM {}",
+        QualifiedName::new(def.schema, partition)
+    )
+}
+
+/// The statements of a partition swap, under the table's `ACCESS
+/// EXCLUSIVE` lock: the old partition detached and dropped, the fresh one
+/// renamed to its name (its key and indexes named as for a table of that
+/// name), attached with its bound (`FOR VALUES ...`, as
+/// `pg_get_expr(relpartbound)` printed it), and its bound's `CHECK`
+/// dropped.
+pub(crate) fn swap_partition(def: &TableDef, old: &str, bound: &str, fresh: &str) -> Vec<String> {
+    let (table, old_q) = (def.name(), QualifiedName::new(def.schema, old));
+    let mut sql = vec![
+        format!("ALTER TABLE {table} DETACH PARTITION {old_q}"),
+        format!("DROP TABLE {old_q}"),
+        format!(
+            "ALTER TABLE {} RENAME TO {}",
+            QualifiedName::new(def.schema, fresh),
+            Ident(old)
+        ),
+    ];
+    if !def.primary_key.is_empty() {
+        sql.push(format!(
+            "ALTER TABLE {old_q} RENAME CONSTRAINT {} TO {}",
+            Ident(&super::primary_key_name(fresh)),
+            Ident(&super::primary_key_name(old))
+        ));
+    }
+    for index in def.indexes {
+        sql.push(format!(
+            "ALTER INDEX {} RENAME TO {}",
+            QualifiedName::new(def.schema, &super::index_name(fresh, index)),
+            Ident(&super::index_name(old, index))
+        ));
+    }
+    sql.push(format!(
+        "ALTER TABLE {table} ATTACH PARTITION {old_q} {bound}"
+    ));
+    sql.push(format!(
+        "ALTER TABLE {old_q} DROP CONSTRAINT {}",
+        Ident(&bound_check_name(fresh))
+    ));
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +503,32 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("FOR VALUES FROM (%L) TO (%L)', 'metrics', 'readings', 'metrics', n.name, (v.lo)::date, (v.lo + interval '1 month')::date)"), "{sql}");
+    }
+
+    #[test]
+    fn a_slice_is_a_partition_only_as_one_condition_on_the_partition_column() {
+        let shape = |conditions: &[(&str, bool)]| SliceShape {
+            conditions: conditions
+                .iter()
+                .map(|(c, r)| (c.to_string(), *r))
+                .collect(),
+        };
+        // A day of a monthly range: a bound of one day, which no monthly
+        // partition has; the query finds none.
+        let (sql, params) = slice_partition(&MONTHLY, &shape(&[("day", false)]), 42).unwrap();
+        assert!(
+            sql.contains("IN (format('FOR VALUES FROM (%L) TO (%L)', $1::date, $1::date + 1))"),
+            "{sql}"
+        );
+        assert!(sql.contains("i.inhparent = 42"), "{sql}");
+        assert_eq!(params, [0]);
+        let (sql, params) = slice_partition(&MONTHLY, &shape(&[("day", true)]), 42).unwrap();
+        assert!(sql.contains("$1::date, $2::date"), "{sql}");
+        assert_eq!(params, [0, 1]);
+        assert!(slice_partition(&MONTHLY, &shape(&[("sensor", false)]), 42).is_none());
+        assert!(
+            slice_partition(&MONTHLY, &shape(&[("day", false), ("sensor", false)]), 42).is_none()
+        );
+        assert!(slice_partition(&HASHED, &shape(&[("sensor", false)]), 42).is_none());
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Options {
     pub mirror: Option<Mirror>,
     /// A slice replace: the insert replaces the rows of this slice.
     pub slice: Option<SliceShape>,
+    /// A slice replace that is exactly one partition swaps a fresh one in.
+    pub swap_partition: bool,
     /// Make catalog-only changes in place rather than rebuilding.
     pub in_place: bool,
     /// Allow changes that lose data.
@@ -98,6 +100,12 @@ impl Options {
                     ));
                 }
             }
+        }
+        if self.swap_partition && self.slice.is_none() {
+            return Err(
+                "swap_partition is for a slice replace: give the slice with replace_slice"
+                    .to_owned(),
+            );
         }
         let duplicates = self.duplicates.unwrap_or(match mode {
             Mode::Upsert => Duplicates::KeepLast,

@@ -38,6 +38,7 @@ fn gathered(live: Option<LiveTable>, facts: Facts) -> Gathered {
         },
         swap: Some(swap_facts(1000.0)),
         views: Vec::new(),
+        slice_partition: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::{Counting, Shape, Staged, Steps};
 use crate::conflict::OnConflict;
+use crate::ident::QualifiedName;
 use crate::lock::LockMode;
 use crate::plan::{Path, Run, Stage};
 use crate::sql::{self, Keep};
@@ -196,12 +197,17 @@ pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
     let range = sql::staged_range(&staging, &position);
     let keyed = !shape.keys.key.is_empty();
     let keep = shape.keep();
-    let all = staged_merge(shape, into, &staging, &position);
-    let some = staged_merge(shape, into, &range, &position);
     let note = match keep {
         Some(_) if keyed => "one row of each key, in input order; a stored key fails the call",
         _ => "in input order",
     };
+    // A partition swap loads the fresh partition, which holds no row yet.
+    let swapped = shape
+        .swapped()
+        .map(|p| QualifiedName::new(shape.def.schema, &p.fresh).to_string());
+    let into = swapped.as_deref().unwrap_or(into);
+    let all = staged_merge(shape, into, &staging, &position);
+    let some = staged_merge(shape, into, &range, &position);
     let lock = table_lock(shape, stage, into);
     if let Some(slice) = shape.slice {
         s.push(
@@ -213,13 +219,20 @@ pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
                 columns: slice.conditions.iter().map(|(c, _)| c.clone()).collect(),
             },
         );
-        s.push(
-            stage,
-            sql::slice_delete(slice, into),
-            lock,
-            "the slice's stored rows (the slice's values are parameters)",
-            Run::Deletes { params: true },
-        );
+        if swapped.is_none() {
+            let note = "the slice's stored rows (the slice's values are parameters)";
+            let note = match shape.not_swapped() {
+                Some(why) => format!("{note}; {why}"),
+                None => note.to_owned(),
+            };
+            s.push(
+                stage,
+                sql::slice_delete(slice, into),
+                lock,
+                &note,
+                Run::Deletes { params: true },
+            );
+        }
     }
     s.push(
         stage,
@@ -230,11 +243,15 @@ pub(super) fn insert(s: &mut Steps<'_>, stage: Stage, into: &str) {
             counting: Counting::RowCount,
             instead: None,
             unordered: None,
-            check_first: None,
+            // The fresh partition gets its key after its rows: a repeated
+            // key is found first.
+            check_first: (keyed && keep.is_none() && swapped.is_some())
+                .then(|| sql::has_repeats(&staging, shape.keys.key)),
             dedupe: None,
             repeated: (keyed && keep.is_none())
                 .then(|| sql::repeated_key(&staging, shape.keys.key, &position)),
-            stored: keyed.then(|| sql::stored_key(&staging, shape.keys.key, &position, into)),
+            stored: (keyed && swapped.is_none())
+                .then(|| sql::stored_key(&staging, shape.keys.key, &position, into)),
             locate: Some(some.insert(keep, true)),
         })),
     );
