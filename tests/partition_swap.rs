@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use pg_bulk_ingest::{BulkTable, Error, Ingest, Mode, Slice};
+use pg_bulk_ingest::{BulkTable, Error, Ingest, Mode, NewTableKind, Slice};
 use postgres::GenericClient;
 
 #[derive(BulkTable, Debug, Clone, PartialEq)]
@@ -368,6 +368,24 @@ fn a_failing_swap_leaves_the_partition_and_the_transaction_as_they_were() {
         Error::DuplicateKey { rows, .. } => assert_eq!(rows, Some((0, 2))),
         other => panic!("{other}"),
     }
+    // An index the partition got after the call read it (here from the
+    // hook, in the call's transaction) would go with it: the swap, under
+    // its lock, reads the partition again and refuses.
+    let err = swap()
+        .on_new_table(|tx, table| {
+            if table.kind() == NewTableKind::Intermediate {
+                tx.batch_execute("CREATE INDEX late ON metrics.daily_20240102 (value)")?;
+            }
+            Ok(())
+        })
+        .insert(&mut tx, daily(&[2], 2, 3.0))
+        .unwrap_err();
+    match &err {
+        Error::Dependents { dependents, .. } => {
+            assert_eq!(dependents, &["an index of its own".to_owned()])
+        }
+        other => panic!("{other}"),
+    }
     // The transaction is usable, and nothing changed or stayed behind.
     tx.commit().unwrap();
     assert_eq!(
@@ -378,6 +396,7 @@ fn a_failing_swap_leaves_the_partition_and_the_transaction_as_they_were() {
         before
     );
     assert!(strays(&mut client, "metrics").is_empty());
+    assert_eq!(oid(&mut client, "metrics.late"), None);
 }
 
 /// A reader of another partition keeps reading while the fresh partition

@@ -121,23 +121,60 @@ pub(crate) struct SlicePartition {
     /// A name for the fresh partition, free in the table's schema, and so
     /// are the names of its key, indexes and bound constraint.
     pub fresh: String,
+    /// The query that found it, and the slice's values it binds (by their
+    /// indexes): run again under the swap's lock.
+    pub query: String,
+    pub params: Vec<usize>,
+}
+
+impl SlicePartition {
+    /// How `now` (the partition read again) differs from the partition as
+    /// planned, described; empty when a swap may go ahead.
+    pub(crate) fn changed(&self, now: Option<&SlicePartition>) -> Vec<String> {
+        let Some(now) = now else {
+            return vec![format!(
+                "partition {} is no longer the slice's partition",
+                self.name
+            )];
+        };
+        let mut changed = now.own.clone();
+        if (now.oid, &now.name, &now.bound, &now.constraint)
+            != (self.oid, &self.name, &self.bound, &self.constraint)
+        {
+            changed.push(format!("partition {} was replaced meanwhile", self.name));
+        }
+        if now.storage != self.storage {
+            changed.push(format!(
+                "partition {}'s storage parameters changed meanwhile",
+                self.name
+            ));
+        }
+        changed
+    }
 }
 
 /// Reads the partition of the partitioned table `parent` that is exactly the
 /// slice, with `query` (a `sql::slice_partition`) and the slice's values
-/// `params`; `None` when no partition is.
+/// `params`, and, with `carried`, its owner, privileges and comments;
+/// `None` when no partition is.
 pub(crate) fn read_slice_partition(
     client: &mut impl GenericClient,
     query: &str,
     params: &[&(dyn postgres::types::ToSql + Sync)],
+    carried: bool,
 ) -> Result<Option<SlicePartition>, postgres::Error> {
     let Some(row) = client.query_opt(query, params)? else {
         return Ok(None);
     };
     let oid: u32 = row.get(0);
-    let mut carried = super::read_carried(client, oid)?;
-    // A view that reads it makes `own` not empty: none is made again.
-    carried.views.clear();
+    let carried = if carried {
+        let mut carried = super::read_carried(client, oid)?;
+        // A view that reads it makes `own` not empty: none is made again.
+        carried.views.clear();
+        carried
+    } else {
+        super::Carried::default()
+    };
     Ok(Some(SlicePartition {
         oid,
         name: row.get(1),
@@ -147,5 +184,7 @@ pub(crate) fn read_slice_partition(
         own: row.get(5),
         carried,
         fresh: String::new(),
+        query: query.to_owned(),
+        params: Vec::new(),
     }))
 }

@@ -162,6 +162,22 @@ impl Table {
                     let bound = self.bound(*params);
                     self.deleted += sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
                 }
+                Run::SamePartition { planned } => {
+                    let bound: Vec<_> = planned
+                        .params
+                        .iter()
+                        .map(|&i| &*self.params[i] as &(dyn postgres::types::ToSql + Sync))
+                        .collect();
+                    let now = catalog::read_slice_partition(sp, &step.sql, &bound, false)
+                        .on(&self.name)?;
+                    let changed = planned.changed(now.as_ref());
+                    if !changed.is_empty() {
+                        return Err(Error::Dependents {
+                            table: self.name.clone(),
+                            dependents: changed,
+                        });
+                    }
+                }
                 Run::Counted => {
                     let row = sp.query_one(step.sql.as_str(), &[]).on(&self.name)?;
                     self.deleted += row.get::<_, i64>(0) as u64;

@@ -67,10 +67,11 @@ pub(crate) fn gather(
                 .iter()
                 .map(|&i| &*params[i] as &(dyn postgres::types::ToSql + Sync))
                 .collect();
-            gathered.slice_partition = catalog::read_slice_partition(sp, &query, &bound)?
+            gathered.slice_partition = catalog::read_slice_partition(sp, &query, &bound, true)?
                 .map(|partition| -> Result<_, postgres::Error> {
                     Ok(SlicePartition {
                         fresh: free_name(sp, def)?,
+                        params: at.clone(),
                         ..partition
                     })
                 })

@@ -116,8 +116,11 @@ impl<M> Ingest<'_, M> {
     ///   18 (`CONCURRENTLY`, from 14, can't run in a transaction block).
     ///   It is held until the caller commits: **readers and writers of every
     ///   partition wait** from the swap to the commit, where the `DELETE`
-    ///   of a slice replace blocks no reader. Under it: the old partition's
-    ///   rows are counted (one scan of it, for
+    ///   of a slice replace blocks no reader. Under it: the partition is
+    ///   read again (if it changed since the call read it, replaced or given
+    ///   something of its own, the call fails with
+    ///   [`Error::Dependents`](crate::Error::Dependents), changing nothing),
+    ///   the old partition's rows are counted (one scan of it, for
     ///   [`deleted`](crate::TableReport::deleted)), the partition detached
     ///   and dropped, the fresh one renamed and attached (a `CHECK` of the
     ///   partition's constraint, added before the lock, spares

@@ -207,6 +207,14 @@ pub(crate) enum Run {
     /// A statement whose rows are counted as deleted (a mirror's delete or
     /// mark, a slice's delete); with `params`, the slice's values bound.
     Deletes { params: bool },
+    /// Under a partition swap's lock: the partition that is exactly the
+    /// slice read again (the step's statement, with the slice's values
+    /// `planned.params` bound); the call fails with
+    /// [`Error::Dependents`](crate::Error::Dependents), changing nothing,
+    /// when it is not the partition as planned.
+    SamePartition {
+        planned: Box<crate::catalog::SlicePartition>,
+    },
     /// A query whose one `bigint` is counted as deleted: the rows of the
     /// partition a partition swap replaces.
     Counted,

@@ -121,6 +121,16 @@ pub(super) fn partition_swap(s: &mut Steps<'_>, partition: &SlicePartition) {
     );
     s.push(
         Stage::Swap,
+        partition.query.clone(),
+        lock,
+        "the partition read again (the slice's values bound): the call fails, changing \
+         nothing, if it changed since it was read",
+        Run::SamePartition {
+            planned: Box::new(partition.clone()),
+        },
+    );
+    s.push(
+        Stage::Swap,
         sql::count_rows(def, &partition.name),
         lock,
         "the old partition's rows (one scan), counted as deleted",
