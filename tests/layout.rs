@@ -76,7 +76,7 @@ fn the_public_surface_is_what_users_need() {
             "use encode::{Encode, EncodeError, FieldError, RowWriter}",
             "use error::{Error, Result}",
             "use ident::{Ident, QualifiedName}",
-            "use ingest::{Batch, HighWatermark, Ingest, NewTable, Phase, Progress, Report, TableReport, UpsertStrategy, Visible}",
+            "use ingest::{create_partitions, Batch, HighWatermark, Ingest, NewTable, Phase, Progress, Report, TableReport, UpsertStrategy, Visible}",
             "use plan::{Mode, NewTableKind, Plan}",
             "use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey}",
             "use sync::{Delete, Slice}",

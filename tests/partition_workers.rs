@@ -1,15 +1,17 @@
 //! Several workers on one partitioned table, against a real server: calls
 //! writing into different partitions run together (the table's advisory
 //! lock shared, one per partition), calls on one partition take turns, and
-//! a DETACH PARTITION inside a transaction blocks readers of every other
-//! partition until commit (why a slice replace of a partition is not done by
-//! swapping a fresh partition in).
+//! workers that each need a new partition run together once the partitions
+//! are made ahead, and a DETACH PARTITION inside a transaction blocks
+//! readers of every other partition until commit (what a partition swap
+//! costs them, which is why `Ingest::swap_partition` is asked for, and takes
+//! its lock last).
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use pg_bulk_ingest::{BulkTable, Ingest, Slice};
+use pg_bulk_ingest::{BulkTable, Error, Ingest, Slice};
 use postgres::Client;
 
 #[derive(BulkTable, Debug, Clone, PartialEq)]
@@ -184,11 +186,55 @@ fn a_worker_waits_for_a_call_that_changes_the_table() {
     assert_eq!(values(&mut first, day(2, 10)), [2.0; 5]);
 }
 
-/// Why a slice replace of one partition is not made by swapping a fresh
-/// partition in: `DETACH PARTITION` (without `CONCURRENTLY`, which can't run
-/// in a transaction block) takes `ACCESS EXCLUSIVE` on the parent, on every
-/// major, and holds it until commit, so a reader of another partition waits
-/// for the whole transaction. The reader's wait is measured and printed.
+/// Two workers that each make a new partition take turns: `ATTACH
+/// PARTITION` takes `SHARE UPDATE EXCLUSIVE` on the table, which conflicts
+/// with itself, until the first commits (here the second's lock timeout
+/// ends its wait). With the partitions made ahead by `create_partitions`,
+/// they run together.
+#[test]
+fn partitions_made_ahead_let_workers_on_new_months_run_together() {
+    let (db, mut first) = seeded("workers_ahead");
+    let mut second = db.connect();
+    second.batch_execute("SET lock_timeout = '1s'").unwrap();
+    let mut tx = first.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, rows(day(5, 1), 2, 5.0)).unwrap();
+    let mut tx2 = second.transaction().unwrap();
+    let err = pg_bulk_ingest::insert(&mut tx2, rows(day(6, 1), 2, 6.0)).unwrap_err();
+    assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+    tx2.rollback().unwrap();
+    tx.rollback().unwrap();
+
+    let made =
+        pg_bulk_ingest::create_partitions::<Reading, _>(&mut first, &[day(5, 1), day(6, 30)])
+            .unwrap();
+    assert_eq!(made, ["readings_202405", "readings_202406"]);
+    // Committed, and made once.
+    assert!(
+        pg_bulk_ingest::create_partitions::<Reading, _>(&mut second, &[day(5, 2), day(1, 1)])
+            .unwrap()
+            .is_empty()
+    );
+    let mut tx = first.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, rows(day(5, 1), 2, 5.0)).unwrap();
+    let mut tx2 = second.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx2, rows(day(6, 1), 2, 6.0)).unwrap();
+    tx2.commit().unwrap();
+    tx.commit().unwrap();
+    assert_eq!(values(&mut first, day(5, 1)), [5.0; 2]);
+    assert_eq!(values(&mut first, day(6, 1)), [6.0; 2]);
+
+    // Before the first load there is no table to make partitions of.
+    let empty = pg_bulk_ingest_testkit::server().create_database("workers_no_table");
+    let err = pg_bulk_ingest::create_partitions::<Reading, _>(&mut empty.connect(), &[day(1, 1)])
+        .unwrap_err();
+    assert!(matches!(err, Error::Options { .. }), "{err}");
+}
+
+/// What a partition swap costs readers of other partitions: `DETACH
+/// PARTITION` (without `CONCURRENTLY`, which can't run in a transaction
+/// block) takes `ACCESS EXCLUSIVE` on the parent, on every major, and holds
+/// it until commit, so a reader of another partition waits for the rest of
+/// the transaction. The reader's wait is measured and printed.
 #[test]
 fn detach_in_a_transaction_blocks_readers_of_other_partitions() {
     let (db, mut first) = seeded("workers_detach");

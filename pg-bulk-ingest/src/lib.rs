@@ -31,8 +31,8 @@ use error::OnTable;
 pub use error::{Error, Result};
 pub use ident::{Ident, QualifiedName};
 pub use ingest::{
-    Batch, HighWatermark, Ingest, NewTable, Phase, Progress, Report, TableReport, UpsertStrategy,
-    Visible,
+    create_partitions, Batch, HighWatermark, Ingest, NewTable, Phase, Progress, Report,
+    TableReport, UpsertStrategy, Visible,
 };
 pub use plan::{Mode, NewTableKind, Plan};
 pub use row::{AsRow, BulkEnum, BulkRows, BulkTable, HasPrimaryKey, HasUniqueKey};

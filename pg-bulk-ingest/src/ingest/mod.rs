@@ -35,6 +35,7 @@ pub use crate::plan::decide::UpsertStrategy;
 pub use batches::{Batch, HighWatermark, Visible};
 use batches::{BeforeVisibleFn, Position};
 pub use hook::NewTable;
+pub use partitions::create_partitions;
 pub use report::{Phase, Progress, Report, TableReport};
 
 /// How often a plan may be made again because the table changed between its

@@ -10,26 +10,30 @@ use postgres::Transaction;
 use super::execute::{Outcome, Table};
 use super::planning::plan_table;
 use super::Ingest;
-use crate::error::{OnTable, Result};
-use crate::ident::QualifiedName;
+use postgres::types::ToSql;
+
+use crate::error::{Error, OnTable, Result};
+use crate::ident::{Ident, QualifiedName};
 use crate::lock::LockPolicy;
 use crate::plan::{Input, Step};
+use crate::row::BulkTable;
 use crate::savepoint::isolated;
+use crate::sql;
 use crate::table::TableDef;
 
 /// Runs `query` (a `sql::missing_partitions`) and the statements it gives.
 /// A partition whose name is taken (`duplicate_table`) by a partition of the
 /// same table, made by another session since the catalog was read, is
 /// skipped; any other failure fails the call, naming the partition in the
-/// server's message. Returns how many partitions were made.
+/// server's message. Returns the names of the partitions made.
 pub(crate) fn create(
     sp: &mut Transaction<'_>,
     def: &TableDef,
     name: &str,
     query: &str,
-) -> Result<u64> {
+) -> Result<Vec<String>> {
     let missing = sp.query(query, &[]).on(name)?;
-    let mut made = 0;
+    let mut made = Vec::new();
     for row in missing {
         let (partition, create, attach): (String, String, String) =
             (row.get(0), row.get(1), row.get(2));
@@ -42,7 +46,7 @@ pub(crate) fn create(
         match done {
             Ok(()) => {
                 log::info!("{name}: partition {partition} made");
-                made += 1;
+                made.push(partition);
             }
             Err(e) if e.code() == Some(&SqlState::DUPLICATE_TABLE) => {
                 let qualified = QualifiedName::new(def.schema, &partition).to_string();
@@ -66,6 +70,118 @@ pub(crate) fn create(
             Err(e) => return Err(e).on(name),
         }
     }
+    Ok(made)
+}
+
+/// Makes the partitions of `T`'s table that rows whose partition column
+/// holds `values` go into and that the table lacks, in a short transaction
+/// of its own, which it commits; returns their names (none when every value
+/// has its partition). For workers that load different partitions at once:
+/// a call that makes a partition attaches it (`ATTACH PARTITION`, `SHARE
+/// UPDATE EXCLUSIVE` on the table, which conflicts with itself), so two
+/// workers that each make one take turns until the first commits; made
+/// ahead, they run together (see [Partitioned tables](crate#partitioned-tables)).
+///
+/// The partitions are made as a call would make them (named and bounded as
+/// in [Partitioned tables](crate#partitioned-tables), `CREATE TABLE ...
+/// LIKE` the table and `ATTACH PARTITION`), each in a savepoint; a partition
+/// another session made meanwhile under the same name is used. `values` are
+/// bound as one array parameter of the partition column's type. It takes
+/// the table's advisory lock shared, as a call that writes into partitions.
+///
+/// ```no_run
+/// use chrono::NaiveDate;
+/// use pg_bulk_ingest::BulkTable;
+///
+/// #[derive(BulkTable)]
+/// #[bulk(schema = "metrics", table = "readings",
+///        partition_by = "range (day)", partition_interval = "month")]
+/// struct Reading {
+///     #[bulk(primary_key)]
+///     sensor: i32,
+///     #[bulk(primary_key)]
+///     day: NaiveDate,
+///     value: f64,
+/// }
+///
+/// # fn run(client: &mut postgres::Client) -> pg_bulk_ingest::Result<()> {
+/// // Before starting one worker per day of May and June 2024.
+/// let days = [NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(), NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()];
+/// let made = pg_bulk_ingest::create_partitions::<Reading, _>(client, &days)?;
+/// // ["readings_202405", "readings_202406"] the first time, [] after.
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::Options`](crate::Error::Options) when the struct declares no
+/// partitioning by range or list, or the table doesn't exist yet (the first
+/// load creates it) or isn't partitioned as declared; a server error (a
+/// value of a type the column can't take, a row of the default partition
+/// that belongs in a new partition, a missing privilege), with nothing
+/// made.
+pub fn create_partitions<T: BulkTable, V: ToSql + Sync>(
+    client: &mut postgres::Client,
+    values: &[V],
+) -> Result<Vec<String>> {
+    let def = &T::TABLE;
+    let name = def.name().to_string();
+    let refuse = |reason: &str| Error::Options {
+        table: name.clone(),
+        reason: reason.to_owned(),
+    };
+    let (declared, column) = def
+        .partition
+        .as_ref()
+        .filter(|_| sql::creates_partitions(def))
+        .and_then(|p| Some((p, def.column(p.columns.first()?)?)))
+        .ok_or_else(|| {
+            refuse(
+                "create_partitions is for a table the struct declares partitioned by range \
+                 or list",
+            )
+        })?;
+    let mut tx = client.transaction().on(&name)?;
+    tx.batch_execute(&crate::lock::advisory_table_shared(def))
+        .on(&name)?;
+    let named = crate::catalog::read_named(&mut tx, def.schema, def.table).on(&name)?;
+    let live = match &named.relation {
+        crate::catalog::Relation::Table(live) => live.partitioning.as_ref(),
+        _ => {
+            return Err(refuse(
+                "the table doesn't exist yet: the first load creates it",
+            ))
+        }
+    };
+    let as_declared = live.is_some_and(|l| {
+        l.keyword() == declared.keyword()
+            && l.columns
+                .iter()
+                .map(String::as_str)
+                .eq(declared.columns.iter().copied())
+    });
+    if !as_declared {
+        return Err(refuse("the table isn't partitioned as the struct declares"));
+    }
+    let source = QualifiedName::new("pg_temp", "pg_bulk_ingest_partition_values").to_string();
+    tx.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE {source} ({} {}) ON COMMIT DROP",
+        Ident(column.name),
+        column.sql_type
+    ))
+    .on(&name)?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {source} SELECT pg_catalog.unnest($1::{}[])",
+            column.sql_type
+        ),
+        &[&values],
+    )
+    .on(&name)?;
+    let made = match sql::missing_partitions(def, live, &source) {
+        Some(query) => create(&mut tx, def, &name, &query)?,
+        None => Vec::new(),
+    };
+    tx.commit().on(&name)?;
     Ok(made)
 }
 
