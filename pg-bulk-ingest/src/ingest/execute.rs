@@ -45,6 +45,9 @@ pub(crate) struct Table {
     /// (see [`KeyOrder`](super::key_order::KeyOrder)): then no key repeats
     /// in the batch. `None` when they were not watched.
     pub keys_increasing: Option<bool>,
+    /// Whether no key of the rows loaded repeats, proven by their order or
+    /// by a filter of them (see [`KeyOrder`](super::key_order::KeyOrder)).
+    pub keys_distinct: bool,
 }
 
 /// Rows inserted, updated, unchanged and skipped (see
@@ -93,6 +96,7 @@ impl Table {
             params: Vec::new(),
             preloaded: 0,
             keys_increasing: None,
+            keys_distinct: false,
         }
     }
 
@@ -384,10 +388,11 @@ impl Table {
     /// naming the row; any other row it fails on is located.
     fn staged(&mut self, sp: &mut Transaction<'_>, sql: &str, staged: &Staged) -> Result<()> {
         let (mut sql, mut counting) = (sql, staged.counting);
-        let increasing = self.keys_increasing == Some(true);
-        if increasing && staged.check_first.is_some() {
+        let distinct = self.keys_distinct;
+        if distinct && staged.check_first.is_some() {
             log::debug!(
-                "{}: the batch's keys came in increasing order: no key repeats",
+                "{}: the batch's keys came in increasing order, or a filter of them \
+                 found none twice: no key repeats",
                 self.name
             );
         }
@@ -398,7 +403,7 @@ impl Table {
             );
             sql = unordered;
         }
-        if let Some(check) = staged.check_first.as_ref().filter(|_| !increasing) {
+        if let Some(check) = staged.check_first.as_ref().filter(|_| !distinct) {
             log::debug!("{check}");
             let repeats: bool = sp
                 .query_typed_one(check.as_str(), &[])

@@ -140,7 +140,8 @@ where
         };
     }
     for (table, order) in tables.iter_mut().zip(orders) {
-        table.keys_increasing = order.map(|o| o.increasing());
+        table.keys_increasing = order.as_ref().map(|o| o.increasing());
+        table.keys_distinct = order.is_some_and(|o| o.distinct());
         log::info!("{}: {} rows loaded", table.name, table.rows);
     }
     Ok(position)
