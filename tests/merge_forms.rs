@@ -204,3 +204,23 @@ fn the_last_row_of_a_repeated_key_wins_when_it_equals_the_stored_row() {
     );
     assert_eq!(report.tables[0].duplicates, 1);
 }
+
+/// Keys out of order: the `MERGE` (PostgreSQL 15) reads the staged rows
+/// sorted by key, with `work_mem` raised to 64 MB for that statement (see
+/// `plan_steps::round_trips_of_a_call_on_an_unchanged_table`); the
+/// caller's own value is back afterwards, in its transaction.
+#[test]
+fn a_sorted_merge_has_the_memory_to_sort_and_gives_it_back() {
+    let (_db, mut client) = connect("forms_sorted");
+    seed(&mut client, items(0..1000, "a"));
+    let mut tx = client.transaction().unwrap();
+    tx.batch_execute("SET LOCAL work_mem = '5MB'").unwrap();
+    let mut rows = items(0..2000, "b");
+    rows.reverse();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    let work_mem: String = tx.query_one("SHOW work_mem", &[]).unwrap().get(0);
+    tx.commit().unwrap();
+    assert_eq!(work_mem, "5MB");
+    assert_eq!(counts(&report), (Some(1000), Some(1000), Some(0)));
+    assert_eq!(names(&mut client).len(), 2000);
+}

@@ -157,6 +157,9 @@ pub(crate) struct Session {
     pub hash_join: bool,
     pub merge_join: bool,
     pub jit: bool,
+    /// The session's `work_mem`, in kB: raised for a merge that sorts the
+    /// staged rows, and restored after it.
+    pub work_mem_kb: u64,
 }
 
 /// Whether the role may create a table in the schema of table `oid` and

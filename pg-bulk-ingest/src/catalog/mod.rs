@@ -211,7 +211,7 @@ pub(crate) struct Named {
 /// reads what would otherwise take five. Part 0 is one row (relkind, oid,
 /// schema exists, read committed, open cursors (the unnamed portal of this
 /// query is listed among the cursors too), `server_version_num`,
-/// `track_counts`, `enable_hashjoin`, `enable_mergejoin`, `jit`); part 1 a row per column, in
+/// `track_counts`, `enable_hashjoin`, `enable_mergejoin`, `jit`, `work_mem` in kB); part 1 a row per column, in
 /// `attnum` order; part 2 a row per index, primary key included, by name.
 /// Each row's fields are text (booleans as `true`/`false`), so that the parts
 /// share one shape; an index row's key columns are in `list`.
@@ -229,7 +229,8 @@ SELECT 0 AS part, 0::int8 AS ord, \
              pg_catalog.current_setting('track_counts')::bool::text, \
              pg_catalog.current_setting('enable_hashjoin')::bool::text, \
              pg_catalog.current_setting('enable_mergejoin')::bool::text, \
-             pg_catalog.current_setting('jit')::bool::text] AS fields, \
+             pg_catalog.current_setting('jit')::bool::text, \
+             (pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) / 1024)::text] AS fields, \
        NULL::text[] AS list \
 UNION ALL \
 SELECT 1, a.attnum, \
@@ -319,6 +320,7 @@ pub(crate) fn read_named(
                     hash_join: flag(7),
                     merge_join: flag(8),
                     jit: flag(9),
+                    work_mem_kb: text(10).and_then(|v| v.parse().ok()).unwrap_or(4096),
                 };
                 relkind = char(0);
                 table.oid = text(1).and_then(|o| o.parse().ok()).unwrap_or(0);

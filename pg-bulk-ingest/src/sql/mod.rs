@@ -645,6 +645,7 @@ mod sync;
 
 pub(crate) use merge::{
     dedupe_loaded, has_repeats, numbered, repeated_key, sorted_by, stored_key, Keep, Merge,
+    WorkMem, SORT_WORK_MEM_KB,
 };
 pub(crate) use partition::{
     bound_check, count_rows, creates_partitions, fixed_partitions, fresh_partition,

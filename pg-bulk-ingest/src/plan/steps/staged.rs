@@ -110,17 +110,23 @@ pub(super) fn merge(s: &mut Steps<'_>, stage: Stage, into: &str) {
         let settings = Some([session.hash_join, session.merge_join, session.jit]);
         let sorted = sql::sorted_by(&staging, keys.key);
         let by_key = staged_merge(shape, into, &sorted, &position);
+        // The sort of the staged rows gets the memory to stay off disk.
+        let sorting = Some(sql::WorkMem {
+            during: session.work_mem_kb.max(sql::SORT_WORK_MEM_KB),
+            before: session.work_mem_kb,
+        })
+        .filter(|w| w.before > 0 && w.during != w.before);
         let (sql, counting, instead, unordered) = match (session.track_counts, merge) {
             (true, Some(merge)) => (
-                all.counted(&merge, settings),
+                all.counted(&merge, settings, None),
                 Counting::Statistics,
-                Some(all.counted(&plain, settings)),
+                Some(all.counted(&plain, settings, None)),
                 by_key
                     .merge_command()
-                    .map(|merge| all.counted(&merge, settings)),
+                    .map(|merge| all.counted(&merge, settings, sorting)),
             ),
             (true, None) => (
-                all.counted(&plain, settings),
+                all.counted(&plain, settings, None),
                 Counting::Statistics,
                 None,
                 None,
