@@ -640,7 +640,7 @@ pub(crate) fn staged_positions(staging: &str, position: &str) -> String {
 
 mod merge;
 mod partition;
-mod storage;
+mod settings;
 mod sync;
 
 pub(crate) use merge::{
@@ -650,7 +650,7 @@ pub(crate) use partition::{
     creates_partitions, fixed_partitions, missing_partitions, slice_partition_keys,
     staged_partition_keys,
 };
-pub(crate) use storage::set_storage;
+pub(crate) use settings::set_settings;
 pub(crate) use sync::{
     markable, mirror_count, mirror_delete, mirror_snapshot, slice_delete, slice_outside,
     snapshot_keys,
