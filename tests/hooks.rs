@@ -2,8 +2,9 @@
 //! table created from nothing, the new table of a swap, the staging table of
 //! a merge), right after it is created and before any row goes in, inside the
 //! call's transaction; its error changes nothing; what it sets is kept by
-//! later swaps, with or without the hook, as are storage parameters a user
-//! set on the live table.
+//! later swaps, with or without the hook (storage parameters, a replica
+//! identity, row level security and policies, column statistics targets),
+//! as are storage parameters a user set on the live table.
 
 use std::cell::RefCell;
 
@@ -410,4 +411,139 @@ fn storage_parameters_changed_while_a_replace_runs_fail_its_swap() {
     }
     assert_eq!(oid(&mut client), before);
     assert_eq!(contents(&mut client).len(), 5);
+}
+
+/// The settings of the table a swap carries besides storage parameters:
+/// `relreplident`, `relrowsecurity`, its policies (name, roles, `USING`) and
+/// the statistics target of `name` (`None` for the default: -1 up to
+/// PostgreSQL 16, NULL from 17).
+type Kept = (
+    String,
+    bool,
+    Vec<(String, Vec<String>, String)>,
+    Option<i32>,
+);
+
+fn kept(client: &mut impl GenericClient) -> Kept {
+    let row = client
+        .query_one(
+            "SELECT c.relreplident::text, c.relrowsecurity, \
+                    (SELECT CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int4 END \
+                     FROM pg_catalog.pg_attribute a \
+                     WHERE a.attrelid = c.oid AND a.attname = 'name') \
+             FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
+            &[&TABLE],
+        )
+        .unwrap();
+    let policies = client
+        .query(
+            "SELECT policyname::text, roles::text[], qual FROM pg_catalog.pg_policies \
+             WHERE schemaname = 'Hook \"s\"' AND tablename = 'Item s' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    (row.get(0), row.get(1), policies, row.get(2))
+}
+
+/// A hook that gives a swap's new table a replica identity, row level
+/// security with a policy (made again on a re-run) and a statistics target.
+fn with_settings<'a>() -> Ingest<'a> {
+    Ingest::new().on_new_table(|tx, table| {
+        if table.kind() == NewTableKind::Intermediate {
+            let t = table.qualified();
+            tx.batch_execute(&format!(
+                "ALTER TABLE {t} REPLICA IDENTITY FULL, ENABLE ROW LEVEL SECURITY, \
+                   ALTER COLUMN name SET STATISTICS 321;
+                 DROP POLICY IF EXISTS \"it's mine\" ON {t};
+                 CREATE POLICY \"it's mine\" ON {t} AS RESTRICTIVE FOR SELECT \
+                   TO CURRENT_USER USING (name <> 'hidden')"
+            ))?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn replica_identity_row_security_and_statistics_the_hook_sets_are_kept() {
+    let db = pg_bulk_ingest_testkit::server().create_database("hook_settings");
+    let mut client = db.connect();
+    let user: String = client
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(&mut tx, items(5, "v1")).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(kept(&mut client), ("d".into(), false, vec![], None));
+
+    let mut tx = client.transaction().unwrap();
+    with_settings().replace(&mut tx, items(6, "v2")).unwrap();
+    tx.commit().unwrap();
+    let set: Kept = (
+        "f".into(),
+        true,
+        vec![(
+            "it's mine".into(),
+            vec![user.clone()],
+            "(name <> 'hidden'::text)".into(),
+        )],
+        Some(321),
+    );
+    assert_eq!(kept(&mut client), set);
+
+    // A replace without the hook is not refused, and keeps them; its plan
+    // shows them.
+    let plans = Ingest::new()
+        .plan::<Item>(&mut client, Mode::Replace)
+        .unwrap();
+    let shown = plans[0].to_string();
+    assert!(
+        shown.contains(
+            r#"ALTER TABLE "Hook ""s"""."Item s_pgbi_new" REPLICA IDENTITY FULL, ENABLE ROW LEVEL SECURITY, ALTER COLUMN "name" SET STATISTICS 321"#
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            r#"CREATE POLICY "it's mine" ON "Hook ""s"""."Item s_pgbi_new" AS RESTRICTIVE FOR SELECT TO "{user}" USING ((name <> 'hidden'::text))"#
+        )),
+        "{shown}"
+    );
+    let before = oid(&mut client);
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::replace(&mut tx, items(7, "v3")).unwrap();
+    tx.commit().unwrap();
+    assert_ne!(oid(&mut client), before);
+    assert_eq!(kept(&mut client), set);
+    assert_eq!(contents(&mut client).len(), 7);
+
+    // An upsert by rebuild and a migration's rebuild keep them too, and so
+    // does a replace with the hook again.
+    let mut tx = client.transaction().unwrap();
+    Ingest::new()
+        .upsert_strategy(UpsertStrategy::Rebuild)
+        .upsert(&mut tx, items(8, "v4"))
+        .unwrap();
+    let more = ItemMore {
+        id: 100,
+        name: "more".into(),
+        more: Some(1),
+    };
+    pg_bulk_ingest::insert(&mut tx, [more]).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(kept(&mut client), set);
+    assert_eq!(contents(&mut client).len(), 9);
+    let mut tx = client.transaction().unwrap();
+    let again = (0..2).map(|id| ItemMore {
+        id,
+        name: format!("v5 {id}"),
+        more: None,
+    });
+    with_settings().replace(&mut tx, again).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(kept(&mut client), set);
+    assert_eq!(contents(&mut client).len(), 2);
 }

@@ -70,9 +70,10 @@ pub enum Error {
 
     /// Swapping a new table in (`replace`, or a migration that rebuilds the
     /// table) would drop objects that depend on the table (foreign keys from
-    /// other tables, triggers, policies, indexes the library didn't make, ...)
-    /// or settings the new table would not get (storage parameters, row level
-    /// security, replica identity, ...); nothing was done.
+    /// other tables, triggers, indexes the library didn't make, ...) or
+    /// settings the new table would not get (a replica identity `USING
+    /// INDEX`, forced row level security, column collations, ...), or they
+    /// changed while the call ran; nothing was done.
     #[error("{table}: swapping in a new table would lose what depends on the old one: {}", dependents.join("; "))]
     Dependents {
         /// Schema-qualified, quoted table name.

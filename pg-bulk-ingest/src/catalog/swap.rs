@@ -1,6 +1,7 @@
 //! What a swap relies on: what the new table is given (owner, privileges,
-//! comments, dependent views), what depends on the live table, the settings
-//! a new table would not get, and the [`Basis`] checked again under the lock.
+//! comments, dependent views, settings), what depends on the live table, the
+//! settings a new table would not get, and the [`Basis`] checked again under
+//! the lock.
 
 use postgres::GenericClient;
 
@@ -217,12 +218,13 @@ pub(crate) fn read_views(
 }
 
 /// Objects that depend on table `oid` or hang off it and that a swap would
-/// drop with it: views, foreign keys from other tables, triggers, policies,
-/// rules, indexes and constraints other than its primary key, sequences
-/// its columns own, ... Described
-/// with `pg_describe_object`. Column defaults are not among them: the new
-/// table gets the definition's (a live default the definition lacks is a
-/// planned change). Nor are the `NOT NULL` constraints PostgreSQL 18 records in
+/// drop with it: views, foreign keys from other tables, triggers, rules,
+/// indexes and constraints other than its primary key, sequences its
+/// columns own, ... Described with `pg_describe_object`. Its policies are
+/// not among them: a swap makes them again (see [`Settings::policies`]).
+/// Nor are column defaults: the new table gets the definition's (a live
+/// default the definition lacks is a planned change). Nor are the `NOT NULL`
+/// constraints PostgreSQL 18 records in
 /// `pg_constraint` (`contype = 'n'`): they are part of the column definitions,
 /// compared through [`LiveColumn::nullable`], and made again by the new table.
 /// A primary key `WITHOUT OVERLAPS` (PostgreSQL 18) is among them: the new
@@ -255,6 +257,7 @@ pub(crate) fn read_dependents(
          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
            AND d.deptype IN ('n', 'a') \
            AND d.classid <> 'pg_catalog.pg_attrdef'::regclass \
+           AND d.classid <> 'pg_catalog.pg_policy'::regclass \
            AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = $1) \
            AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_constraint k \
@@ -307,20 +310,75 @@ pub(crate) struct SizeAndSettings {
     pub estimated_rows: Option<f64>,
     /// Settings of the table a rebuild would not carry over, described.
     pub uncarried: Vec<String>,
-    /// The table's storage parameters as `pg_class.reloptions` holds them
-    /// (`name=value`), then its TOAST table's, each prefixed `toast.`: a
-    /// swap sets them on the new table (see [`sql::set_storage`](crate::sql::set_storage)).
-    pub storage: Vec<String>,
+    /// The settings a swap gives the new table.
+    pub kept: Settings,
 }
 
-/// Reads the row estimate of table `oid`, its storage parameters (and its
-/// TOAST table's), and the settings a rebuild would lose: row security, replica identity, persistence,
-/// inheritance and partitioning, tablespace, access method, publications, and
-/// per-column storage, options, statistics targets (-1 for the default up to
-/// PostgreSQL 16, NULL from 17), virtual generated columns (18), collations
-/// and compression (from 14). Identity and stored generated columns are
-/// compared with the definition instead (a declared column filled another way
-/// is refused).
+/// Settings of the live table a swap gives the new table right after its
+/// `CREATE TABLE`, before the `on_new_table` hook runs (so that what the
+/// hook sets wins): see [`sql::set_settings`](crate::sql::set_settings).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// The table's storage parameters as `pg_class.reloptions` holds them
+    /// (`name=value`), then its TOAST table's, each prefixed `toast.`.
+    pub storage: Vec<String>,
+    /// `relreplident` when it is `'f'` (`FULL`) or `'n'` (`NOTHING`); `None`
+    /// for the default (`USING INDEX` is not carried: see `uncarried`).
+    pub replica_identity: Option<char>,
+    /// `ENABLE ROW LEVEL SECURITY` (`relrowsecurity`). `FORCE` is not
+    /// carried (see `uncarried`).
+    pub row_security: bool,
+    /// The table's policies, by name.
+    pub policies: Vec<Policy>,
+    /// Columns with a setting of their own, in column order.
+    pub columns: Vec<ColumnSettings>,
+}
+
+/// A row security policy of a table (`pg_policy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// `polname`.
+    pub name: String,
+    /// `AS PERMISSIVE` (else `RESTRICTIVE`).
+    pub permissive: bool,
+    /// `polcmd`: `r` (`SELECT`), `a` (`INSERT`), `w` (`UPDATE`), `d`
+    /// (`DELETE`), `*` (`ALL`).
+    pub command: char,
+    /// The roles it applies to, by name (`None`: `PUBLIC`).
+    pub roles: Vec<Option<String>>,
+    /// `USING`, as `pg_get_expr` renders it.
+    pub using: Option<String>,
+    /// `WITH CHECK`, as `pg_get_expr` renders it.
+    pub check: Option<String>,
+    /// The columns of the table its expressions read, by name.
+    pub reads: Vec<String>,
+}
+
+/// The settings of one column a new table would not have by itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ColumnSettings {
+    /// Column name.
+    pub name: String,
+    /// The statistics target, when one is set (`attstattarget`: -1 for the
+    /// default up to PostgreSQL 16, NULL from 17).
+    pub statistics: Option<i32>,
+    /// `attoptions` (`n_distinct=100`, ...), as `name=value`.
+    pub options: Vec<String>,
+    /// `attstorage`, when it is not the type's (`p`, `e`, `m`, `x`).
+    pub storage: Option<char>,
+    /// `attcompression` (PostgreSQL 14), when set: `p` (pglz), `l` (lz4).
+    pub compression: Option<char>,
+}
+
+/// Reads the row estimate of table `oid`, the settings a swap carries (see
+/// [`Settings`]), and those it would lose: a replica identity using an
+/// index, row level security forced on the owner (the new table's load, and
+/// a rebuild's copy of the live rows, would be subject to the policies),
+/// persistence, inheritance and partitioning, tablespace, access
+/// method, publications, and per-column virtual generated columns (18),
+/// collations, and compression methods other than pglz and lz4. Identity
+/// and stored generated columns are compared with the definition instead (a
+/// declared column filled another way is refused).
 pub(crate) fn read_size_and_settings(
     client: &mut impl GenericClient,
     oid: u32,
@@ -328,8 +386,8 @@ pub(crate) fn read_size_and_settings(
     let row = client.query_one(
         "SELECT c.reltuples::float8, c.relpages::int8, pg_catalog.pg_relation_size(c.oid), \
                 pg_catalog.array_remove(ARRAY[ \
-                 CASE WHEN c.relrowsecurity OR c.relforcerowsecurity THEN 'row level security' END, \
-                 CASE WHEN c.relreplident <> 'd' THEN 'a replica identity other than the default' END, \
+                 CASE WHEN c.relreplident = 'i' THEN 'a replica identity using an index' END, \
+                 CASE WHEN c.relforcerowsecurity THEN 'row level security forced on the owner' END, \
                  CASE WHEN c.relpersistence <> 'p' THEN 'an unlogged table' END, \
                  CASE WHEN c.relispartition OR c.relkind = 'p' THEN 'partitioning' END, \
                  CASE WHEN c.relhassubclass OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i \
@@ -344,16 +402,16 @@ pub(crate) fn read_size_and_settings(
                       ORDER BY a.attnum) || ')' \
                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
-                    AND (a.attstorage <> t.typstorage \
-                         OR a.attoptions IS NOT NULL OR a.attstattarget >= 0 \
-                         OR a.attgenerated NOT IN ('', 's') \
+                    AND (a.attgenerated NOT IN ('', 's') \
                          OR a.attcollation <> t.typcollation \
-                         OR coalesce(to_jsonb(a) ->> 'attcompression', '') <> '')) \
+                         OR coalesce(to_jsonb(a) ->> 'attcompression', '') NOT IN ('', 'p', 'l'))) \
                 ], NULL), \
                 coalesce(c.reloptions, '{}') || ARRAY(SELECT 'toast.' || o.o \
                   FROM pg_catalog.pg_class t, \
                        pg_catalog.unnest(t.reloptions) WITH ORDINALITY AS o(o, n) \
-                  WHERE t.oid = c.reltoastrelid ORDER BY o.n) \
+                  WHERE t.oid = c.reltoastrelid ORDER BY o.n), \
+                CASE WHEN c.relreplident IN ('f', 'n') THEN c.relreplident::text END, \
+                c.relrowsecurity \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.oid = $1",
         &[&oid],
@@ -364,11 +422,89 @@ pub(crate) fn read_size_and_settings(
     // A table never vacuumed, analyzed or indexed has reltuples -1 (0 before
     // PostgreSQL 14); relpages 0 with pages on disk means the same.
     let known = reltuples >= 0.0 && !(relpages == 0 && size > 0);
+    let replica_identity: Option<String> = row.get(5);
     Ok(SizeAndSettings {
         estimated_rows: known.then_some(reltuples),
         uncarried: row.get(3),
-        storage: row.get(4),
+        kept: Settings {
+            storage: row.get(4),
+            replica_identity: replica_identity.and_then(|r| r.chars().next()),
+            row_security: row.get(6),
+            policies: read_policies(client, oid)?,
+            columns: read_column_settings(client, oid)?,
+        },
     })
+}
+
+/// The policies of table `oid`, by name.
+fn read_policies(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<Vec<Policy>, postgres::Error> {
+    let rows = client.query(
+        "SELECT p.polname::text, p.polpermissive, p.polcmd::text, \
+                ARRAY(SELECT CASE WHEN r.r = 0 THEN NULL \
+                                  ELSE pg_catalog.pg_get_userbyid(r.r)::text END \
+                      FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY AS r(r, n) \
+                      ORDER BY r.n), \
+                pg_catalog.pg_get_expr(p.polqual, p.polrelid), \
+                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), \
+                ARRAY(SELECT DISTINCT a.attname::text \
+                      FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a \
+                        ON a.attrelid = p.polrelid AND a.attnum = d.refobjsubid \
+                      WHERE d.classid = 'pg_catalog.pg_policy'::regclass AND d.objid = p.oid \
+                        AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+                        AND d.refobjid = p.polrelid AND d.refobjsubid > 0 \
+                      ORDER BY 1) \
+         FROM pg_catalog.pg_policy p WHERE p.polrelid = $1 ORDER BY 1",
+        &[&oid],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Policy {
+            name: r.get(0),
+            permissive: r.get(1),
+            command: r.get::<_, String>(2).chars().next().unwrap_or('*'),
+            roles: r.get(3),
+            using: r.get(4),
+            check: r.get(5),
+            reads: r.get(6),
+        })
+        .collect())
+}
+
+/// The columns of table `oid` with a statistics target, options, a storage
+/// other than their type's or a compression method (PostgreSQL 14, read
+/// through `to_jsonb` so that the query runs on every major).
+fn read_column_settings(
+    client: &mut impl GenericClient,
+    oid: u32,
+) -> Result<Vec<ColumnSettings>, postgres::Error> {
+    let rows = client.query(
+        "SELECT a.attname::text, \
+                CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int4 END, \
+                coalesce(a.attoptions, '{}'), \
+                CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
+                nullif(coalesce(to_jsonb(a) ->> 'attcompression', ''), '') \
+         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+           AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL \
+                OR a.attstorage <> t.typstorage \
+                OR coalesce(to_jsonb(a) ->> 'attcompression', '') <> '') \
+         ORDER BY a.attnum",
+        &[&oid],
+    )?;
+    let char_of = |text: Option<String>| text.and_then(|t| t.chars().next());
+    Ok(rows
+        .into_iter()
+        .map(|r| ColumnSettings {
+            name: r.get(0),
+            statistics: r.get(1),
+            options: r.get(2),
+            storage: char_of(r.get(3)),
+            compression: char_of(r.get(4)),
+        })
+        .collect())
 }
 
 /// What a swap relies on: read when a call may swap the table.
@@ -396,8 +532,8 @@ pub(crate) struct Basis {
     views: Vec<DependentView>,
     dependents: Vec<Dependent>,
     uncarried: Vec<String>,
-    /// The storage parameters the new table is given.
-    storage: Vec<String>,
+    /// The settings the new table is given.
+    kept: Settings,
     /// What a migration's refusals depend on: whether the table has rows,
     /// which columns hold data, which hold NULLs (`None` for `replace`, which
     /// keeps no row, and when planning found no change, so that no refusal
@@ -415,7 +551,7 @@ impl Basis {
             views: swap.carried.views.clone(),
             dependents: swap.dependents.clone(),
             uncarried: swap.settings.uncarried.clone(),
-            storage: swap.settings.storage.clone(),
+            kept: swap.settings.kept.clone(),
             // Unread facts (no change found) decide nothing to check again.
             data: facts.filter(|f| f.data_read).map(data),
         }
@@ -446,7 +582,7 @@ impl Basis {
             table,
             dependents,
             uncarried: settings.uncarried,
-            storage: settings.storage,
+            kept: settings.kept,
             data,
         }))
     }
@@ -471,11 +607,21 @@ impl Basis {
                 .filter(|u| !self.uncarried.contains(u))
                 .map(|u| format!("{u} (set while the call ran)")),
         );
-        if now.storage != self.storage {
+        let (was, is) = (&self.kept, &now.kept);
+        if is.storage != was.storage {
             out.push(format!(
                 "storage parameters ({}) (changed while the call ran)",
-                now.storage.join(", ")
+                is.storage.join(", ")
             ));
+        }
+        if is.replica_identity != was.replica_identity {
+            out.push("the replica identity (changed while the call ran)".to_owned());
+        }
+        if (is.row_security, &is.policies) != (was.row_security, &was.policies) {
+            out.push("row level security or policies (changed while the call ran)".to_owned());
+        }
+        if is.columns != was.columns {
+            out.push("column settings (changed while the call ran)".to_owned());
         }
         if now.table != self.table || now.owner != self.owner {
             out.push("the table's definition or owner (changed while the call ran)".to_owned());

@@ -101,19 +101,32 @@ impl<'p, M> Ingest<'p, M> {
     /// - **When.** Once per table created, in the call's first stage
     ///   ([`Stage::Prepare`](crate::plan::Stage)): a call that creates no
     ///   table (an insert into a table that matches) doesn't run it. A new
-    ///   table to be swapped in is given the live table's storage
-    ///   parameters first, so what `f` sets wins. A rebuild runs `f` before
+    ///   table to be swapped in is given the live table's settings first
+    ///   (see below), so what `f` sets wins. A rebuild runs `f` before
     ///   the live rows are copied into the new table. Not run on the
     ///   temporary table in which a [`mirror`](Ingest::mirror) keeps the
     ///   stored keys (it is made from a query, filled).
-    /// - **What is kept.** Every swap carries the live table's storage
-    ///   parameters (and its TOAST table's) to the new table, so a value
-    ///   `f` set stays when a later call swaps without `f`, and a re-run
-    ///   with `f` changes nothing. Other settings a swap can't carry
-    ///   (row level security, a replica identity, column statistics
-    ///   targets, triggers, ...) make a later swap fail with
-    ///   [`Error::Dependents`] before it does anything, whether or not `f`
-    ///   would make them again.
+    /// - **What is kept.** Every swap carries these settings of the live
+    ///   table to the new table, as the call's planning read them: storage
+    ///   parameters (and its TOAST table's); a replica identity `FULL` or
+    ///   `NOTHING`; `ENABLE ROW LEVEL SECURITY` and the table's policies
+    ///   (`CREATE POLICY` with the expressions as the server renders them);
+    ///   and, for the columns the new table has under the same name,
+    ///   statistics targets and options (`n_distinct`, ...), with storage
+    ///   (`SET STORAGE`) and compression (PostgreSQL 14) where the column
+    ///   keeps its type. So a value `f` set stays when a later call swaps
+    ///   without `f`, and a re-run with `f` changes nothing (the new table
+    ///   has the policies already: `f` drops a policy it makes first, with
+    ///   `DROP POLICY IF EXISTS`). What a swap can't carry makes a later
+    ///   swap fail with [`Error::Dependents`] before it does anything,
+    ///   whether or not `f` would make it again: a replica identity `USING
+    ///   INDEX`, `FORCE ROW LEVEL SECURITY` (the call's own load, and a
+    ///   rebuild's copy of the live rows, would be subject to the policies),
+    ///   a policy that reads a column the new table lacks, column
+    ///   collations, triggers, an unlogged table, a tablespace,
+    ///   publications, ... A policy whose expression names the table itself
+    ///   is made again naming the live table, which the swap then can't
+    ///   drop: the call fails at its last step.
     /// - **Transaction and locks.** `f` is given a savepoint of the call's
     ///   transaction: what it does commits or rolls back with the call, and
     ///   it must not end the transaction. It runs with the call's locks held

@@ -68,11 +68,12 @@ pub enum UpsertStrategy {
     /// [`terminate_blockers_after`](crate::Ingest::terminate_blockers_after) as other
     /// swaps. The cost grows with the table: about twice as fast as the merge
     /// when the batch is as large as the table. The table's owner,
-    /// privileges, comments, storage parameters, indexes and dependent views
-    /// are carried; a table
+    /// privileges, comments, settings (storage parameters, replica identity,
+    /// row level security and policies, column settings), indexes and
+    /// dependent views are carried; a table
     /// with anything else hanging off it (foreign keys into it, triggers,
-    /// policies, other people's indexes, identity or generated columns the
-    /// definition doesn't declare, row level security, publications, ...)
+    /// other people's indexes, identity or generated columns the
+    /// definition doesn't declare, forced row level security, publications, ...)
     /// fails the call with [`Error::Dependents`](crate::Error::Dependents),
     /// before any row is loaded. It applies only to the default choices on
     /// the primary key: with [`OnConflict::Skip`](crate::OnConflict) or
@@ -536,7 +537,8 @@ fn unfilled(def: &TableDef, live: &LiveTable) -> Vec<String> {
 /// or the library made are rebuilt (or dropped on purpose), views are made
 /// again, and a serial's sequence is moved to the new table (or goes with
 /// the column, or with the default, the definition no longer has); anything
-/// else would be lost.
+/// else would be lost. Policies are made again, but not one that reads a
+/// column the new table lacks (by name).
 fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
     let own_indexes: Vec<&str> = live
         .indexes
@@ -553,6 +555,20 @@ fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
                 .is_some_and(|s| live.columns.iter().any(|c| c.serial.as_ref() == Some(s)))
         })
         .map(|d| d.description.clone())
+        .chain(swap.settings.kept.policies.iter().filter_map(|p| {
+            // Made again from its expressions, which name columns.
+            let missing: Vec<&str> = (p.reads.iter())
+                .filter(|r| !def.columns.iter().any(|c| c.name == r.as_str()))
+                .map(String::as_str)
+                .collect();
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "policy {} (reads {}, which the new table lacks)",
+                    p.name,
+                    missing.join(", ")
+                )
+            })
+        }))
         .collect()
 }
 

@@ -103,8 +103,9 @@ pub enum NewTableKind {
     Created,
     /// A new table that is loaded and then swapped in under the live
     /// table's name ([`Path::Replace`], [`Path::Rebuild`],
-    /// [`Path::UpsertByRebuild`]). The live table's storage parameters are
-    /// set on it before the hook runs.
+    /// [`Path::UpsertByRebuild`]). The live table's settings (storage
+    /// parameters, replica identity, row level security and policies, column
+    /// settings) are set on it before the hook runs.
     Intermediate,
     /// A temporary table of the session (`ON COMMIT DROP`, in `pg_temp`) the
     /// rows wait in before they are merged or inserted into the table.

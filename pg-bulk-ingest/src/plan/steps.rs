@@ -272,14 +272,12 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
             sql::create_table(def, shape.intermediate()),
             "",
         );
-        let storage = shape.swap.map_or(&[][..], |s| &s.settings.storage[..]);
+        // The live table's settings, before the hook: what it sets wins.
         let new = QualifiedName::new(def.schema, shape.intermediate());
-        if let Some(sql) = sql::set_storage(&new, storage) {
-            s.new_table(
-                Stage::Prepare,
-                sql,
-                "the live table's storage parameters (as planning read them)",
-            );
+        if let (Some(swap), Some(live)) = (shape.swap, shape.live) {
+            for (sql, note) in sql::set_settings(def, live, &new, &swap.settings.kept) {
+                s.new_table(Stage::Prepare, sql, note);
+            }
         }
         for sql in advance_identities(shape) {
             s.new_table(

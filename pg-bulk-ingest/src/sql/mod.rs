@@ -640,7 +640,7 @@ pub(crate) fn staged_positions(staging: &str, position: &str) -> String {
 
 mod merge;
 mod partition;
-mod storage;
+mod settings;
 mod sync;
 
 pub(crate) use merge::{
@@ -652,7 +652,7 @@ pub(crate) use partition::{
     missing_partitions, slice_partition, slice_partition_keys, staged_partition_keys,
     swap_partition,
 };
-pub(crate) use storage::set_storage;
+pub(crate) use settings::set_settings;
 pub(crate) use sync::{
     markable, mirror_count, mirror_delete, mirror_snapshot, slice_delete, slice_outside,
     snapshot_keys,

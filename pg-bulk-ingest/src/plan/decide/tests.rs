@@ -1,5 +1,5 @@
 use super::*;
-use crate::catalog::swap::SizeAndSettings;
+use crate::catalog::swap::{ColumnSettings, Policy, SizeAndSettings};
 use crate::catalog::{Carried, Facts, Session};
 use crate::diff::changes;
 use crate::fixtures::{col, live_orders, ORDERS as TABLE};
@@ -19,7 +19,7 @@ fn swap_facts(estimated_rows: f64) -> SwapFacts {
         settings: SizeAndSettings {
             estimated_rows: Some(estimated_rows),
             uncarried: Vec::new(),
-            storage: Vec::new(),
+            kept: Default::default(),
         },
         intermediate: "orders_pgbi_new".into(),
         may_create_as_owner: true,
@@ -190,7 +190,7 @@ fn auto_rebuilds_a_large_batch_with_the_merge_as_fallback() {
     let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 70_000)).unwrap();
     assert_eq!(plan.path, Path::Nothing);
     // Something a rebuild can't carry: merged.
-    g.swap.as_mut().unwrap().settings.uncarried = vec!["row level security".into()];
+    g.swap.as_mut().unwrap().settings.uncarried = vec!["an unlogged table".into()];
     let plan = plan_with(&g, Options::default(), input(Mode::Upsert, 200_000)).unwrap();
     assert_eq!(plan.path, Path::Nothing);
 }
@@ -312,10 +312,10 @@ fn rebuilds_need_read_committed_and_nothing_a_swap_would_lose() {
         Err(Refused::Unsupported(_))
     ));
     g.session.read_committed = true;
-    g.swap.as_mut().unwrap().settings.uncarried = vec!["row level security".into()];
+    g.swap.as_mut().unwrap().settings.uncarried = vec!["an unlogged table".into()];
     assert_eq!(
         plan_with(&g, Options::default(), input(Mode::Replace, 0)),
-        Err(Refused::Dependents(vec!["row level security".into()]))
+        Err(Refused::Dependents(vec!["an unlogged table".into()]))
     );
 }
 
@@ -388,12 +388,21 @@ fn a_swap_moves_a_serial_and_loses_nothing_else_it_does_not_know() {
 }
 
 #[test]
-fn a_swap_sets_the_live_storage_parameters_then_runs_the_hook() {
+fn a_swap_sets_the_live_settings_then_runs_the_hook() {
     let mut g = gathered(Some(live()), Facts::default());
-    g.swap.as_mut().unwrap().settings.storage = vec![
+    let kept = &mut g.swap.as_mut().unwrap().settings.kept;
+    kept.storage = vec![
         "fillfactor=70".into(),
         "toast.autovacuum_enabled=false".into(),
     ];
+    kept.replica_identity = Some('n');
+    kept.row_security = true;
+    kept.columns = vec![ColumnSettings {
+        name: "note".into(),
+        statistics: Some(0),
+        ..ColumnSettings::default()
+    }];
+    kept.policies = vec![policy("mine", &["customer"])];
     let options = Options {
         on_new_table: true,
         ..Options::default()
@@ -405,16 +414,20 @@ fn a_swap_sets_the_live_storage_parameters_then_runs_the_hook() {
         .starts_with(r#"CREATE TABLE "sales"."orders_pgbi_new""#));
     assert_eq!(
         prepare[1].sql,
-        r#"ALTER TABLE "sales"."orders_pgbi_new" SET ("fillfactor" = '70', toast."autovacuum_enabled" = 'false')"#
+        r#"ALTER TABLE "sales"."orders_pgbi_new" SET ("fillfactor" = '70', toast."autovacuum_enabled" = 'false'), REPLICA IDENTITY NOTHING, ENABLE ROW LEVEL SECURITY, ALTER COLUMN "note" SET STATISTICS 0"#
     );
     assert_eq!(
-        prepare[2].run,
+        prepare[2].sql,
+        r#"CREATE POLICY "mine" ON "sales"."orders_pgbi_new" AS PERMISSIVE FOR ALL TO PUBLIC USING ((customer = CURRENT_USER))"#
+    );
+    assert_eq!(
+        prepare[3].run,
         Run::NewTable {
             kind: NewTableKind::Intermediate,
             table: "orders_pgbi_new".into()
         }
     );
-    assert!(prepare[2].sql.is_empty() && prepare[2].statements().is_empty());
+    assert!(prepare[3].sql.is_empty() && prepare[3].statements().is_empty());
     // Without a hook, no step for it; a created table and a staging table
     // get one each.
     let plan = plan_with(&g, Options::default(), input(Mode::Replace, 0)).unwrap();
@@ -441,4 +454,31 @@ fn a_swap_sets_the_live_storage_parameters_then_runs_the_hook() {
             ..
         })
     ));
+}
+
+fn policy(name: &str, reads: &[&str]) -> Policy {
+    Policy {
+        name: name.into(),
+        permissive: true,
+        command: '*',
+        roles: vec![None],
+        using: Some("(customer = CURRENT_USER)".into()),
+        check: None,
+        reads: reads.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_policy_that_reads_a_column_the_new_table_lacks_is_refused() {
+    let mut g = gathered(Some(live()), Facts::default());
+    g.swap.as_mut().unwrap().settings.kept.policies = vec![
+        policy("mine", &["customer"]),
+        policy("old", &["id", "gone"]),
+    ];
+    assert_eq!(
+        plan_with(&g, Options::default(), input(Mode::Replace, 0)),
+        Err(Refused::Dependents(vec![
+            "policy old (reads gone, which the new table lacks)".into()
+        ]))
+    );
 }
