@@ -2,6 +2,7 @@
 //! slice replace's partition swap.
 
 use super::{keys_and_indexes, Shape, Steps};
+use crate::catalog::swap::Settings;
 use crate::catalog::SlicePartition;
 use crate::ident::QualifiedName;
 use crate::lock::{self, LockMode};
@@ -44,12 +45,18 @@ pub(super) fn fresh_partition(s: &mut Steps<'_>, partition: &SlicePartition) {
         sql::fresh_partition(def, &partition.fresh),
         "the fresh partition, made as the library makes partitions",
     );
-    if let Some(sql) = sql::set_storage(&fresh, &partition.storage) {
-        s.new_table(
-            Stage::Prepare,
-            sql,
-            "the partition's storage parameters (as planning read them)",
-        );
+    if let Some(live) = s.shape.live {
+        let settings = Settings {
+            storage: partition.storage.clone(),
+            ..Settings::default()
+        };
+        for (sql, _) in sql::set_settings(def, live, &fresh, &settings) {
+            s.new_table(
+                Stage::Prepare,
+                sql,
+                "the partition's storage parameters (as planning read them)",
+            );
+        }
     }
     s.hook(NewTableKind::Intermediate, &partition.fresh);
 }
