@@ -547,3 +547,121 @@ fn replica_identity_row_security_and_statistics_the_hook_sets_are_kept() {
     assert_eq!(kept(&mut client), set);
     assert_eq!(contents(&mut client).len(), 2);
 }
+
+#[derive(BulkTable, Debug, Clone, PartialEq)]
+#[bulk(schema = "carry", table = "doc")]
+struct Doc {
+    #[bulk(primary_key)]
+    id: i64,
+    owner_name: String,
+}
+
+/// The same table with `owner_name` renamed to `owner`.
+#[derive(BulkTable, Debug, Clone, PartialEq)]
+#[bulk(schema = "carry", table = "doc")]
+struct DocRenamed {
+    #[bulk(primary_key)]
+    id: i64,
+    #[bulk(rename_from = "owner_name")]
+    owner: String,
+}
+
+fn replace_docs(client: &mut postgres::Client) -> pg_bulk_ingest::Result<pg_bulk_ingest::Report> {
+    let mut tx = client.transaction().unwrap();
+    let result = pg_bulk_ingest::replace(
+        &mut tx,
+        vec![Doc {
+            id: 1,
+            owner_name: "a".into(),
+        }],
+    );
+    tx.commit().unwrap();
+    result
+}
+
+/// Policies a new table can't have as they are (one whose expression
+/// reads the table itself, one of another table that reads it) fail a
+/// swap before it does anything; a renamed column keeps its statistics
+/// target.
+#[test]
+fn policies_naming_the_table_are_refused_and_renamed_columns_keep_their_settings() {
+    let db = pg_bulk_ingest_testkit::server().create_database("carry_refused");
+    let mut client = db.connect();
+    replace_docs(&mut client).unwrap();
+    let before = client
+        .query_one("SELECT 'carry.doc'::regclass::oid", &[])
+        .unwrap()
+        .get::<_, u32>(0);
+    let refused = |client: &mut postgres::Client, what: &str| match replace_docs(client) {
+        Err(Error::Dependents { dependents, .. }) => {
+            assert!(
+                dependents.iter().any(|d| d.contains(what)),
+                "{dependents:?}"
+            );
+            let now: u32 = client
+                .query_one("SELECT 'carry.doc'::regclass::oid", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(now, before, "the table was swapped");
+        }
+        other => panic!("{other:?}"),
+    };
+
+    // A policy whose expression reads its own table.
+    client
+        .batch_execute(
+            "ALTER TABLE carry.doc ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY own ON carry.doc USING \
+               (owner_name IN (SELECT d.owner_name FROM carry.doc d WHERE d.id = 1))",
+        )
+        .unwrap();
+    refused(
+        &mut client,
+        "policy own (its expressions name the table itself)",
+    );
+    client
+        .batch_execute("DROP POLICY own ON carry.doc")
+        .unwrap();
+
+    // A policy of another table that reads this one.
+    client
+        .batch_execute(
+            "CREATE TABLE carry.other (id int8); \
+             ALTER TABLE carry.other ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY reads_doc ON carry.other USING \
+               (EXISTS (SELECT 1 FROM carry.doc d WHERE d.id = other.id))",
+        )
+        .unwrap();
+    refused(&mut client, "reads_doc");
+    client.batch_execute("DROP TABLE carry.other").unwrap();
+
+    // A rebuild that renames a column keeps the column's statistics target.
+    client
+        .batch_execute("ALTER TABLE carry.doc ALTER COLUMN owner_name SET STATISTICS 321")
+        .unwrap();
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::Ingest::new()
+        .upsert_strategy(pg_bulk_ingest::UpsertStrategy::Rebuild)
+        .upsert(
+            &mut tx,
+            vec![DocRenamed {
+                id: 2,
+                owner: "b".into(),
+            }],
+        )
+        .unwrap();
+    tx.commit().unwrap();
+    assert!(report.tables[0]
+        .plan
+        .to_string()
+        .contains("SET STATISTICS 321"));
+    let target: Option<i32> = client
+        .query_one(
+            "SELECT CASE WHEN attstattarget >= 0 THEN attstattarget::int4 END \
+             FROM pg_attribute WHERE attrelid = 'carry.doc'::regclass AND attname = 'owner'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(target, Some(321));
+}

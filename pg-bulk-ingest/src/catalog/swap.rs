@@ -257,7 +257,8 @@ pub(crate) fn read_dependents(
          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1 \
            AND d.deptype IN ('n', 'a') \
            AND d.classid <> 'pg_catalog.pg_attrdef'::regclass \
-           AND d.classid <> 'pg_catalog.pg_policy'::regclass \
+           AND NOT (d.classid = 'pg_catalog.pg_policy'::regclass AND EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_policy p WHERE p.oid = d.objid AND p.polrelid = $1)) \
            AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = $1) \
            AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND EXISTS ( \
                  SELECT 1 FROM pg_catalog.pg_constraint k \
@@ -352,6 +353,11 @@ pub(crate) struct Policy {
     pub check: Option<String>,
     /// The columns of the table its expressions read, by name.
     pub reads: Vec<String>,
+    /// Its expressions name its table itself (a subquery over it, or a
+    /// whole row of it), by the stored expression trees (`:relid`, a `Var`
+    /// of attribute 0): made again on the new table, they would still name
+    /// the live one.
+    pub names_its_table: bool,
 }
 
 /// The settings of one column a new table would not have by itself.
@@ -455,7 +461,9 @@ fn read_policies(
                       WHERE d.classid = 'pg_catalog.pg_policy'::regclass AND d.objid = p.oid \
                         AND d.refclassid = 'pg_catalog.pg_class'::regclass \
                         AND d.refobjid = p.polrelid AND d.refobjsubid > 0 \
-                      ORDER BY 1) \
+                      ORDER BY 1), \
+                coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '') \
+                  ~ (':relid ' || p.polrelid::text || '\\M|:varattno 0 ') \
          FROM pg_catalog.pg_policy p WHERE p.polrelid = $1 ORDER BY 1",
         &[&oid],
     )?;
@@ -469,6 +477,7 @@ fn read_policies(
             using: r.get(4),
             check: r.get(5),
             reads: r.get(6),
+            names_its_table: r.get(7),
         })
         .collect())
 }

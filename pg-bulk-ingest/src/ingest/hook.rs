@@ -111,10 +111,11 @@ impl<'p, M> Ingest<'p, M> {
     ///   parameters (and its TOAST table's); a replica identity `FULL` or
     ///   `NOTHING`; `ENABLE ROW LEVEL SECURITY` and the table's policies
     ///   (`CREATE POLICY` with the expressions as the server renders them);
-    ///   and, for the columns the new table has under the same name,
+    ///   and, for each column of the new table, the settings of the live
+    ///   column that holds its values (of its name, or renamed from it):
     ///   statistics targets and options (`n_distinct`, ...), with storage
-    ///   (`SET STORAGE`) and compression (PostgreSQL 14) where the column
-    ///   keeps its type. So a value `f` set stays when a later call swaps
+    ///   (`SET STORAGE`) and compression (PostgreSQL 14) only where the
+    ///   column keeps its type (with another, they are not carried). So a value `f` set stays when a later call swaps
     ///   without `f`, and a re-run with `f` changes nothing (the new table
     ///   has the policies already: `f` drops a policy it makes first, with
     ///   `DROP POLICY IF EXISTS`). What a swap can't carry makes a later
@@ -122,11 +123,11 @@ impl<'p, M> Ingest<'p, M> {
     ///   whether or not `f` would make it again: a replica identity `USING
     ///   INDEX`, `FORCE ROW LEVEL SECURITY` (the call's own load, and a
     ///   rebuild's copy of the live rows, would be subject to the policies),
-    ///   a policy that reads a column the new table lacks, column
-    ///   collations, triggers, an unlogged table, a tablespace,
-    ///   publications, ... A policy whose expression names the table itself
-    ///   is made again naming the live table, which the swap then can't
-    ///   drop: the call fails at its last step.
+    ///   a policy that reads a column the new table lacks or types
+    ///   otherwise, a policy whose expressions name the table itself (a
+    ///   subquery over it, a whole row of it: made again, they would name
+    ///   the live table), column collations, triggers, an unlogged table, a
+    ///   tablespace, publications, ...
     /// - **Transaction and locks.** `f` is given a savepoint of the call's
     ///   transaction: what it does commits or rolls back with the call, and
     ///   it must not end the transaction. It runs with the call's locks held

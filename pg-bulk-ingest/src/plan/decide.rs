@@ -68,8 +68,8 @@ pub enum UpsertStrategy {
     /// [`terminate_blockers_after`](crate::Ingest::terminate_blockers_after) as other
     /// swaps. The cost grows with the table: about twice as fast as the merge
     /// when the batch is as large as the table. The table's owner,
-    /// privileges, comments, settings (storage parameters, replica identity,
-    /// row level security and policies, column settings), indexes and
+    /// privileges, comments, settings (storage parameters, a replica identity
+    /// `FULL` or `NOTHING`, row level security and policies, column settings), indexes and
     /// dependent views are carried; a table
     /// with anything else hanging off it (foreign keys into it, triggers,
     /// other people's indexes, identity or generated columns the
@@ -538,7 +538,8 @@ fn unfilled(def: &TableDef, live: &LiveTable) -> Vec<String> {
 /// again, and a serial's sequence is moved to the new table (or goes with
 /// the column, or with the default, the definition no longer has); anything
 /// else would be lost. Policies are made again, but not one that reads a
-/// column the new table lacks (by name).
+/// column the new table lacks (by name) or types otherwise, nor one whose
+/// expressions name the table itself.
 fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
     let own_indexes: Vec<&str> = live
         .indexes
@@ -556,14 +557,29 @@ fn blocking(def: &TableDef, live: &LiveTable, swap: &SwapFacts) -> Vec<String> {
         })
         .map(|d| d.description.clone())
         .chain(swap.settings.kept.policies.iter().filter_map(|p| {
-            // Made again from its expressions, which name columns.
+            // Made again from its expressions, which name columns, by name
+            // and as they are typed now.
+            if p.names_its_table {
+                return Some(format!(
+                    "policy {} (its expressions name the table itself)",
+                    p.name
+                ));
+            }
             let missing: Vec<&str> = (p.reads.iter())
-                .filter(|r| !def.columns.iter().any(|c| c.name == r.as_str()))
+                .filter(|r| {
+                    !def.columns.iter().any(|c| {
+                        c.name == r.as_str()
+                            && live
+                                .columns
+                                .iter()
+                                .any(|l| l.name == c.name && same_type(l, &c.sql_type))
+                    })
+                })
                 .map(String::as_str)
                 .collect();
             (!missing.is_empty()).then(|| {
                 format!(
-                    "policy {} (reads {}, which the new table lacks)",
+                    "policy {} (reads {}, which the new table lacks or types otherwise)",
                     p.name,
                     missing.join(", ")
                 )

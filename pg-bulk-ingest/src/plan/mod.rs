@@ -104,8 +104,11 @@ pub enum NewTableKind {
     /// A new table that is loaded and then swapped in under the live
     /// table's name ([`Path::Replace`], [`Path::Rebuild`],
     /// [`Path::UpsertByRebuild`]). The live table's settings (storage
-    /// parameters, replica identity, row level security and policies, column
-    /// settings) are set on it before the hook runs.
+    /// parameters, a replica identity `FULL` or `NOTHING`, row level security
+    /// and policies, column settings) are set on it before the hook runs.
+    /// Also the fresh partition of a partition swap
+    /// ([`Ingest::swap_partition`](crate::Ingest::swap_partition)), given the
+    /// partition's storage parameters.
     Intermediate,
     /// A temporary table of the session (`ON COMMIT DROP`, in `pg_temp`) the
     /// rows wait in before they are merged or inserted into the table.

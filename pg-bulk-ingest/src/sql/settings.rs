@@ -17,8 +17,9 @@ use crate::table::TableDef;
 /// The statements that give `table`, the new table of a swap of `def`, the
 /// settings of the live table `live` as planning read them, each with a note
 /// for the plan: the table's settings, then its policies. Column settings
-/// go to the columns of `def` of the same name; storage and compression
-/// only when the column keeps its type (another type may not take them).
+/// go to the column of `def` that takes the live column's values (of its
+/// name, or renamed from it); storage and compression only when the column
+/// keeps its type (another type may not take them).
 pub(crate) fn set_settings(
     def: &TableDef,
     live: &LiveTable,
@@ -37,15 +38,17 @@ pub(crate) fn set_settings(
     if settings.row_security {
         commands.push("ENABLE ROW LEVEL SECURITY".to_owned());
     }
-    for column in &settings.columns {
-        let Some(declared) = def.columns.iter().find(|c| c.name == column.name) else {
+    for declared in def.columns {
+        // The live column that holds its values (by name, or the one it is
+        // renamed from), and that column's settings.
+        let Some(source) = live.source_of(declared) else {
             continue;
         };
-        let same = live
-            .columns
-            .iter()
-            .any(|l| l.name == column.name && same_type(l, &declared.sql_type));
-        commands.extend(column_commands(column, same));
+        let Some(column) = settings.columns.iter().find(|c| c.name == source.name) else {
+            continue;
+        };
+        let same = same_type(source, &declared.sql_type);
+        commands.extend(column_commands(declared.name, column, same));
     }
     let mut out = Vec::new();
     if !commands.is_empty() {
@@ -82,9 +85,10 @@ fn options(entries: &[String], toast: bool) -> Option<String> {
     (!options.is_empty()).then(|| options.join(", "))
 }
 
-/// The `ALTER COLUMN` commands of one column's settings; storage and
-/// compression only when `same_type`.
-fn column_commands(column: &ColumnSettings, same_type: bool) -> Vec<String> {
+/// The `ALTER COLUMN` commands of the settings `column` (read from the live
+/// column) for the new table's column `name`; storage and compression only
+/// when `same_type`.
+fn column_commands(name: &str, column: &ColumnSettings, same_type: bool) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(target) = column.statistics {
         out.push(format!("SET STATISTICS {target}"));
@@ -109,7 +113,7 @@ fn column_commands(column: &ColumnSettings, same_type: bool) -> Vec<String> {
         out.extend(compression.map(|c| format!("SET COMPRESSION {c}")));
     }
     out.into_iter()
-        .map(|command| format!("ALTER COLUMN {} {command}", Ident(&column.name)))
+        .map(|command| format!("ALTER COLUMN {} {command}", Ident(name)))
         .collect()
 }
 
@@ -209,6 +213,7 @@ mod tests {
                 using: Some("(customer = CURRENT_USER)".into()),
                 check: None,
                 reads: vec!["customer".into()],
+                names_its_table: false,
             }],
             ..Settings::default()
         };

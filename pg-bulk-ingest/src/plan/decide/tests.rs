@@ -465,6 +465,7 @@ fn policy(name: &str, reads: &[&str]) -> Policy {
         using: Some("(customer = CURRENT_USER)".into()),
         check: None,
         reads: reads.iter().map(|r| r.to_string()).collect(),
+        names_its_table: false,
     }
 }
 
@@ -478,7 +479,7 @@ fn a_policy_that_reads_a_column_the_new_table_lacks_is_refused() {
     assert_eq!(
         plan_with(&g, Options::default(), input(Mode::Replace, 0)),
         Err(Refused::Dependents(vec![
-            "policy old (reads gone, which the new table lacks)".into()
+            "policy old (reads gone, which the new table lacks or types otherwise)".into()
         ]))
     );
 }
