@@ -53,7 +53,7 @@ pub enum OnConflict {
 /// | | `upsert`, merged | `insert` into a table that exists |
 /// |---|---|---|
 /// | `KeepLast` | before PostgreSQL 15, nothing unless keys repeat; when they do, the merge runs a second time over the batch sorted by key (+119 % for a 100k-row batch into 1M with 1 % repeated keys). From 15, as `KeepFirst`'s check (the `MERGE` compares rows with the stored rows of its snapshot, so it can't tell a repeat itself) | the rows go through a staging table and are sorted by key (+124 % for 1M rows into an empty table) |
-/// | `KeepFirst` | a check for repeated keys first (one hash aggregate over the batch: about 45 ms per 100k rows), skipped when the batch's keys are proven distinct while encoding (keys of integers, dates, timestamps, `uuid` or `boolean`: in increasing order, or none found twice by a 4 MiB Bloom filter, for batches of up to a few hundred thousand rows); then as `KeepLast` | as `KeepLast` |
+/// | `KeepFirst` | a check for repeated keys first (one hash aggregate over the batch: about 45 ms per 100k rows), skipped when the batch's keys are proven distinct while encoding (keys of integers, dates, timestamps, `uuid` or `boolean`: in increasing order, or none found twice by a Bloom filter of at most 4 MiB, for batches of up to a few hundred thousand rows); then as `KeepLast` | as `KeepLast` |
 /// | `Error`, `AssumeUnique` | the same check first (`OnConflict::Error`: no check, its plain `INSERT` fails on any repeat) | `Error`: the rows go through a staging table; `AssumeUnique`: nothing |
 ///
 /// `ON CONFLICT ... DO UPDATE ... WHERE` (rows already the same are not

@@ -12,21 +12,26 @@
 //! keys distinct.
 //!
 //! A batch in another order can still be proven distinct by a Bloom filter
-//! of its keys' bytes: a fixed [`FILTER_BYTES`] of bits, [`HASHES`] of them
-//! set per key. A key whose bits are all set already *may* repeat an
+//! of its keys' bytes: [`BITS_PER_KEY`] bits per key the input says it has
+//! at least (its iterator's size hint), from 4 KiB up to [`FILTER_BYTES`]
+//! (which an input of unknown length gets), [`HASHES`] of them set per key. A key whose bits are all set already *may* repeat an
 //! earlier one (or be a false positive), and the check stays; none such,
-//! and no key repeats. With 4 MiB the filter proves a batch of 100k
-//! distinct keys so with a chance of about 1 in 2,500 of a false positive,
-//! 300k about 1 in 10; from about 500k keys it mostly can't, and the check
-//! runs as it would without it.
+//! and no key repeats. At 256 bits a key the chance of a false positive
+//! over a whole batch is about 1 in 80,000 per 1,000 keys; at the 4 MiB
+//! cap, about 1 in 2,500 for 100k keys and 1 in 10 for 300k; from about
+//! 500k keys it mostly can't prove them distinct, and the check runs as it
+//! would without it.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::table::TableDef;
 use crate::types::TypeKind;
 
-/// The Bloom filter's size in bytes (a power of two).
+/// The Bloom filter's largest size in bytes.
 const FILTER_BYTES: usize = 4 << 20;
+
+/// The Bloom filter's bits per key the input is expected to have.
+const BITS_PER_KEY: usize = 256;
 
 /// Bits set per key.
 const HASHES: u64 = 4;
@@ -45,15 +50,23 @@ pub(crate) struct KeyOrder {
     increasing: bool,
     /// The Bloom filter's bits, allocated at the first key.
     filter: Vec<u64>,
+    /// Its size in bytes.
+    filter_bytes: usize,
     /// No key found all its bits set.
     distinct: bool,
 }
 
 impl KeyOrder {
     /// A watch over `key` (column names) of `def`'s tuples, with the staging
-    /// position first when `positioned`; `None` when a key column's type is
-    /// not canonical, or the key is empty.
-    pub(crate) fn new(def: &TableDef, key: &[&str], positioned: bool) -> Option<KeyOrder> {
+    /// position first when `positioned`, for an input of at least `rows`
+    /// rows (0: unknown); `None` when a key column's type is not canonical,
+    /// or the key is empty.
+    pub(crate) fn new(
+        def: &TableDef,
+        key: &[&str],
+        positioned: bool,
+        rows: usize,
+    ) -> Option<KeyOrder> {
         let offset = usize::from(positioned);
         let mut fields = Vec::with_capacity(key.len());
         for (index, column) in def.sent().enumerate() {
@@ -87,6 +100,13 @@ impl KeyOrder {
             seen: false,
             increasing: true,
             filter: Vec::new(),
+            filter_bytes: match rows {
+                0 => FILTER_BYTES,
+                n => n
+                    .saturating_mul(BITS_PER_KEY / 8)
+                    .next_power_of_two()
+                    .clamp(4096, FILTER_BYTES),
+            },
             distinct: true,
         })
     }
@@ -140,14 +160,14 @@ impl KeyOrder {
     /// Sets the bits of the current key, noting whether they all were set.
     fn filter_key(&mut self) {
         if self.filter.is_empty() {
-            self.filter = vec![0; FILTER_BYTES / 8];
+            self.filter = vec![0; self.filter_bytes / 8];
         }
         let mut hasher = DefaultHasher::new();
         self.current.hash(&mut hasher);
         let hash = hasher.finish();
         // Kirsch and Mitzenmacher: bit i is h1 + i * h2.
         let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
-        let bits = (FILTER_BYTES * 8) as u64;
+        let bits = (self.filter_bytes * 8) as u64;
         let mut all_set = true;
         for i in 0..HASHES {
             let bit = h1.wrapping_add(i.wrapping_mul(h2)) % bits;
@@ -191,7 +211,7 @@ mod tests {
     }
 
     fn watch(ids: &[i64]) -> bool {
-        let mut order = KeyOrder::new(&ORDERS, &["id"], true).expect("a bigint key is watched");
+        let mut order = KeyOrder::new(&ORDERS, &["id"], true, 0).expect("a bigint key is watched");
         for (position, &id) in ids.iter().enumerate() {
             order.observe(&tuple(position as i64, id));
         }
@@ -214,7 +234,7 @@ mod tests {
     }
 
     fn distinct(ids: &[i64]) -> bool {
-        let mut order = KeyOrder::new(&ORDERS, &["id"], true).expect("a bigint key is watched");
+        let mut order = KeyOrder::new(&ORDERS, &["id"], true, 0).expect("a bigint key is watched");
         for (position, &id) in ids.iter().enumerate() {
             order.observe(&tuple(position as i64, id));
         }
@@ -232,12 +252,21 @@ mod tests {
         repeated.push(scrambled[10]);
         assert!(!distinct(&repeated));
         assert!(!distinct(&[5, 1, 5]));
+        // A filter sized for a short input (4 KiB) proves its keys too.
+        let mut order = KeyOrder::new(&ORDERS, &["id"], true, 100).expect("watched");
+        for (position, id) in (0..100i64).rev().enumerate() {
+            order.observe(&tuple(position as i64, id));
+        }
+        assert_eq!(
+            (order.increasing(), order.distinct(), order.filter.len()),
+            (false, true, 512)
+        );
     }
 
     #[test]
     fn keys_of_other_types_are_not_watched() {
-        assert!(KeyOrder::new(&ORDERS, &["customer"], true).is_none());
-        assert!(KeyOrder::new(&ORDERS, &[], true).is_none());
-        assert!(KeyOrder::new(&ORDERS, &["id"], false).is_some());
+        assert!(KeyOrder::new(&ORDERS, &["customer"], true, 0).is_none());
+        assert!(KeyOrder::new(&ORDERS, &[], true, 0).is_none());
+        assert!(KeyOrder::new(&ORDERS, &["id"], false, 0).is_some());
     }
 }

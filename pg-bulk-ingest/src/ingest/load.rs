@@ -50,7 +50,8 @@ where
     let mut waiting: Vec<Batch> = tables.iter().map(|_| Batch::default()).collect();
     // Where a staged step would check for a repeated key, whether the keys
     // come in increasing order, which makes the check needless.
-    let mut orders: Vec<Option<KeyOrder>> = tables.iter().map(key_order).collect();
+    let expected = rows.size_hint().0;
+    let mut orders: Vec<Option<KeyOrder>> = tables.iter().map(|t| key_order(t, expected)).collect();
     let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut position: u64 = 0;
     let mut current = 0;
@@ -282,7 +283,7 @@ fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
 
 /// A watch over the keys of `table`'s rows when one of its staged steps
 /// checks for a repeated key first.
-fn key_order(table: &Table) -> Option<KeyOrder> {
+fn key_order(table: &Table, rows: usize) -> Option<KeyOrder> {
     let checks = table
         .plan
         .steps()
@@ -290,7 +291,7 @@ fn key_order(table: &Table) -> Option<KeyOrder> {
         .any(|s| matches!(&s.run, Run::Staged(staged) if staged.check_first.is_some()));
     let key = table.plan.keys.key;
     (checks && table.plan.position_column.is_some())
-        .then(|| KeyOrder::new(table.def, key, true))
+        .then(|| KeyOrder::new(table.def, key, true, rows))
         .flatten()
 }
 
