@@ -12,11 +12,16 @@
 //! keys distinct.
 //!
 //! A batch in another order can still be proven distinct by a Bloom filter
-//! of its keys' bytes: [`BITS_PER_KEY`] bits per key the input says it has
+//! of its keys' bytes, made when the order breaks (a batch in order pays
+//! nothing for it): the keys of the increasing start go in then (kept until
+//! then, up to [`PREFIX_KEYS`] of them; a longer start is known by its
+//! range only, and a later key inside it can't be proven new), and each key
+//! after. The filter has [`BITS_PER_KEY`] bits per key the input says it has
 //! at least (its iterator's size hint), from 4 KiB up to [`FILTER_BYTES`]
-//! (which an input of unknown length gets), [`HASHES`] of them set per key. A key whose bits are all set already *may* repeat an
-//! earlier one (or be a false positive), and the check stays; none such,
-//! and no key repeats. At 256 bits a key the chance of a false positive
+//! (which an input of unknown length gets), [`HASHES`] of them set per
+//! key. A key whose bits are all set already *may* repeat an earlier one
+//! (or be a false positive), and the check stays; none such, and no key
+//! repeats. At 256 bits a key the chance of a false positive
 //! over a whole batch is about 1 in 80,000 per 1,000 keys; at the 4 MiB
 //! cap, about 1 in 2,500 for 100k keys and 1 in 10 for 300k; from about
 //! 500k keys it mostly can't prove them distinct, and the check runs as it
@@ -36,6 +41,11 @@ const BITS_PER_KEY: usize = 256;
 /// Bits set per key.
 const HASHES: u64 = 4;
 
+/// The keys of a batch's increasing start kept, at most: when the order
+/// breaks within them they go into the filter; after, only their range is
+/// kept, and a later key inside it can't be proven new.
+const PREFIX_KEYS: usize = 4096;
+
 /// Watches the keys of the tuples of one table, as they are encoded.
 #[derive(Debug)]
 pub(crate) struct KeyOrder {
@@ -48,7 +58,16 @@ pub(crate) struct KeyOrder {
     current: Vec<u8>,
     seen: bool,
     increasing: bool,
-    /// The Bloom filter's bits, allocated at the first key.
+    /// The keys while they increase (each `previous.len()` bytes, the types
+    /// being of fixed length), up to [`PREFIX_KEYS`] of them.
+    prefix: Vec<u8>,
+    /// The first key, and whether `prefix` holds every key so far.
+    first: Vec<u8>,
+    whole_prefix: bool,
+    /// Once the order broke over more than `PREFIX_KEYS` keys: the range of
+    /// the increasing start, whose keys are not in the filter.
+    range: Option<(Vec<u8>, Vec<u8>)>,
+    /// The Bloom filter's bits, allocated when the order breaks.
     filter: Vec<u64>,
     /// Its size in bytes.
     filter_bytes: usize,
@@ -99,6 +118,10 @@ impl KeyOrder {
             current: Vec::new(),
             seen: false,
             increasing: true,
+            prefix: Vec::new(),
+            first: Vec::new(),
+            whole_prefix: true,
+            range: None,
             filter: Vec::new(),
             filter_bytes: match rows {
                 0 => FILTER_BYTES,
@@ -147,23 +170,61 @@ impl KeyOrder {
             }
             at += usize::try_from(length).unwrap_or(0);
         }
-        if self.distinct {
-            self.filter_key();
-        }
-        if self.increasing && self.seen && self.current <= self.previous {
+        if self.increasing {
+            if !self.seen || self.current > self.previous {
+                self.keep_in_prefix();
+                self.seen = true;
+                std::mem::swap(&mut self.previous, &mut self.current);
+                return;
+            }
+            // The order breaks here: what came before goes into the filter
+            // (or, too long to have been kept, is known by its range).
             self.increasing = false;
+            self.filter = vec![0; self.filter_bytes / 8];
+            if self.whole_prefix {
+                let prefix = std::mem::take(&mut self.prefix);
+                for key in prefix.chunks(self.previous.len().max(1)) {
+                    self.filter_key(key);
+                }
+            } else {
+                self.range = Some((std::mem::take(&mut self.first), self.previous.clone()));
+            }
         }
-        self.seen = true;
-        std::mem::swap(&mut self.previous, &mut self.current);
+        let current = std::mem::take(&mut self.current);
+        if let Some((low, high)) = &self.range {
+            if (low..=high).contains(&&current) {
+                self.distinct = false;
+            }
+        }
+        if self.distinct {
+            self.filter_key(&current);
+        }
+        self.current = current;
     }
 
-    /// Sets the bits of the current key, noting whether they all were set.
-    fn filter_key(&mut self) {
-        if self.filter.is_empty() {
-            self.filter = vec![0; self.filter_bytes / 8];
+    /// Keeps the current key, the batch's keys having increased so far.
+    fn keep_in_prefix(&mut self) {
+        if !self.seen {
+            self.first.clone_from(&self.current);
         }
+        if !self.whole_prefix {
+            return;
+        }
+        let width = self.current.len().max(1);
+        if self.prefix.len() / width < PREFIX_KEYS
+            && (self.prefix.is_empty() || width == self.previous.len())
+        {
+            self.prefix.extend_from_slice(&self.current);
+        } else {
+            self.whole_prefix = false;
+            self.prefix = Vec::new();
+        }
+    }
+
+    /// Sets the bits of `key`, noting whether they all were set.
+    fn filter_key(&mut self, key: &[u8]) {
         let mut hasher = DefaultHasher::new();
-        self.current.hash(&mut hasher);
+        key.hash(&mut hasher);
         let hash = hasher.finish();
         // Kirsch and Mitzenmacher: bit i is h1 + i * h2.
         let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
@@ -252,6 +313,16 @@ mod tests {
         repeated.push(scrambled[10]);
         assert!(!distinct(&repeated));
         assert!(!distinct(&[5, 1, 5]));
+        // An increasing start too long to keep is known by its range: keys
+        // after the break outside it are proven new, one inside it is not.
+        let long: Vec<i64> = (0..10_000).chain([-5, -3, -10]).collect();
+        assert!(distinct(&long));
+        let mut inside = long.clone();
+        inside.push(5_000);
+        assert!(!distinct(&inside));
+        // A short one goes into the filter whole.
+        assert!(distinct(&[10, 20, 30, 5, 25, 40]));
+        assert!(!distinct(&[10, 20, 30, 5, 20]));
         // A filter sized for a short input (4 KiB) proves its keys too.
         let mut order = KeyOrder::new(&ORDERS, &["id"], true, 100).expect("watched");
         for (position, id) in (0..100i64).rev().enumerate() {
