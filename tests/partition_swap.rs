@@ -307,6 +307,17 @@ fn other_slices_are_deleted_and_the_plan_says_why() {
         &plan_of(&mut client, Slice::equal("day", day(1))),
         "partition daily_20240101 has an index of its own",
     );
+    // A partition partitioned in turn is not a table to swap for.
+    client
+        .batch_execute(
+            "CREATE TABLE metrics.daily_20240105 PARTITION OF metrics.daily \
+             FOR VALUES FROM ('2024-01-05') TO ('2024-01-06') PARTITION BY HASH (sensor)",
+        )
+        .unwrap();
+    deletes(
+        &plan_of(&mut client, Slice::equal("day", day(5))),
+        "partition daily_20240105 has partitions of its own",
+    );
     // And the call does what the plan says.
     let mut tx = client.transaction().unwrap();
     let report = Ingest::new()

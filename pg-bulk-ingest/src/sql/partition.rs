@@ -312,6 +312,7 @@ pub(crate) fn slice_partition(
         _ => return None,
     };
     let local = [
+        "CASE WHEN c.relkind <> 'r' THEN 'partitions of its own, or another kind of table' END",
         "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_index x WHERE x.indrelid = c.oid \
               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h \
                               WHERE h.inhrelid = x.indexrelid)) \
