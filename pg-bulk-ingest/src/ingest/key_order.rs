@@ -271,12 +271,17 @@ mod tests {
         out
     }
 
-    fn watch(ids: &[i64]) -> bool {
+    /// A watch over `sales.orders`' id that has seen `ids`.
+    fn observed(ids: &[i64]) -> KeyOrder {
         let mut order = KeyOrder::new(&ORDERS, &["id"], true, 0).expect("a bigint key is watched");
         for (position, &id) in ids.iter().enumerate() {
             order.observe(&tuple(position as i64, id));
         }
-        order.increasing()
+        order
+    }
+
+    fn watch(ids: &[i64]) -> bool {
+        observed(ids).increasing()
     }
 
     #[test]
@@ -295,11 +300,7 @@ mod tests {
     }
 
     fn distinct(ids: &[i64]) -> bool {
-        let mut order = KeyOrder::new(&ORDERS, &["id"], true, 0).expect("a bigint key is watched");
-        for (position, &id) in ids.iter().enumerate() {
-            order.observe(&tuple(position as i64, id));
-        }
-        order.distinct()
+        observed(ids).distinct()
     }
 
     #[test]
