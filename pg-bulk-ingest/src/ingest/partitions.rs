@@ -218,9 +218,10 @@ impl<M> Ingest<'_, M> {
     ///   library makes, and one made by hand with the same values. Otherwise
     ///   (no such partition yet, a monthly partition and a slice of one day,
     ///   a bound written `1.5` for a partition of `1.50`, or a partition with
-    ///   something of its own that a fresh table would lose: an index,
-    ///   trigger or constraint of its own, a view reading it, row security,
-    ///   a replica identity, another tablespace, a publication), the call
+    ///   something of its own that a fresh table would lose: partitions of
+    ///   its own, an index, trigger or constraint of its own, a foreign key
+    ///   to it, a view reading it, row security, a replica identity, another
+    ///   tablespace, a publication), the call
     ///   replaces the slice with a `DELETE` and an insert, as without this
     ///   option; its [`plan`](Ingest::plan) says which, and why.
     /// - **Locks.** The fresh table is loaded and indexed with no lock on
