@@ -62,6 +62,15 @@ pub(crate) enum Condition {
 /// A value bound as a parameter.
 pub(crate) type Value = Arc<dyn ToSql + Send + Sync>;
 
+/// The slice's `values` at indexes `at`, as parameters `$1`, `$2`, ... (an
+/// index past them is left out: the statement then fails on its count).
+pub(crate) fn bind<'v>(values: &'v [Value], at: &[usize]) -> Vec<&'v (dyn ToSql + Sync)> {
+    at.iter()
+        .filter_map(|&i| values.get(i))
+        .map(|v| &**v as &(dyn ToSql + Sync))
+        .collect()
+}
+
 impl Slice {
     /// The rows whose `column` equals `value`.
     pub fn equal(column: impl Into<String>, value: impl ToSql + Send + Sync + 'static) -> Slice {

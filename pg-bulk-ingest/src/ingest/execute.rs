@@ -155,11 +155,7 @@ impl Table {
                 Run::Staged(staged) => self.staged(sp, &step.sql, staged)?,
                 Run::MirrorGuard { limit_ppm } => self.mirror_guard(sp, &step.sql, *limit_ppm)?,
                 Run::Bound { params } => {
-                    let bound: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-                        .iter()
-                        .filter_map(|&i| self.params.get(i))
-                        .map(|v| &**v as &(dyn postgres::types::ToSql + Sync))
-                        .collect();
+                    let bound = crate::sync::bind(&self.params, params);
                     sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
                 }
                 Run::Deletes { params } => {
@@ -167,11 +163,7 @@ impl Table {
                     self.deleted += sp.execute(step.sql.as_str(), &bound).on(&self.name)?;
                 }
                 Run::SamePartition { planned } => {
-                    let bound: Vec<_> = planned
-                        .params
-                        .iter()
-                        .map(|&i| &*self.params[i] as &(dyn postgres::types::ToSql + Sync))
-                        .collect();
+                    let bound = crate::sync::bind(&self.params, &planned.params);
                     let now = catalog::read_slice_partition(sp, &step.sql, &bound, false)
                         .on(&self.name)?;
                     let changed = planned.changed(now.as_ref());

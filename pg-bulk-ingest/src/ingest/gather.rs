@@ -63,10 +63,7 @@ pub(crate) fn gather(
         (options.swap_partition, &options.slice, &table.partitioning)
     {
         if let Some((query, at)) = sql::slice_partition(def, slice, oid) {
-            let bound: Vec<&(dyn postgres::types::ToSql + Sync)> = at
-                .iter()
-                .map(|&i| &*params[i] as &(dyn postgres::types::ToSql + Sync))
-                .collect();
+            let bound = crate::sync::bind(params, &at);
             gathered.slice_partition = catalog::read_slice_partition(sp, &query, &bound, true)?
                 .map(|partition| -> Result<_, postgres::Error> {
                     Ok(SlicePartition {
