@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use pg_bulk_ingest::{BulkTable, Ingest};
+use pg_bulk_ingest_testkit::major;
 use postgres::Client;
 
 #[derive(BulkTable, Clone, Debug)]
@@ -44,14 +45,6 @@ fn names(client: &mut Client) -> Vec<(i64, String)> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect()
-}
-
-fn major(client: &mut Client) -> i32 {
-    let num: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .unwrap()
-        .get(0);
-    num / 10000
 }
 
 /// Rows inserted, updated and unchanged, as the report tells them.

@@ -13,6 +13,7 @@
 
 use pg_bulk_ingest::plan::Path;
 use pg_bulk_ingest::{BulkTable, Ingest, Mode, Plan, Report, UpsertStrategy};
+use pg_bulk_ingest_testkit::major;
 use postgres::Client;
 
 /// The server log of the throw-away cluster. These tests read what the server
@@ -513,14 +514,6 @@ fn checks(statements: &[impl AsRef<str>]) -> usize {
                 .starts_with("SELECT EXISTS (SELECT 1 FROM pg_temp.")
         })
         .count()
-}
-
-fn major(client: &mut Client) -> i32 {
-    let num: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .unwrap()
-        .get(0);
-    num / 10000
 }
 
 #[test]

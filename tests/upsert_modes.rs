@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use pg_bulk_ingest::{
     BulkRows, BulkTable, Duplicates, Error, Ingest, Mode, OnConflict, UpsertStrategy,
 };
+use pg_bulk_ingest_testkit::major;
 use postgres::{Client, GenericClient};
 
 #[derive(BulkTable, Debug, Clone, PartialEq)]
@@ -826,12 +827,4 @@ fn insert_and_replace_need_no_conflict_key() {
         .get(0);
     assert_eq!(count, 1);
     tx.commit().unwrap();
-}
-
-fn major(client: &mut postgres::Client) -> i32 {
-    let num: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .unwrap()
-        .get(0);
-    num / 10000
 }

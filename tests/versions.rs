@@ -6,21 +6,13 @@
 //! run on the wrong major cannot pass by accident.
 
 use pg_bulk_ingest::{BulkTable, Error};
+use pg_bulk_ingest_testkit::major;
 use postgres::Client;
 
 fn connect(name: &str) -> (pg_bulk_ingest_testkit::TestDb, Client) {
     let db = pg_bulk_ingest_testkit::server().create_database(name);
     let client = db.connect();
     (db, client)
-}
-
-/// `server_version_num` / 10000: the major.
-fn major(client: &mut Client) -> i32 {
-    let num: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .unwrap()
-        .get(0);
-    num / 10_000
 }
 
 fn oid(client: &mut Client, table: &str) -> u32 {

@@ -538,6 +538,16 @@ fn find_pg_bin_dir() -> io::Result<PathBuf> {
     })
 }
 
+/// The server's major version (`server_version_num / 10000`: 12 to 18), for
+/// tests that assert what each major guarantees.
+pub fn major(client: &mut impl postgres::GenericClient) -> i32 {
+    let num: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .expect("server_version_num")
+        .get(0);
+    num / 10_000
+}
+
 /// What went wrong, for a message: for an error the server reported, its
 /// severity, message, SQLSTATE and, when present, detail, hint and context,
 /// one per line the way `psql` shows them, e.g.
