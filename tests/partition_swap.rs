@@ -91,6 +91,15 @@ fn strays(client: &mut impl GenericClient, schema: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether the call swapped a partition (its plan detaches one).
+fn swapped(report: &pg_bulk_ingest::Report) -> bool {
+    report.tables[0]
+        .plan
+        .statements()
+        .iter()
+        .any(|s| s.contains("DETACH PARTITION"))
+}
+
 fn create_role(client: &mut impl GenericClient, role: &str) {
     client
         .batch_execute(&format!(
@@ -205,11 +214,7 @@ fn a_slice_that_is_one_partition_is_swapped_in_with_its_grants_and_comments() {
         .unwrap();
     tx.commit().unwrap();
     assert_eq!(report.tables[0].deleted, 2);
-    assert!(report.tables[0]
-        .plan
-        .statements()
-        .iter()
-        .any(|s| s.contains("DETACH PARTITION")));
+    assert!(swapped(&report), "{}", report.tables[0].plan);
     assert_eq!(contents(&mut client), expected);
     assert!(strays(&mut client, "metrics").is_empty());
 }
@@ -240,11 +245,7 @@ fn a_list_partition_is_swapped() {
         .insert(&mut tx, vec![order(4, "eu", 40)])
         .unwrap();
     tx.commit().unwrap();
-    assert!(report.tables[0]
-        .plan
-        .statements()
-        .iter()
-        .any(|s| s.contains("DETACH PARTITION")));
+    assert!(swapped(&report), "{}", report.tables[0].plan);
     assert_eq!(report.tables[0].deleted, 2);
     let rows: Vec<(i64, String, i64)> = client
         .query(
@@ -464,17 +465,13 @@ fn readers_of_another_partition_read_on_while_the_fresh_partition_loads() {
         })
         .insert(&mut tx, daily(&[2], 20_000, 2.0))
         .unwrap();
-    let swapped = Instant::now();
+    let call_done = Instant::now();
     tx.commit().unwrap();
-    let held = swapped.elapsed();
+    let held = call_done.elapsed();
     std::thread::sleep(Duration::from_millis(20));
     stop.store(true, Ordering::SeqCst);
     let longest = reader.join().unwrap();
-    assert!(report.tables[0]
-        .plan
-        .statements()
-        .iter()
-        .any(|s| s.contains("DETACH PARTITION")));
+    assert!(swapped(&report), "{}", report.tables[0].plan);
     assert!(
         during.is_some_and(|n| n > 0),
         "the reader was blocked while the batch loaded: {during:?}"
