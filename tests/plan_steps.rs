@@ -11,7 +11,7 @@
 //! (a setting of the session for the call, not a step of a table's plan),
 //! and the test's own transaction statements.
 
-use pg_bulk_ingest::plan::Path;
+use pg_bulk_ingest::plan::{Path, Stage};
 use pg_bulk_ingest::{BulkTable, Ingest, Mode, Plan, Report, UpsertStrategy};
 use pg_bulk_ingest_testkit::major;
 use postgres::Client;
@@ -69,10 +69,16 @@ fn logged(pid: i32, from: u64) -> Vec<String> {
 }
 
 /// The statements backend `pid` logged after byte `from` of the log, without
-/// catalog reads, savepoints, lock timeouts and transaction statements.
-fn sent(pid: i32, from: u64) -> Vec<String> {
+/// catalog reads, savepoints, lock timeouts and transaction statements. The
+/// query of an upsert's comparison before staging (`compare`), sent once
+/// per run of rows, is kept once where it repeats.
+fn sent(pid: i32, from: u64, compare: Option<&str>) -> Vec<String> {
     let mut out = logged(pid, from);
+    out.dedup_by(|a, b| Some(a.as_str()) == compare && a == b);
     out.retain(|s| {
+        if Some(s.as_str()) == compare {
+            return true;
+        }
         let upper = s.trim_start().to_ascii_uppercase();
         let wrapper = [
             "SAVEPOINT",
@@ -119,8 +125,17 @@ fn traced(
     let report = call(&mut tx).unwrap();
     tx.commit().unwrap();
     client.batch_execute("RESET log_statement").unwrap();
-    let sent = sent(pid, from);
+    let sent = sent(pid, from, compare_query(&report.tables[0].plan));
     (report, sent)
+}
+
+/// The query of an upsert's comparison before staging, when the plan has
+/// one: a read in the load stage.
+fn compare_query(plan: &Plan) -> Option<&str> {
+    plan.steps()
+        .iter()
+        .find(|s| s.stage() == Stage::Load && s.sql().starts_with("SELECT "))
+        .map(|s| s.sql())
 }
 
 /// The call sent exactly the statements of the plan it reports, and that
@@ -432,6 +447,8 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
     client.batch_execute("RESET log_statement").unwrap();
     assert_eq!(path(&report), Path::Nothing);
     let all = logged(pid, from);
+    let compare = compare_query(&report.tables[0].plan);
+    assert!(compare.is_some(), "the upsert compares rows before staging");
     let call: Vec<&String> = all
         .iter()
         .filter(|s| {
@@ -446,6 +463,7 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
         .filter(|s| {
             let upper = s.trim_start().to_ascii_uppercase();
             (upper.starts_with("SELECT") || upper.starts_with("WITH R AS"))
+                && Some(s.as_str()) != compare
                 && !upper.contains("SET_CONFIG")
                 && !upper.contains("; INSERT INTO")
                 && !upper.contains("; MERGE INTO")
@@ -469,7 +487,11 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
     assert_eq!(restores, usize::from(major(&mut client) >= 14), "{call:#?}");
     // The keys came in increasing order: no check for a repeated key.
     assert_eq!(checks(&call), 0, "{call:#?}");
-    assert_eq!(call.len() + copies, 12 + restores, "{call:#?}");
+    // The comparison before staging: its query, logged once for the one
+    // run of rows, is prepared first (a round trip of its own).
+    let compares = call.iter().filter(|s| Some(s.as_str()) == compare).count();
+    assert_eq!(compares, 1, "{call:#?}");
+    assert_eq!(call.len() + copies + compares, 14 + restores, "{call:#?}");
 
     // Out of order, the MERGE (PostgreSQL 15) reads the staged rows sorted
     // by key; a filter of the keys proves them distinct, so no check.

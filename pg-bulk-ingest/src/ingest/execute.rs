@@ -48,6 +48,12 @@ pub(crate) struct Table {
     /// Whether no key of the rows loaded repeats, proven by their order or
     /// by a filter of them (see [`KeyOrder`](super::key_order::KeyOrder)).
     pub keys_distinct: bool,
+    /// Rows of the input not staged, each equal to its stored row (see
+    /// [`compare`](super::compare)).
+    pub unstaged: u64,
+    /// Keys of those rows that a later row of the batch repeats: the later
+    /// one was staged and wins, and the row not staged is a duplicate.
+    pub unstaged_repeated: u64,
 }
 
 /// Rows inserted, updated, unchanged and skipped (see
@@ -97,6 +103,8 @@ impl Table {
             preloaded: 0,
             keys_increasing: None,
             keys_distinct: false,
+            unstaged: 0,
+            unstaged_repeated: 0,
         }
     }
 
@@ -123,7 +131,7 @@ impl Table {
             }
             match &step.run {
                 Run::Execute => sp.batch_execute(&step.sql).on(&self.name)?,
-                Run::Load => unreachable!("the load runs the COPY"),
+                Run::Load | Run::Compare => unreachable!("the load runs the COPY"),
                 Run::Unique {
                     repeated,
                     positions,
@@ -419,7 +427,8 @@ impl Table {
                 }
             }
         }
-        log::info!("{}: merging {} staged rows", self.name, self.rows);
+        let staged_rows = self.rows - self.unstaged;
+        log::info!("{}: merging {staged_rows} staged rows", self.name);
         let mut result = isolated(sp, |t| staged_counts(t, sql, counting)).on(&self.name)?;
         if let Err(e) = &result {
             let code = e.code();
@@ -479,8 +488,8 @@ impl Table {
             Some(locate) => self.or_locate(sp, result, locate)?,
             None => result.on(&self.name)?,
         };
-        let merged = done.merged.unwrap_or(self.rows);
-        self.duplicates = self.rows.saturating_sub(merged);
+        let merged = done.merged.unwrap_or(staged_rows);
+        self.duplicates = staged_rows.saturating_sub(merged) + self.unstaged_repeated;
         self.written = done.written;
         self.counts = Some(if counting != Counting::RowCount {
             let on_conflict = self.plan.keys.on_conflict;
@@ -488,7 +497,9 @@ impl Table {
                 inserted: done.inserted,
                 updated: done.written - done.inserted,
                 unchanged: match on_conflict {
-                    crate::OnConflict::Update => merged - done.written,
+                    crate::OnConflict::Update => {
+                        merged - done.written + self.unstaged - self.unstaged_repeated
+                    }
                     _ => 0,
                 },
                 skipped: match on_conflict {

@@ -6,9 +6,11 @@ use std::io::Write;
 use postgres::error::SqlState;
 use postgres::{CopyInWriter, Transaction};
 
+use super::compare::Skipped;
 use super::execute::Table;
 use super::key_order::KeyOrder;
 use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
+use crate::encode::FieldError;
 use crate::error::{Error, Result};
 use crate::plan::{Run, Stage};
 use crate::row::{AsRow, BulkRows};
@@ -24,36 +26,85 @@ const WAITING_CHUNK: usize = 1024 * 1024;
 
 /// Runs of input positions one COPY keeps (each 16 bytes); past this, the COPY
 /// is finished and a new one started, so memory stays bounded whatever the mix.
-const MAX_RUNS: usize = 64 * 1024;
+pub(super) const MAX_RUNS: usize = 64 * 1024;
 
 /// How often the progress callback is offered the row count, in rows.
-const PROGRESS_CHECK_ROWS: u64 = 4096;
+pub(super) const PROGRESS_CHECK_ROWS: u64 = 4096;
 
 /// Streams the rows into their tables' COPYs (each table's [`Stage::Load`]
 /// step). One COPY is open at a time: rows of its table go straight into it;
 /// rows of other tables wait in a bounded buffer of their own, and when one
 /// fills, the open COPY is finished and that table's COPY opened (starting
-/// with its buffer). With one table, this is a single COPY of the whole input.
+/// with its buffer). With one table, this is a single COPY of the whole input;
+/// an upsert whose plan compares rows first ([`Run::Compare`]) stages only
+/// the rows that differ from the stored ones (see [`compare`](super::compare)).
 /// `progress` is offered the row count every few thousand rows. Returns the
 /// number of rows.
 pub(crate) fn load<I>(
     sp: &mut Transaction<'_>,
     tables: &mut [Table],
     rows: I,
-    mut progress: Option<&mut dyn FnMut(u64)>,
+    progress: Option<&mut dyn FnMut(u64)>,
 ) -> Result<u64>
 where
     I: IntoIterator,
     I::Item: AsRow,
 {
-    let mut rows = rows.into_iter();
-    let mut waiting: Vec<Batch> = tables.iter().map(|_| Batch::default()).collect();
+    let rows = rows.into_iter();
+    if let [table] = tables {
+        let compare = table
+            .plan
+            .steps_of(Stage::Load)
+            .find(|s| s.run == Run::Compare);
+        if let Some(select) = compare.map(|step| step.sql.clone()) {
+            return super::compare::load(sp, table, rows, progress, &select);
+        }
+    }
     // Where a staged step would check for a repeated key, whether the keys
     // come in increasing order, which makes the check needless.
     let expected = rows.size_hint().0;
-    let mut orders: Vec<Option<KeyOrder>> = tables.iter().map(|t| key_order(t, expected)).collect();
+    let start = Start {
+        position: 0,
+        staged: Batch::default(),
+        orders: tables.iter().map(|t| key_order(t, expected)).collect(),
+        skipped: None,
+    };
+    stream(sp, tables, rows, progress, start)
+}
+
+/// Where [`stream`] starts: the input position of its first row, rows of the
+/// first table encoded and waiting to be sent, the watches over the tables'
+/// keys, and the keys the first table's rows were not staged for.
+pub(super) struct Start<'a> {
+    pub position: u64,
+    pub staged: Batch,
+    pub orders: Vec<Option<KeyOrder>>,
+    pub skipped: Option<&'a mut Skipped>,
+}
+
+/// [`load`], from `start`.
+pub(super) fn stream<I>(
+    sp: &mut Transaction<'_>,
+    tables: &mut [Table],
+    mut rows: I,
+    mut progress: Option<&mut dyn FnMut(u64)>,
+    start: Start<'_>,
+) -> Result<u64>
+where
+    I: Iterator,
+    I::Item: AsRow,
+{
+    let Start {
+        mut position,
+        staged,
+        mut orders,
+        mut skipped,
+    } = start;
+    let mut waiting: Vec<Batch> = tables.iter().map(|_| Batch::default()).collect();
+    if let Some(first) = waiting.first_mut() {
+        *first = staged;
+    }
     let mut buf = Vec::with_capacity(CHUNK + 64 * 1024);
-    let mut position: u64 = 0;
     let mut current = 0;
     loop {
         let table = &tables[current];
@@ -83,17 +134,13 @@ where
             let staged = tables[index].plan.position_column.is_some();
             let start = out.len();
             if let Err(e) = write_tuple(out, row, staged.then_some(position)) {
-                let def = tables[index].def;
-                return Err(Error::InvalidValue {
-                    row: position,
-                    table: tables[index].name.clone(),
-                    column: def.columns.get(e.column).map_or("?", |c| c.name).to_owned(),
-                    reason: e.error.reason().to_owned(),
-                    value: e.error.value().map(str::to_owned),
-                });
+                return Err(invalid(&tables[index], position, e));
             }
             if let Some(order) = orders[index].as_mut() {
                 order.observe(&out[start..]);
+            }
+            if let Some(skipped) = skipped.as_deref_mut().filter(|_| index == 0) {
+                skipped.observe(&out[start..]);
             }
             if index == current {
                 lines.push(position);
@@ -148,8 +195,28 @@ where
     Ok(position)
 }
 
+/// The error for the row at input `position`, which `table`'s encoder
+/// refused.
+pub(super) fn invalid(table: &Table, position: u64, e: FieldError) -> Error {
+    Error::InvalidValue {
+        row: position,
+        table: table.name.clone(),
+        column: table
+            .def
+            .columns
+            .get(e.column)
+            .map_or("?", |c| c.name)
+            .to_owned(),
+        reason: e.error.reason().to_owned(),
+        value: e.error.value().map(str::to_owned),
+    }
+}
+
 /// Opens the COPY of `table`'s load step.
-fn start_copy<'a>(sp: &'a mut Transaction<'_>, table: &Table) -> Result<CopyInWriter<'a>> {
+pub(super) fn start_copy<'a>(
+    sp: &'a mut Transaction<'_>,
+    table: &Table,
+) -> Result<CopyInWriter<'a>> {
     let step = table
         .plan
         .steps_of(Stage::Load)
@@ -162,14 +229,14 @@ fn start_copy<'a>(sp: &'a mut Transaction<'_>, table: &Table) -> Result<CopyInWr
 
 /// Encoded rows of one table, with their input positions as runs.
 #[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
+pub(super) struct Batch {
+    pub bytes: Vec<u8>,
     /// `(first position, count)` of consecutive input positions.
-    runs: Vec<(u64, u64)>,
+    pub runs: Vec<(u64, u64)>,
 }
 
 impl Batch {
-    fn push(&mut self, position: u64) {
+    pub(super) fn push(&mut self, position: u64) {
         match self.runs.last_mut() {
             Some((first, count)) if *first + *count == position => *count += 1,
             _ => self.runs.push((position, 1)),
@@ -190,7 +257,12 @@ impl Batch {
 }
 
 /// The COPY failed while sending: the server's reason comes with `finish`.
-fn copy_failed(table: &Table, copy: CopyInWriter<'_>, e: std::io::Error, lines: &Batch) -> Error {
+pub(super) fn copy_failed(
+    table: &Table,
+    copy: CopyInWriter<'_>,
+    e: std::io::Error,
+    lines: &Batch,
+) -> Error {
     let sent = e
         .into_inner()
         .and_then(|inner| inner.downcast::<postgres::Error>().ok());
@@ -203,7 +275,7 @@ fn copy_failed(table: &Table, copy: CopyInWriter<'_>, e: std::io::Error, lines: 
 }
 
 /// Maps a server error during the COPY to the row and column it names.
-fn rejected(table: &Table, source: postgres::Error, lines: &Batch) -> Error {
+pub(super) fn rejected(table: &Table, source: postgres::Error, lines: &Batch) -> Error {
     if source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
         return Error::LockTimeout {
             table: table.name.clone(),
@@ -283,7 +355,7 @@ fn copy_column(rest: &str, def: &TableDef) -> Option<&'static str> {
 
 /// A watch over the keys of `table`'s rows when one of its staged steps
 /// checks for a repeated key first.
-fn key_order(table: &Table, rows: usize) -> Option<KeyOrder> {
+pub(super) fn key_order(table: &Table, rows: usize) -> Option<KeyOrder> {
     let checks = table
         .plan
         .steps()

@@ -19,6 +19,7 @@ use crate::sync::{Delete, Mirror, Slice, Value};
 use crate::table::TableDef;
 
 mod batches;
+mod compare;
 mod execute;
 mod gather;
 mod hook;

@@ -188,6 +188,11 @@ pub(crate) enum Run {
     CopyLive,
     /// The COPY of the input.
     Load,
+    /// Before an upsert's COPY into its staging table: the query (a
+    /// `sql::Merge::stored_run`) gives the stored rows of a run of the
+    /// batch's keys, `$1` to `$2`, at most `$3` of them; a row equal to its
+    /// stored row is not staged (see `ingest::compare`).
+    Compare,
     /// A statement over the staging table: an upsert's merge, or an insert
     /// of the staged rows; see [`Staged`].
     Staged(Box<Staged>),

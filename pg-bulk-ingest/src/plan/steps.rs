@@ -371,6 +371,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         ),
         (false, true) => (None, "into the new table"),
     };
+    if staged {
+        staged::compare(&mut s);
+    }
     s.push(
         Stage::Load,
         sql::copy_in(def, &into, position.as_deref(), freeze),

@@ -212,6 +212,20 @@ impl Merge<'_> {
         ))
     }
 
+    /// The stored rows of one run of a batch whose key is one integer
+    /// column, for the comparison before staging: the columns the struct
+    /// sends, in the order its COPY sends them, of the rows whose key is
+    /// between `$1` and `$2` (`bigint`), in key order, at most `$3` of them.
+    pub(crate) fn stored_run(&self) -> String {
+        let key = Ident(self.key[0]);
+        format!(
+            "SELECT {} FROM {} WHERE {key} >= $1::int8 AND {key} <= $2::int8 \
+             ORDER BY {key} LIMIT $3::int8",
+            self.columns(),
+            self.into
+        )
+    }
+
     /// `statement` (a merge into [`into`](Merge::into)) with its counts
     /// taken from the transaction's row counters rather than `RETURNING`,
     /// as one simple query of three statements: the counters of the

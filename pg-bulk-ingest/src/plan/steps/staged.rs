@@ -6,9 +6,10 @@ use super::{Counting, Shape, Staged, Steps};
 use crate::conflict::OnConflict;
 use crate::ident::QualifiedName;
 use crate::lock::LockMode;
-use crate::plan::{Path, Run, Stage};
+use crate::plan::{Mode, Path, Run, Stage};
 use crate::sql::{self, Keep};
 use crate::sync::Delete;
+use crate::types::TypeKind;
 
 /// The [`sql::Merge`] of the staged rows into `into` (quoted), or of a
 /// range of them (`range`).
@@ -27,6 +28,55 @@ pub(super) fn staged_merge<'a>(
         partitioned: shape.live.is_some_and(|l| l.partitioning.is_some())
             || shape.def.partition.is_some(),
     }
+}
+
+/// Before an upsert's load into its staging table, where rows equal to the
+/// stored ones need not be staged: the query that reads the stored rows of
+/// each run of the batch's keys ([`Run::Compare`]). Only where nothing else
+/// needs every row of the batch staged: a table that matches its
+/// definition, one table in the call, no mirror, a stored row updated by a
+/// differing one ([`OnConflict::Update`]), the last row of a repeated key
+/// kept ([`Keep::Last`]: a row left out stays as good as its stored row),
+/// and a key of one integer column (its runs are ranges).
+pub(super) fn compare(s: &mut Steps<'_>) {
+    let shape = s.shape;
+    let keys = shape.keys;
+    let integer_key = match keys.key {
+        [key] => shape.def.column(key).is_some_and(|c| {
+            !c.sql_type.is_array()
+                && matches!(
+                    c.sql_type.kind(),
+                    TypeKind::Int2 | TypeKind::Int4 | TypeKind::Int8
+                )
+        }),
+        _ => false,
+    };
+    if shape.path != Path::Nothing
+        || shape.mode != Mode::Upsert
+        || !shape.single_table
+        || shape.mirror.is_some()
+        || shape.live.is_none()
+        || keys.on_conflict != OnConflict::Update
+        || shape.keep() != Some(Keep::Last)
+        || shape.def.sent_count() == keys.key.len()
+        || !integer_key
+    {
+        return;
+    }
+    let into = QualifiedName::new(shape.def.schema, shape.target()).to_string();
+    let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    s.push(
+        Stage::Load,
+        staged_merge(shape, &into, &staging, &position).stored_run(),
+        None,
+        "the stored rows of each run of rows whose keys increase (1,024 rows, then twice \
+         as many as the last, up to 8,192), read in key order \
+         (ACCESS SHARE: no writer waits); a row equal to its stored row in every column sent, \
+         as PostgreSQL's binary output gives it, is not staged and is counted unchanged; \
+         after a run of which fewer than half are equal, or once the keys stop increasing, \
+         the rest is staged without comparing",
+        Run::Compare,
+    );
 }
 
 /// The lock a statement on `into` takes on the live table: none on a new
