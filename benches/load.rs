@@ -1314,11 +1314,15 @@ fn targets(options: &Options, runs: &[Run]) -> String {
         let ratio = ours_rate / base_rate;
         writeln!(
             md,
-            "| {what} (vs {}) | {} | {ratio:.2}× ({} vs {} rows/s) | ≥ {min}× | {} |",
+            "| {what} (vs {}) | {} | {ratio:.2}× ({} vs {} rows/s) | ≥ {}× | {} |",
             base.id(),
             count(n),
             thousands(ours_rate),
             thousands(base_rate),
+            // Two decimals at most (1/1.2 is 0.83).
+            format!("{min:.2}")
+                .trim_end_matches('0')
+                .trim_end_matches('.'),
             if ratio >= min {
                 "met".to_owned()
             } else {
