@@ -448,7 +448,9 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
     assert_eq!(path(&report), Path::Nothing);
     let all = logged(pid, from);
     let compare = compare_query(&report.tables[0].plan);
-    assert!(compare.is_some(), "the upsert compares rows before staging");
+    // The upsert compares rows before staging where its merge is a MERGE.
+    let compared = major(&mut client) >= 15;
+    assert_eq!(compare.is_some(), compared);
     let call: Vec<&String> = all
         .iter()
         .filter(|s| {
@@ -490,8 +492,12 @@ fn round_trips_of_a_call_on_an_unchanged_table() {
     // The comparison before staging: its query, logged once for the one
     // run of rows, is prepared first (a round trip of its own).
     let compares = call.iter().filter(|s| Some(s.as_str()) == compare).count();
-    assert_eq!(compares, 1, "{call:#?}");
-    assert_eq!(call.len() + copies + compares, 14 + restores, "{call:#?}");
+    assert_eq!(compares, usize::from(compared), "{call:#?}");
+    assert_eq!(
+        call.len() + copies + compares,
+        12 + 2 * compares + restores,
+        "{call:#?}"
+    );
 
     // Out of order, the MERGE (PostgreSQL 15) reads the staged rows sorted
     // by key; a filter of the keys proves them distinct, so no check.

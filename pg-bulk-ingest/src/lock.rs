@@ -45,6 +45,9 @@ pub enum LockMode {
     /// order: two calls on one partition take turns, calls on different
     /// partitions don't.
     AdvisoryPartitions,
+    /// `ACCESS SHARE`: what reads take; conflicts only with `ACCESS
+    /// EXCLUSIVE` (most `ALTER TABLE` forms, `DROP`, `TRUNCATE`).
+    AccessShare,
     /// `ROW EXCLUSIVE`: what writes take; conflicts with neither readers nor
     /// other writers.
     RowExclusive,
@@ -64,6 +67,7 @@ impl fmt::Display for LockMode {
             LockMode::Advisory => "advisory lock",
             LockMode::AdvisoryShared => "shared advisory lock",
             LockMode::AdvisoryPartitions => "advisory lock per partition",
+            LockMode::AccessShare => "ACCESS SHARE",
             LockMode::RowExclusive => "ROW EXCLUSIVE",
             LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
             LockMode::Exclusive => "EXCLUSIVE",
@@ -131,6 +135,7 @@ pub(crate) fn advisory_enum(def: &EnumDef) -> String {
 /// `LOCK TABLE <table> IN <mode> MODE` (`table` quoted).
 pub(crate) fn lock_table(table: &str, mode: LockMode) -> String {
     let mode = match mode {
+        LockMode::AccessShare => "ACCESS SHARE",
         LockMode::RowExclusive => "ROW EXCLUSIVE",
         LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
         LockMode::Exclusive => "EXCLUSIVE",

@@ -37,7 +37,13 @@ pub(super) fn staged_merge<'a>(
 /// definition, one table in the call, no mirror, a stored row updated by a
 /// differing one ([`OnConflict::Update`]), the last row of a repeated key
 /// kept ([`Keep::Last`]: a row left out stays as good as its stored row),
-/// and a key of one integer column (its runs are ranges).
+/// and a key of one integer column (its runs are ranges). And only where the
+/// merge is a `MERGE` (PostgreSQL 15, with `track_counts`), which neither
+/// fires a trigger nor checks a constraint for a row whose values are the
+/// same: `INSERT ... ON CONFLICT` runs `BEFORE INSERT` row triggers and the
+/// table's checks on every staged row, whose effects a row left out would
+/// not have. Not on a partitioned table whose calls share its lock (their
+/// per-partition locks come after the load).
 pub(super) fn compare(s: &mut Steps<'_>) {
     let shape = s.shape;
     let keys = shape.keys;
@@ -60,6 +66,9 @@ pub(super) fn compare(s: &mut Steps<'_>) {
         || shape.keep() != Some(Keep::Last)
         || shape.def.sent_count() == keys.key.len()
         || !integer_key
+        || shape.session.server_version < 150_000
+        || !shape.session.track_counts
+        || shape.partition_locks
     {
         return;
     }
@@ -68,13 +77,15 @@ pub(super) fn compare(s: &mut Steps<'_>) {
     s.push(
         Stage::Load,
         staged_merge(shape, &into, &staging, &position).stored_run(),
-        None,
-        "the stored rows of each run of rows whose keys increase (1,024 rows, then twice \
-         as many as the last, up to 8,192), read in key order \
-         (ACCESS SHARE: no writer waits); a row equal to its stored row in every column sent, \
+        Some(LockMode::AccessShare),
+        "sent once per run of rows whose keys increase (1,024 rows, then twice as many as \
+         the last, up to 8,192; not at all when the first keys come out of order): the \
+         stored rows of the run's key range, in key order; the lock is held from the first \
+         run on, and no writer waits for it; a row equal to its stored row in every column sent, \
          as PostgreSQL's binary output gives it, is not staged and is counted unchanged; \
          after a run of which fewer than half are equal, or once the keys stop increasing, \
-         the rest is staged without comparing",
+         the rest is staged without comparing; the COPY into the staging table is then \
+         sent once per MiB of rows to stage, and once for the rest",
         Run::Compare,
     );
 }
