@@ -11,7 +11,9 @@
 //! Why leaving such a row out changes nothing: the merge would decode the
 //! same bytes into the same column type (binary input and output are
 //! inverses), find the staged row equal to the stored one (`*<>`, which
-//! compares binary images), and leave the stored row alone. A row that
+//! compares binary images), and leave the stored row alone; being a
+//! `MERGE` (the plan compares only then), it fires no trigger and checks no
+//! constraint for that row either. A row that
 //! compares different here for a reason the merge does not see (a value
 //! sent in another form of the same image) is only staged for nothing.
 //! The last row of a repeated key wins as before: rows are left out only
