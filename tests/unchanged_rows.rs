@@ -183,11 +183,14 @@ fn a_later_row_of_a_key_left_out_wins_and_the_earlier_is_a_duplicate() {
     let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
     tx.commit().unwrap();
     assert_eq!(compares(&report), here);
-    assert_eq!(
-        counts(&report),
-        (Some(0), Some(1), Some(10_000 - 2 + 1), 2),
-        "the rows of keys 5 and 6 left out are duplicates"
-    );
+    // 15+: the rows of keys 5 and 6 left out are duplicates. 12-14 stage
+    // every row, and `ON CONFLICT DO UPDATE ... WHERE` does not see a
+    // repeat whose earlier row changed nothing: all count as merged.
+    let expected = match here {
+        true => (Some(0), Some(1), Some(10_000 - 2 + 1), 2),
+        false => (Some(0), Some(1), Some(10_000 + 1), 0),
+    };
+    assert_eq!(counts(&report), expected);
     let five: String = client
         .query_one("SELECT name FROM public.item WHERE id = 5", &[])
         .unwrap()
@@ -285,8 +288,14 @@ fn a_smallint_key_and_keys_out_of_order() {
     let mut tx = client.transaction().unwrap();
     let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
     tx.commit().unwrap();
-    assert_eq!(compares(&report), compared_here(&mut client));
-    assert_eq!(counts(&report), (Some(0), Some(1), Some(19_999), 2));
+    let here = compared_here(&mut client);
+    assert_eq!(compares(&report), here);
+    // As in the test above: 12-14 count the repeats as merged.
+    let expected = match here {
+        true => (Some(0), Some(1), Some(19_999), 2),
+        false => (Some(0), Some(1), Some(20_001), 0),
+    };
+    assert_eq!(counts(&report), expected);
     let last: String = client
         .query_one("SELECT name FROM public.small WHERE id = 299", &[])
         .unwrap()
