@@ -27,7 +27,6 @@
 //! (what it costs is then not won back), once the keys stop increasing, or
 //! once the keys left out make [`MAX_SKIPPED_RUNS`] runs.
 
-use std::collections::HashSet;
 use std::io::Write;
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -58,23 +57,34 @@ const FLUSH_BYTES: usize = 1 << 20;
 const MAX_SKIPPED_RUNS: usize = 64 * 1024;
 
 /// The keys of the rows left out, as runs of consecutive integers, and
-/// those of them a later row repeats.
+/// how many of them a later row repeats (each counted once: one bit per key
+/// left out marks it).
 #[derive(Debug, Default)]
 pub(super) struct Skipped {
     /// Tuple field of the key (the staging position is field 0) and its
     /// width in bytes.
     field: usize,
     width: usize,
-    /// `(first, last)` keys, increasing and disjoint.
-    runs: Vec<(i64, i64)>,
-    repeated: HashSet<i64>,
+    /// `(first, last)` keys, increasing and disjoint, and the number of keys
+    /// in the runs before.
+    runs: Vec<(i64, i64, u64)>,
+    /// Keys left out.
+    count: u64,
+    /// One bit per key left out, in order: set once a later row repeats it.
+    hit: Vec<u64>,
+    /// Keys left out that a later row repeats.
+    repeated: u64,
 }
 
 impl Skipped {
     fn push(&mut self, key: i64) {
         match self.runs.last_mut() {
-            Some((_, last)) if last.checked_add(1) == Some(key) => *last = key,
-            _ => self.runs.push((key, key)),
+            Some((_, last, _)) if last.checked_add(1) == Some(key) => *last = key,
+            _ => self.runs.push((key, key, self.count)),
+        }
+        self.count += 1;
+        if self.count > 64 * self.hit.len() as u64 {
+            self.hit.push(0);
         }
     }
 
@@ -83,9 +93,18 @@ impl Skipped {
         let Some(key) = key_of(tuple, self.field, self.width) else {
             return;
         };
-        let after = self.runs.partition_point(|&(first, _)| first <= key);
-        if after > 0 && key <= self.runs[after - 1].1 {
-            self.repeated.insert(key);
+        let after = self.runs.partition_point(|&(first, _, _)| first <= key);
+        let Some(&(first, last, before)) = after.checked_sub(1).map(|r| &self.runs[r]) else {
+            return;
+        };
+        if key > last {
+            return;
+        }
+        let bit = before + key.abs_diff(first);
+        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+        if self.hit[word] & mask == 0 {
+            self.hit[word] |= mask;
+            self.repeated += 1;
         }
     }
 }
@@ -305,7 +324,7 @@ where
             break;
         }
     }
-    table.unstaged_repeated = skipped.repeated.len() as u64;
+    table.unstaged_repeated = skipped.repeated;
     log::info!(
         "{}: {} of {} rows equal to the stored ones, not staged",
         table.name,
@@ -366,5 +385,59 @@ fn flush(sp: &mut Transaction<'_>, table: &Table, staged: &mut Batch) -> Result<
     match copy.finish() {
         Ok(_) => Ok(()),
         Err(e) => Err(load::rejected(table, e, &lines)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A staged tuple: the position, then a `bigint` key.
+    fn tuple(key: i64) -> Vec<u8> {
+        let mut out = 2i16.to_be_bytes().to_vec();
+        for value in [0, key] {
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn a_key_left_out_is_counted_once_however_often_it_repeats() {
+        let mut skipped = Skipped {
+            field: 1,
+            width: 8,
+            ..Skipped::default()
+        };
+        for key in (1..=5).chain(10..=12).chain([i64::MAX]) {
+            skipped.push(key);
+        }
+        assert_eq!(
+            skipped.runs,
+            [(1, 5, 0), (10, 12, 5), (i64::MAX, i64::MAX, 8)]
+        );
+        for key in [3, 3, 11, 7, 13, 0, 5, 11, i64::MAX, i64::MIN] {
+            skipped.observe(&tuple(key));
+        }
+        // 3, 11, 5 and i64::MAX; 7, 13, 0 and i64::MIN were not left out.
+        assert_eq!(skipped.repeated, 4);
+    }
+
+    #[test]
+    fn fields_and_keys_come_from_the_tuple() {
+        let mut t = 3i16.to_be_bytes().to_vec();
+        t.extend_from_slice(&(-1i32).to_be_bytes());
+        t.extend_from_slice(&2i32.to_be_bytes());
+        t.extend_from_slice(&(-7i16).to_be_bytes());
+        t.extend_from_slice(&4i32.to_be_bytes());
+        t.extend_from_slice(&9i32.to_be_bytes());
+        let got: Vec<Option<Option<&[u8]>>> = fields(&t).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], Some(None));
+        assert_eq!(key_of(&t, 1, 2), Some(-7));
+        assert_eq!(key_of(&t, 2, 4), Some(9));
+        assert_eq!(key_of(&t, 0, 8), None, "NULL");
+        // A short tuple ends the fields early.
+        assert_eq!(key_of(&t[..t.len() - 1], 2, 4), None);
     }
 }
