@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use crate::ident::QualifiedName;
-use crate::types::{EnumDef, SqlType};
+use crate::types::{EnumDef, SqlType, TypeKind};
 
 /// One column of a [`TableDef`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,6 +316,25 @@ impl TableDef {
     /// fills), in order: the columns of the COPY.
     pub fn sent(&self) -> impl Iterator<Item = &'static ColumnDef> + Clone {
         self.columns.iter().filter(|c| c.is_sent())
+    }
+
+    /// Where `key` is one sent integer column (`smallint`, `integer`,
+    /// `bigint`): its place among the sent columns, and the width of its
+    /// binary value in bytes (2, 4 or 8).
+    pub(crate) fn integer_key(&self, key: &[&str]) -> Option<(usize, usize)> {
+        let [key] = key else {
+            return None;
+        };
+        let (index, column) = self.sent().enumerate().find(|(_, c)| c.name == *key)?;
+        if column.sql_type.is_array() {
+            return None;
+        }
+        match column.sql_type.kind() {
+            TypeKind::Int2 => Some((index, 2)),
+            TypeKind::Int4 => Some((index, 4)),
+            TypeKind::Int8 => Some((index, 8)),
+            _ => None,
+        }
     }
 
     /// How many columns the struct sends.

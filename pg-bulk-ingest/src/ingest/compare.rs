@@ -38,7 +38,6 @@ use super::load::{self, Batch, Start, MAX_RUNS, PROGRESS_CHECK_ROWS};
 use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
 use crate::error::{Error, OnTable, Result};
 use crate::row::{AsRow, BulkRows};
-use crate::types::TypeKind;
 
 /// Rows compared at once, at most: one query each.
 const RUN_ROWS: usize = 8192;
@@ -207,16 +206,7 @@ where
     I: Iterator,
     I::Item: AsRow,
 {
-    let def = table.def;
-    let key = table.plan.keys.key[0];
-    let index = def.sent().position(|c| c.name == key);
-    let width = def.column(key).and_then(|c| match c.sql_type.kind() {
-        TypeKind::Int2 => Some(2),
-        TypeKind::Int4 => Some(4),
-        TypeKind::Int8 => Some(8),
-        _ => None,
-    });
-    let (Some(index), Some(width)) = (index, width) else {
+    let Some((index, width)) = table.def.integer_key(table.plan.keys.key) else {
         unreachable!("the plan compares rows only on a key of one integer column")
     };
     let mut skipped = Skipped {

@@ -9,7 +9,6 @@ use crate::lock::LockMode;
 use crate::plan::{Mode, Path, Run, Stage};
 use crate::sql::{self, Keep};
 use crate::sync::Delete;
-use crate::types::TypeKind;
 
 /// The [`sql::Merge`] of the staged rows into `into` (quoted), or of a
 /// range of them (`range`).
@@ -47,16 +46,6 @@ pub(super) fn staged_merge<'a>(
 pub(super) fn compare(s: &mut Steps<'_>) {
     let shape = s.shape;
     let keys = shape.keys;
-    let integer_key = match keys.key {
-        [key] => shape.def.column(key).is_some_and(|c| {
-            !c.sql_type.is_array()
-                && matches!(
-                    c.sql_type.kind(),
-                    TypeKind::Int2 | TypeKind::Int4 | TypeKind::Int8
-                )
-        }),
-        _ => false,
-    };
     if shape.path != Path::Nothing
         || shape.mode != Mode::Upsert
         || !shape.single_table
@@ -65,7 +54,7 @@ pub(super) fn compare(s: &mut Steps<'_>) {
         || keys.on_conflict != OnConflict::Update
         || shape.keep() != Some(Keep::Last)
         || shape.def.sent_count() == keys.key.len()
-        || !integer_key
+        || shape.def.integer_key(keys.key).is_none()
         || shape.session.server_version < 150_000
         || !shape.session.track_counts
         || shape.partition_locks
