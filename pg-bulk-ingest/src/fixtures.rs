@@ -94,5 +94,6 @@ pub(crate) fn live_orders(order: [&str; 3]) -> LiveTable {
             ours: true,
         }],
         partitioning: None,
+        plain_inserts: true,
     }
 }

@@ -38,6 +38,11 @@ pub(crate) struct LiveTable {
     /// How the table is partitioned, when it is a partitioned table (its
     /// columns, key and indexes are the parent's).
     pub partitioning: Option<LivePartitioning>,
+    /// Whether a `COPY` into the table does what a `MERGE`'s insert of the
+    /// same rows does, and no more: no trigger but PostgreSQL's own (foreign
+    /// keys), no rule, row level security off, and a primary key checked
+    /// immediately (not `DEFERRABLE`).
+    pub plain_inserts: bool,
 }
 
 impl LiveTable {
@@ -211,7 +216,8 @@ pub(crate) struct Named {
 /// reads what would otherwise take five. Part 0 is one row (relkind, oid,
 /// schema exists, read committed, open cursors (the unnamed portal of this
 /// query is listed among the cursors too), `server_version_num`,
-/// `track_counts`, `enable_hashjoin`, `enable_mergejoin`, `jit`, `work_mem` in kB); part 1 a row per column, in
+/// `track_counts`, `enable_hashjoin`, `enable_mergejoin`, `jit`, `work_mem` in kB,
+/// [`LiveTable::plain_inserts`]); part 1 a row per column, in
 /// `attnum` order; part 2 a row per index, primary key included, by name.
 /// Each row's fields are text (booleans as `true`/`false`), so that the parts
 /// share one shape; an index row's key columns are in `list`.
@@ -230,7 +236,14 @@ SELECT 0 AS part, 0::int8 AS ord, \
              pg_catalog.current_setting('enable_hashjoin')::bool::text, \
              pg_catalog.current_setting('enable_mergejoin')::bool::text, \
              pg_catalog.current_setting('jit')::bool::text, \
-             (pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) / 1024)::text] AS fields, \
+             (pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) / 1024)::text, \
+             (SELECT NOT c.relhasrules AND NOT c.relrowsecurity \
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g \
+                                     WHERE g.tgrelid = c.oid AND NOT g.tgisinternal) \
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
+                                     WHERE i.indrelid = c.oid AND i.indisprimary \
+                                       AND NOT i.indimmediate) \
+              FROM pg_catalog.pg_class c WHERE c.oid = (SELECT oid FROM tbl))::text] AS fields, \
        NULL::text[] AS list \
 UNION ALL \
 SELECT 1, a.attnum, \
@@ -302,6 +315,7 @@ pub(crate) fn read_named(
         primary_key: Vec::new(),
         indexes: Vec::new(),
         partitioning: None,
+        plain_inserts: false,
     };
     for row in rows {
         let part: i32 = row.get(0);
@@ -323,6 +337,7 @@ pub(crate) fn read_named(
                     work_mem_kb: text(10).and_then(|v| v.parse().ok()).unwrap_or(4096),
                 };
                 relkind = char(0);
+                table.plain_inserts = flag(11);
                 table.oid = text(1).and_then(|o| o.parse().ok()).unwrap_or(0);
             }
             1 => table.columns.push(LiveColumn {

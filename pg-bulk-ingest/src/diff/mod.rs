@@ -250,6 +250,7 @@ mod tests {
             primary_key: Vec::new(),
             indexes: Vec::new(),
             partitioning: None,
+            plain_inserts: true,
         };
         assert_eq!(changes(&WITH_ENUM, &live, &Facts::default()), []);
         live.columns[1] = enum_col("mood", "s.mood", "s", "mood");

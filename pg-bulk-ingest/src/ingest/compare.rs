@@ -33,6 +33,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Row, Transaction};
 
+use super::append::Append;
 use super::execute::Table;
 use super::load::{self, Batch, Start, MAX_RUNS, PROGRESS_CHECK_ROWS};
 use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
@@ -141,7 +142,7 @@ fn integer(bytes: &[u8], width: usize) -> Option<i64> {
 }
 
 /// The integer key in field `field` of `tuple`; `None` when NULL.
-fn key_of(tuple: &[u8], field: usize, width: usize) -> Option<i64> {
+pub(super) fn key_of(tuple: &[u8], field: usize, width: usize) -> Option<i64> {
     integer(fields(tuple).nth(field)???, width)
 }
 
@@ -215,6 +216,7 @@ where
         ..Skipped::default()
     };
     let mut order = load::key_order(table, rows.size_hint().0);
+    let mut append = Append::start(sp, table, index, width)?;
     log::debug!("{select}");
     let statement = sp.prepare(select).on(&table.name)?;
     let mut staged = Batch::default();
@@ -239,17 +241,27 @@ where
             if let Err(e) = write_tuple(&mut run, row, Some(position)) {
                 return Err(load::invalid(table, position, e));
             }
-            let key = key_of(&run[start..], index + 1, width);
-            match key {
-                Some(key) if last.is_none_or(|last| key > last) => last = Some(key),
-                _ => increasing = false,
+            let appended = append
+                .as_mut()
+                .and_then(|a| a.take(&run[start..], position).then_some(a));
+            if let Some(append) = appended {
+                run.truncate(start);
+                if append.full() {
+                    append.flush(sp, table, &mut staged, order.as_mut())?;
+                }
+            } else {
+                let key = key_of(&run[start..], index + 1, width);
+                match key {
+                    Some(key) if last.is_none_or(|last| key > last) => last = Some(key),
+                    _ => increasing = false,
+                }
+                spans.push(Span {
+                    start,
+                    end: run.len(),
+                    position,
+                    key: key.unwrap_or(i64::MIN),
+                });
             }
-            spans.push(Span {
-                start,
-                end: run.len(),
-                position,
-                key: key.unwrap_or(i64::MIN),
-            });
             table.rows += 1;
             position += 1;
             if position.is_multiple_of(PROGRESS_CHECK_ROWS) {
@@ -286,6 +298,9 @@ where
         }
         table.unstaged += left_out;
         if exhausted {
+            if let Some(append) = append.as_mut() {
+                append.flush(sp, table, &mut staged, order.as_mut())?;
+            }
             // Sent even with no row in it: the plan shows it.
             flush(sp, table, &mut staged)?;
             table.keys_increasing = order.as_ref().map(|o| o.increasing());
@@ -309,12 +324,16 @@ where
                 staged: std::mem::take(&mut staged),
                 orders: vec![order],
                 skipped: watch,
+                append: append.as_mut(),
             };
             position = load::stream(sp, std::slice::from_mut(table), rows, progress, start)?;
             break;
         }
     }
     table.unstaged_repeated = skipped.repeated;
+    if let Some(append) = append {
+        append.finish(sp, table)?;
+    }
     log::info!(
         "{}: {} of {} rows equal to the stored ones, not staged",
         table.name,

@@ -54,6 +54,14 @@ pub(crate) struct Table {
     /// Keys of those rows that a later row of the batch repeats: the later
     /// one was staged and wins, and the row not staged is a duplicate.
     pub unstaged_repeated: u64,
+    /// Rows COPYed straight into the table, their keys being above the
+    /// greatest stored one (see [`append`](super::append)).
+    pub appended: u64,
+    /// Of those keys, the ones a later (staged) row repeats, and of these,
+    /// the ones whose last row has the appended row's values
+    /// ([`Run::AppendRepeats`]).
+    pub appended_repeated: u64,
+    pub appended_equal: u64,
 }
 
 /// Rows inserted, updated, unchanged and skipped (see
@@ -105,6 +113,9 @@ impl Table {
             keys_distinct: false,
             unstaged: 0,
             unstaged_repeated: 0,
+            appended: 0,
+            appended_repeated: 0,
+            appended_equal: 0,
         }
     }
 
@@ -131,7 +142,9 @@ impl Table {
             }
             match &step.run {
                 Run::Execute => sp.batch_execute(&step.sql).on(&self.name)?,
-                Run::Load | Run::Compare => unreachable!("the load runs the COPY"),
+                Run::Load | Run::Compare | Run::StoredMax | Run::Append | Run::AppendRepeats => {
+                    unreachable!("the load runs the COPY")
+                }
                 Run::Unique {
                     repeated,
                     positions,
@@ -427,7 +440,7 @@ impl Table {
                 }
             }
         }
-        let staged_rows = self.rows - self.unstaged;
+        let staged_rows = self.rows - self.unstaged - self.appended;
         log::info!("{}: merging {staged_rows} staged rows", self.name);
         let mut result = isolated(sp, |t| staged_counts(t, sql, counting)).on(&self.name)?;
         if let Err(e) = &result {
@@ -489,17 +502,21 @@ impl Table {
             None => result.on(&self.name)?,
         };
         let merged = done.merged.unwrap_or(staged_rows);
-        self.duplicates = staged_rows.saturating_sub(merged) + self.unstaged_repeated;
-        self.written = done.written;
+        // A key appended and repeated by a staged row: the merge updated the
+        // appended row (`rewritten`) or found it equal; either way the key
+        // counts once, as inserted, and its staged rows as duplicates.
+        let repeats = self.appended_repeated;
+        let rewritten = repeats.saturating_sub(self.appended_equal);
+        self.duplicates = staged_rows.saturating_sub(merged) + self.unstaged_repeated + repeats;
+        self.written = (done.written + self.appended).saturating_sub(rewritten);
         self.counts = Some(if counting != Counting::RowCount {
             let on_conflict = self.plan.keys.on_conflict;
             Counts {
-                inserted: done.inserted,
-                updated: done.written - done.inserted,
+                inserted: done.inserted + self.appended,
+                updated: (done.written - done.inserted).saturating_sub(rewritten),
                 unchanged: match on_conflict {
-                    crate::OnConflict::Update => {
-                        merged - done.written + self.unstaged - self.unstaged_repeated
-                    }
+                    crate::OnConflict::Update => (merged - done.written + self.unstaged)
+                        .saturating_sub(self.unstaged_repeated + self.appended_equal),
                     _ => 0,
                 },
                 skipped: match on_conflict {
@@ -509,7 +526,7 @@ impl Table {
             }
         } else {
             Counts {
-                inserted: done.inserted,
+                inserted: done.inserted + self.appended,
                 ..Counts::default()
             }
         });

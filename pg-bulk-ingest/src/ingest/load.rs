@@ -6,6 +6,7 @@ use std::io::Write;
 use postgres::error::SqlState;
 use postgres::{CopyInWriter, Transaction};
 
+use super::append::Append;
 use super::compare::Skipped;
 use super::execute::Table;
 use super::key_order::KeyOrder;
@@ -68,6 +69,7 @@ where
         staged: Batch::default(),
         orders: tables.iter().map(|t| key_order(t, expected)).collect(),
         skipped: None,
+        append: None,
     };
     stream(sp, tables, rows, progress, start)
 }
@@ -80,6 +82,8 @@ pub(super) struct Start<'a> {
     pub staged: Batch,
     pub orders: Vec<Option<KeyOrder>>,
     pub skipped: Option<&'a mut Skipped>,
+    /// The first table's rows to append rather than stage.
+    pub append: Option<&'a mut Append>,
 }
 
 /// [`load`], from `start`.
@@ -99,6 +103,7 @@ where
         staged,
         mut orders,
         mut skipped,
+        mut append,
     } = start;
     let mut waiting: Vec<Batch> = tables.iter().map(|_| Batch::default()).collect();
     if let Some(first) = waiting.first_mut() {
@@ -135,6 +140,25 @@ where
             let start = out.len();
             if let Err(e) = write_tuple(out, row, staged.then_some(position)) {
                 return Err(invalid(&tables[index], position, e));
+            }
+            let appended = append
+                .as_deref_mut()
+                .filter(|_| index == 0)
+                .and_then(|a| a.take(&out[start..], position).then_some(a));
+            if let Some(append) = appended {
+                out.truncate(start);
+                tables[index].rows += 1;
+                position += 1;
+                if position.is_multiple_of(PROGRESS_CHECK_ROWS) {
+                    if let Some(progress) = progress.as_mut() {
+                        progress(position);
+                    }
+                }
+                if append.full() {
+                    next = Some(current);
+                    break;
+                }
+                continue;
             }
             if let Some(order) = orders[index].as_mut() {
                 order.observe(&out[start..]);
@@ -177,6 +201,11 @@ where
         }
         if let Err(e) = copy.finish() {
             return Err(rejected(table, e, &lines));
+        }
+        if let Some(append) = append.as_deref_mut() {
+            if next.is_none() || append.full() {
+                append.flush(sp, &tables[0], &mut waiting[0], orders[0].as_mut())?;
+            }
         }
         current = match next {
             Some(index) => index,
@@ -263,19 +292,34 @@ pub(super) fn copy_failed(
     e: std::io::Error,
     lines: &Batch,
 ) -> Error {
+    rejected(table, copy_error(copy, e), lines)
+}
+
+/// The server's reason for a COPY whose write failed with `e`.
+pub(super) fn copy_error(copy: CopyInWriter<'_>, e: std::io::Error) -> postgres::Error {
     let sent = e
         .into_inner()
         .and_then(|inner| inner.downcast::<postgres::Error>().ok());
     match (copy.finish(), sent) {
-        (Err(e), _) if e.as_db_error().is_some() => rejected(table, e, lines),
-        (_, Some(e)) => rejected(table, *e, lines),
-        (Err(e), None) => rejected(table, e, lines),
+        (Err(e), _) if e.as_db_error().is_some() => e,
+        (_, Some(e)) => *e,
+        (Err(e), None) => e,
         (Ok(_), None) => unreachable!("a COPY whose write failed cannot finish"),
     }
 }
 
 /// Maps a server error during the COPY to the row and column it names.
 pub(super) fn rejected(table: &Table, source: postgres::Error, lines: &Batch) -> Error {
+    rejected_in(table, &table.plan.copy_relname, source, lines)
+}
+
+/// [`rejected`], for a COPY into `relname` (as the error's context names it).
+pub(super) fn rejected_in(
+    table: &Table,
+    relname: &str,
+    source: postgres::Error,
+    lines: &Batch,
+) -> Error {
     if source.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
         return Error::LockTimeout {
             table: table.name.clone(),
@@ -284,7 +328,7 @@ pub(super) fn rejected(table: &Table, source: postgres::Error, lines: &Batch) ->
     }
     let Some((line, rest)) = source
         .as_db_error()
-        .and_then(|db| copy_line(db.where_()?, &table.plan.copy_relname))
+        .and_then(|db| copy_line(db.where_()?, relname))
     else {
         return Error::server(table.name.clone(), source);
     };

@@ -18,6 +18,7 @@ use crate::row::{AsRow, BulkRows, BulkTable, HasUniqueKey};
 use crate::sync::{Delete, Mirror, Slice, Value};
 use crate::table::TableDef;
 
+mod append;
 mod batches;
 mod compare;
 mod execute;

@@ -193,6 +193,19 @@ pub(crate) enum Run {
     /// batch's keys, `$1` to `$2`, at most `$3` of them; a row equal to its
     /// stored row is not staged (see `ingest::compare`).
     Compare,
+    /// Before the comparison: the query (a `sql::Merge::stored_max`) gives
+    /// the greatest stored key (`bigint`, NULL on an empty table).
+    StoredMax,
+    /// A COPY straight into the table of the rows whose key is above the
+    /// greatest stored one, each key's first row; in a savepoint per MiB of
+    /// rows, a unique violation (a key another session stored meanwhile)
+    /// stages them instead (see `ingest::append`).
+    Append,
+    /// After the load, where a later row repeated a key the load appended:
+    /// the query (a `sql::Merge::appended_repeats`, `$1` the greatest stored
+    /// key) counts such keys, and those whose last row equals the appended
+    /// one, for the report.
+    AppendRepeats,
     /// A statement over the staging table: an upsert's merge, or an insert
     /// of the staged rows; see [`Staged`].
     Staged(Box<Staged>),

@@ -381,6 +381,9 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         note,
         Run::Load,
     );
+    if staged {
+        staged::append_repeats(&mut s);
+    }
 
     // Finish.
     let into = QualifiedName::new(def.schema, shape.target()).to_string();

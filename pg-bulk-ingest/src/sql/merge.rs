@@ -226,6 +226,45 @@ impl Merge<'_> {
         )
     }
 
+    /// The greatest stored key (one integer column) as a `bigint`, NULL
+    /// when no row is stored: keys above it are new.
+    pub(crate) fn stored_max(&self) -> String {
+        format!(
+            "SELECT max({})::int8 FROM {}",
+            Ident(self.key[0]),
+            self.into
+        )
+    }
+
+    /// For the report, where later rows of the batch repeat keys appended
+    /// straight into [`into`](Merge::into) (keys above `$1`, a `bigint`,
+    /// the greatest key stored before; NULL: every key): the number of
+    /// such keys among the staged rows, and the number whose last staged
+    /// row (the one the merge takes) has the stored values (`*<>` is
+    /// false: the merge leaves the row as it is).
+    pub(crate) fn appended_repeats(&self) -> String {
+        let key = Ident(self.key[0]);
+        let prefixed = |prefix: &str| {
+            self.others()
+                .iter()
+                .map(|c| format!("{prefix}.{}", Ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "SELECT count(*)::int8, count(*) FILTER (WHERE NOT \
+             ROW({stored})::record *<> ROW({staged})::record)::int8 \
+             FROM {into} AS t JOIN (SELECT DISTINCT ON ({key}) * FROM {source} AS staged \
+             WHERE $1::int8 IS NULL OR {key} > $1::int8 ORDER BY {key}, {pos} DESC) AS s \
+             ON t.{key} = s.{key}",
+            stored = prefixed("t"),
+            staged = prefixed("s"),
+            into = self.into,
+            source = self.source,
+            pos = Ident(self.position),
+        )
+    }
+
     /// `statement` (a merge into [`into`](Merge::into)) with its counts
     /// taken from the transaction's row counters rather than `RETURNING`,
     /// as one simple query of three statements: the counters of the

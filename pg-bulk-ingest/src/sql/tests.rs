@@ -12,6 +12,7 @@ fn live() -> LiveTable {
         primary_key: vec!["id".into()],
         indexes: Vec::new(),
         partitioning: None,
+        plain_inserts: true,
     }
 }
 
@@ -66,6 +67,7 @@ fn live_rows_are_cast_and_filtered() {
         primary_key: Vec::new(),
         indexes: Vec::new(),
         partitioning: None,
+        plain_inserts: true,
     };
     assert_eq!(
         copy_live_rows(&WITH_ENUM, &with_text, "t_new", false),

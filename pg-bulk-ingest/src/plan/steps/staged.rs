@@ -63,9 +63,20 @@ pub(super) fn compare(s: &mut Steps<'_>) {
     }
     let into = QualifiedName::new(shape.def.schema, shape.target()).to_string();
     let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    let merge = staged_merge(shape, &into, &staging, &position);
+    let append = appends(shape);
+    if append {
+        s.push(
+            Stage::Load,
+            merge.stored_max(),
+            Some(LockMode::AccessShare),
+            "sent once, first: the greatest stored key; a row whose key is above it is new",
+            Run::StoredMax,
+        );
+    }
     s.push(
         Stage::Load,
-        staged_merge(shape, &into, &staging, &position).stored_run(),
+        merge.stored_run(),
         Some(LockMode::AccessShare),
         "sent once per run of rows whose keys increase (1,024 rows, then twice as many as \
          the last, up to 8,192; not at all when the first keys come out of order): the \
@@ -76,6 +87,55 @@ pub(super) fn compare(s: &mut Steps<'_>) {
          the rest is staged without comparing; the COPY into the staging table is then \
          sent once per MiB of rows to stage, and once for the rest",
         Run::Compare,
+    );
+    if append {
+        s.push(
+            Stage::Load,
+            sql::copy_in(shape.def, &into, None, false),
+            Some(LockMode::RowExclusive),
+            "sent once per MiB of rows whose key is above the greatest stored key (the first \
+             row of each such key; later rows of it are staged and win), in a savepoint, between \
+             the COPYs into the staging table; not at all when there is no such row; the rows \
+             go straight into the table, as the merge would insert them; a unique violation \
+             (another session stored one of the keys meanwhile) rolls the savepoint back, and \
+             those rows and the rest are staged",
+            Run::Append,
+        );
+    }
+}
+
+/// Whether an upsert that compares rows before staging ([`compare`]) also
+/// COPYs the rows whose key is above the greatest stored one straight into
+/// the table ([`Run::Append`]): where that COPY does what the `MERGE`'s
+/// insert of them would do, and no more (no user trigger, whose statement
+/// triggers would fire once per COPY, no rule, no row level security,
+/// which refuses a COPY, an immediate key: [`LiveTable::plain_inserts`](crate::catalog::LiveTable)),
+/// and not into a partitioned table.
+fn appends(shape: &Shape<'_>) -> bool {
+    shape
+        .live
+        .is_some_and(|l| l.plain_inserts && l.partitioning.is_none())
+        && shape.def.partition.is_none()
+}
+
+/// After the load of an upsert that appends ([`appends`]): the count of
+/// appended keys a later row repeats ([`Run::AppendRepeats`]).
+pub(super) fn append_repeats(s: &mut Steps<'_>) {
+    let shape = s.shape;
+    if !s.out.iter().any(|step| step.run == Run::Append) {
+        return;
+    }
+    let into = QualifiedName::new(shape.def.schema, shape.target()).to_string();
+    let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    s.push(
+        Stage::Load,
+        staged_merge(shape, &into, &staging, &position).appended_repeats(),
+        Some(LockMode::AccessShare),
+        "sent only when a later row repeated a key appended straight into the table (it was \
+         staged, and the merge takes it): how many such keys, and how many of their last rows \
+         equal the appended one, so that the report counts each such key once as inserted \
+         and its other rows as duplicates",
+        Run::AppendRepeats,
     );
 }
 
