@@ -256,3 +256,138 @@ fn a_table_with_a_trigger_or_no_rows_and_what_each_appends() {
     assert_eq!(after[0], (5, "item 5 v1".to_owned()));
     assert_eq!(after[3], (12, "item 12 v2".to_owned()));
 }
+
+/// Another session stores key `key` with `name` once the call has taken
+/// the rows before input position `at`.
+fn stored_meanwhile(
+    db: &pg_bulk_ingest_testkit::TestDb,
+    rows: Vec<Item>,
+    at: usize,
+    key: i64,
+    name: String,
+) -> impl Iterator<Item = Item> {
+    let mut other = db.connect();
+    rows.into_iter().enumerate().map(move |(i, row)| {
+        if i == at {
+            other
+                .execute(
+                    "INSERT INTO public.item (id, name) VALUES ($1, $2)",
+                    &[&key, &name],
+                )
+                .unwrap();
+        }
+        row
+    })
+}
+
+#[test]
+fn a_later_row_of_a_key_stored_meanwhile_still_wins() {
+    let (db, mut client) = connect("appended_race_repeat");
+    // Key 1000's first row waits to be appended when another session
+    // stores 1000 with the values of its second row.
+    let mut rows = vec![item(STORED, 1), item(STORED, 2)];
+    rows[1].note = None;
+    let name = rows[1].name.clone();
+    let rows = stored_meanwhile(&db, rows, 1, STORED, name);
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    let after = stored(&mut client);
+    assert_eq!(after[STORED as usize].1, format!("item {STORED} v2"));
+    let t = &report.tables[0];
+    assert_eq!((t.inserted, t.duplicates), (Some(0), 1));
+
+    // Repeats of an appended key and a key far above the window, which
+    // another session stores meanwhile: only the appended key's repeat is
+    // a duplicate.
+    let far = STORED + 2 + (1 << 23) + 5;
+    let rows = vec![item(STORED + 1, 1), item(STORED + 1, 2), item(far, 1)];
+    let rows = stored_meanwhile(&db, rows, 2, far, "other".to_owned());
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(counts(&report), (Some(1), Some(1), Some(0), 1, 2));
+}
+
+#[test]
+fn an_earlier_row_of_a_new_key_that_fails_a_check_is_still_left_out() {
+    let (_db, mut client) = connect("appended_check");
+    client
+        .batch_execute("ALTER TABLE public.item ADD CONSTRAINT no_bad CHECK (name <> 'bad')")
+        .unwrap();
+    let mut rows = items(STORED..STORED + 5, 1);
+    rows[1].name = "bad".to_owned();
+    rows.push(item(STORED + 1, 2));
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(counts(&report), (Some(5), Some(0), Some(0), 1, 5));
+    let after = stored(&mut client);
+    assert_eq!(
+        after[STORED as usize + 1].1,
+        format!("item {} v2", STORED + 1)
+    );
+}
+
+#[test]
+fn a_repeat_after_a_million_bytes_of_new_keys_is_a_duplicate() {
+    let (_db, mut client) = connect("appended_repeat_late");
+    // More than the first COPY's MiB of new rows, then the first one again,
+    // unchanged: it reads as stored by now, and must count as a duplicate.
+    let mut rows = items(STORED..STORED + 60_000, 1);
+    rows.push(item(STORED, 1));
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(counts(&report), (Some(60_000), Some(0), Some(0), 1, 60_000));
+}
+
+#[derive(BulkTable, Clone, Debug)]
+#[bulk(schema = "public", table = "node")]
+struct Node {
+    #[bulk(primary_key)]
+    id: i64,
+    parent: Option<i64>,
+}
+
+#[test]
+fn a_parent_row_staged_after_its_child_is_appended_keeps_the_foreign_key() {
+    let db = pg_bulk_ingest_testkit::server().create_database("appended_parent");
+    let mut client = db.connect();
+    let mut tx = client.transaction().unwrap();
+    pg_bulk_ingest::insert(
+        &mut tx,
+        [Node {
+            id: 1,
+            parent: None,
+        }],
+    )
+    .unwrap();
+    tx.batch_execute(
+        "DELETE FROM public.node; \
+         ALTER TABLE public.node ADD FOREIGN KEY (parent) REFERENCES public.node (id)",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    // No row stored: 10 is appended, its parent 5 (below the first key)
+    // staged. The merge checks the key once, with both rows in.
+    let rows = [
+        Node {
+            id: 10,
+            parent: Some(5),
+        },
+        Node {
+            id: 5,
+            parent: None,
+        },
+    ];
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(report.tables[0].inserted, Some(2));
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM public.node", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2);
+}

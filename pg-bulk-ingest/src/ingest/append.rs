@@ -1,10 +1,11 @@
 //! An upsert's rows whose key is above the greatest stored key
 //! ([`Run::Append`](crate::plan::Run)): new keys, which the merge would
 //! insert. The first row of each such key goes straight into the table in a
-//! COPY of its own (one per [`APPEND_BYTES`] of rows, between the COPYs into
-//! the staging table) instead of being staged and merged: the staging
-//! table's write and the merge's probe of the key are saved, and the table
-//! gets the COPY's batched inserts instead of the merge's one at a time.
+//! COPY of its own (the first of [`FIRST_APPEND_BYTES`] of rows, each next
+//! twice the last up to [`APPEND_BYTES`], between the COPYs into the staging
+//! table) instead of being staged and merged: the staging table's write and
+//! the merge's probe of the key are saved, and the table gets the COPY's
+//! batched inserts instead of the merge's one at a time.
 //!
 //! Why it changes nothing else: the plan appends only where such a COPY does
 //! what the `MERGE`'s insert would do (no user trigger, no rule, no row level
@@ -13,11 +14,16 @@
 //! key above the greatest, set once appended), so every later row of the key
 //! is staged, and the merge updates the appended row with the last of them.
 //! The report counts such a key once as inserted and its other rows as
-//! duplicates ([`Run::AppendRepeats`](crate::plan::Run)). A key another
-//! session stores after the greatest key was read makes the COPY fail with a
-//! unique violation: its savepoint is rolled back, its rows are staged
-//! instead, and nothing more is appended, so the merge (and its fallback,
-//! `INSERT ... ON CONFLICT`) takes them as before.
+//! duplicates ([`Run::AppendRepeats`](crate::plan::Run), given the keys as a
+//! bitmap). Each COPY runs in a savepoint. When it fails on a row (a data
+//! exception or an integrity violation: a key another session stored after
+//! the greatest key was read, a check or a foreign key the row fails where
+//! the merge would have taken a later row of its key, or its parent row
+//! staged), the savepoint is rolled back, its rows are staged instead, and
+//! nothing more is appended: the merge (and its fallback, `INSERT ... ON
+//! CONFLICT`) takes them as before, and names the row if it fails too. At
+//! most [`MAX_APPEND_COPIES`] COPYs are sent (each savepoint that writes
+//! is a subtransaction); the rows after them are staged.
 
 use std::io::Write;
 
@@ -33,9 +39,19 @@ use crate::copy::{COPY_HEADER, COPY_TRAILER};
 use crate::error::{OnTable, Result};
 use crate::plan::{Run, Stage};
 
-/// Bytes of rows appended in one COPY, at most (and kept until it is done,
-/// to be staged instead if it fails on a key another session stored).
-const APPEND_BYTES: usize = 1 << 20;
+/// Bytes of rows appended in the first COPY (kept until it is done, to be
+/// staged instead if it fails).
+const FIRST_APPEND_BYTES: usize = 1 << 20;
+
+/// Bytes of rows appended in one COPY, at most: each COPY takes twice the
+/// last one's, up to this.
+const APPEND_BYTES: usize = 4 << 20;
+
+/// COPYs appended in one call, at most: each one's savepoint is a
+/// subtransaction, and PostgreSQL keeps 64 of them per session in shared
+/// memory (`PGPROC_MAX_CACHED_SUBXIDS`); past that, every other session's
+/// snapshot looks them up in `pg_subtrans` until the caller commits.
+const MAX_APPEND_COPIES: u32 = 32;
 
 /// Keys above the greatest stored one that can be appended: one bit each
 /// (1 MiB at most). The rows of keys further above are staged.
@@ -53,10 +69,15 @@ pub(super) struct Append {
     /// The key's tuple field (the staging position is field 0) and width.
     field: usize,
     width: usize,
-    /// Whether rows are still appended (not after a unique violation).
+    /// Whether rows are still appended (not after a COPY a row failed, nor
+    /// after [`MAX_APPEND_COPIES`]).
     open: bool,
     /// Rows waiting for their COPY, without the staging position.
     pending: Batch,
+    /// Bytes of rows the next COPY takes.
+    limit: usize,
+    /// COPYs sent.
+    copies: u32,
     /// One bit per key from `base`: appended (and committed or pending).
     appended: Vec<u64>,
     /// One bit per key from `base`: appended and repeated by a later row.
@@ -121,6 +142,8 @@ impl Append {
             width,
             open: stored_max != Some(i64::MAX),
             pending: Batch::default(),
+            limit: FIRST_APPEND_BYTES,
+            copies: 0,
             appended: Vec::new(),
             repeated: Vec::new(),
             stored_max,
@@ -163,7 +186,7 @@ impl Append {
         }
         put(&mut self.appended, bit, true);
         if self.pending.bytes.capacity() == 0 {
-            self.pending.bytes.reserve(APPEND_BYTES + 64 * 1024);
+            self.pending.bytes.reserve(self.limit + 64 * 1024);
         }
         unstage(tuple, &mut self.pending.bytes);
         self.pending.push(position);
@@ -172,13 +195,14 @@ impl Append {
 
     /// Whether the rows waiting make a COPY of their own.
     pub(super) fn full(&self) -> bool {
-        self.pending.bytes.len() >= APPEND_BYTES || self.pending.runs.len() >= MAX_RUNS
+        self.pending.bytes.len() >= self.limit || self.pending.runs.len() >= MAX_RUNS
     }
 
-    /// COPYs the rows waiting into the table, in a savepoint. On a unique
-    /// violation, the savepoint is rolled back and the rows are added to
-    /// `staged` (with their positions, watched by `order`), and nothing
-    /// more is appended. Any other error names the row.
+    /// COPYs the rows waiting into the table, in a savepoint. When a row
+    /// fails it (SQLSTATE class 22 or 23), the savepoint is rolled back and
+    /// the rows are added to `staged` (with their positions, watched by
+    /// `order`), and nothing more is appended. Any other error names the
+    /// row where the server does.
     pub(super) fn flush(
         &mut self,
         sp: &mut Transaction<'_>,
@@ -222,18 +246,28 @@ impl Append {
                 }
             }
         };
+        self.copies += 1;
+        self.limit = (2 * self.limit).min(APPEND_BYTES);
+        if self.copies >= MAX_APPEND_COPIES {
+            self.open = false;
+        }
+        let by_row = |e: &postgres::Error| {
+            e.code()
+                .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
+        };
         match done {
             Ok(count) => {
                 savepoint.commit().on(&table.name)?;
                 self.rows += count;
                 Ok(())
             }
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            Err(e) if by_row(&e) => {
                 savepoint.rollback().on(&table.name)?;
                 log::info!(
-                    "{}: a key above the greatest stored one was stored meanwhile: \
-                     the rows are staged instead",
-                    table.name
+                    "{}: rows of new keys, COPYed into the table, were refused ({}): \
+                     they are staged instead, and merged",
+                    table.name,
+                    e.code().map_or("", SqlState::code)
                 );
                 self.open = false;
                 self.restage(lines, staged, order);
@@ -250,7 +284,9 @@ impl Append {
 
     /// After the load: the rows appended, and, where a later row repeated
     /// an appended key, those keys and the ones whose last row is equal
-    /// ([`Run::AppendRepeats`]), into `table`'s counts.
+    /// ([`Run::AppendRepeats`], given the window's first and last keys and
+    /// the bitmap of the repeated keys: bit `n` for key `base + n`, as
+    /// `get_bit` numbers a `bytea`'s bits), into `table`'s counts.
     pub(super) fn finish(self, sp: &mut Transaction<'_>, table: &mut Table) -> Result<()> {
         table.appended = self.rows;
         if self.repeats == 0 || self.rows == 0 {
@@ -263,8 +299,19 @@ impl Append {
             .map(|s| s.sql.clone())
             .expect("a plan that appends counts repeats");
         log::debug!("{query}");
+        let base = self.base.unwrap_or(0);
+        let bits = 64 * self.repeated.len() as i64;
+        let last = base.saturating_add(bits - 1);
+        let bytes: Vec<u8> = self.repeated.iter().flat_map(|w| w.to_le_bytes()).collect();
         let row = sp
-            .query_typed_one(query.as_str(), &[(&self.stored_max, Type::INT8)])
+            .query_typed_one(
+                query.as_str(),
+                &[
+                    (&base, Type::INT8),
+                    (&last, Type::INT8),
+                    (&bytes, Type::BYTEA),
+                ],
+            )
             .on(&table.name)?;
         table.appended_repeated = row.get::<_, i64>(0) as u64;
         table.appended_equal = row.get::<_, i64>(1) as u64;
@@ -293,6 +340,10 @@ impl Append {
                 key_of(&staged.bytes[start..], self.field, self.width).and_then(|key| self.bit(key))
             {
                 put(&mut self.appended, bit, false);
+                if get(&self.repeated, bit) {
+                    put(&mut self.repeated, bit, false);
+                    self.repeats -= 1;
+                }
             }
             at = end;
         }
@@ -351,6 +402,8 @@ mod tests {
             width: 8,
             open: true,
             pending: Batch::default(),
+            limit: FIRST_APPEND_BYTES,
+            copies: 0,
             appended: Vec::new(),
             repeated: Vec::new(),
             stored_max,

@@ -26,6 +26,13 @@
 //! without it, after a run of which fewer than half the rows were equal
 //! (what it costs is then not won back), once the keys stop increasing, or
 //! once the keys left out make [`MAX_SKIPPED_RUNS`] runs.
+//!
+//! Where the plan appends ([`append`](super::append)), a row whose key is
+//! above the greatest stored one is taken out before it joins a run (it
+//! has no stored row to compare with), here and after the comparison
+//! stops. Its key still counts in the order: once appended rows are in the
+//! table, the query reads them too, so a later row of such a key must not
+//! be compared with one; it comes after the order broke, and is staged.
 
 use std::io::Write;
 
@@ -241,6 +248,13 @@ where
             if let Err(e) = write_tuple(&mut run, row, Some(position)) {
                 return Err(load::invalid(table, position, e));
             }
+            // Appended rows count in the order too: a later row of an
+            // appended key breaks it, and is staged.
+            let key = key_of(&run[start..], index + 1, width);
+            match key {
+                Some(key) if last.is_none_or(|last| key > last) => last = Some(key),
+                _ => increasing = false,
+            }
             let appended = append
                 .as_mut()
                 .and_then(|a| a.take(&run[start..], position).then_some(a));
@@ -250,11 +264,6 @@ where
                     append.flush(sp, table, &mut staged, order.as_mut())?;
                 }
             } else {
-                let key = key_of(&run[start..], index + 1, width);
-                match key {
-                    Some(key) if last.is_none_or(|last| key > last) => last = Some(key),
-                    _ => increasing = false,
-                }
                 spans.push(Span {
                     start,
                     end: run.len(),

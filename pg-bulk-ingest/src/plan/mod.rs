@@ -197,13 +197,14 @@ pub(crate) enum Run {
     /// the greatest stored key (`bigint`, NULL on an empty table).
     StoredMax,
     /// A COPY straight into the table of the rows whose key is above the
-    /// greatest stored one, each key's first row; in a savepoint per MiB of
-    /// rows, a unique violation (a key another session stored meanwhile)
-    /// stages them instead (see `ingest::append`).
+    /// greatest stored one, each key's first row, each COPY in a savepoint;
+    /// when a row fails it (SQLSTATE class 22 or 23: a key another session
+    /// stored meanwhile, a check only an earlier row of a key fails), its
+    /// rows and the rest are staged instead (see `ingest::append`).
     Append,
     /// After the load, where a later row repeated a key the load appended:
-    /// the query (a `sql::Merge::appended_repeats`, `$1` the greatest stored
-    /// key) counts such keys, and those whose last row equals the appended
+    /// the query (a `sql::Merge::appended_repeats`, given those keys as a
+    /// bitmap) counts them, and those whose last row equals the appended
     /// one, for the report.
     AppendRepeats,
     /// A statement over the staging table: an upsert's merge, or an insert

@@ -237,11 +237,12 @@ impl Merge<'_> {
     }
 
     /// For the report, where later rows of the batch repeat keys appended
-    /// straight into [`into`](Merge::into) (keys above `$1`, a `bigint`,
-    /// the greatest key stored before; NULL: every key): the number of
-    /// such keys among the staged rows, and the number whose last staged
-    /// row (the one the merge takes) has the stored values (`*<>` is
-    /// false: the merge leaves the row as it is).
+    /// straight into [`into`](Merge::into): of the keys a bitmap marks
+    /// (`$3`, a `bytea` whose bit `n`, as `get_bit` numbers it, is key `$1 +
+    /// n`; keys `$1` to `$2`, `bigint`), the number the staged rows hold and
+    /// the table too, and the number whose last staged row (the one the
+    /// merge takes) has the stored values (`*<>` is false: the merge leaves
+    /// the row as it is). `CASE` keeps `get_bit` to the bitmap's keys.
     pub(crate) fn appended_repeats(&self) -> String {
         let key = Ident(self.key[0]);
         let prefixed = |prefix: &str| {
@@ -255,8 +256,9 @@ impl Merge<'_> {
             "SELECT count(*)::int8, count(*) FILTER (WHERE NOT \
              ROW({stored})::record *<> ROW({staged})::record)::int8 \
              FROM {into} AS t JOIN (SELECT DISTINCT ON ({key}) * FROM {source} AS staged \
-             WHERE $1::int8 IS NULL OR {key} > $1::int8 ORDER BY {key}, {pos} DESC) AS s \
-             ON t.{key} = s.{key}",
+             WHERE CASE WHEN {key} BETWEEN $1::int8 AND $2::int8 \
+             THEN pg_catalog.get_bit($3::bytea, {key} - $1::int8) = 1 ELSE false END \
+             ORDER BY {key}, {pos} DESC) AS s ON t.{key} = s.{key}",
             stored = prefixed("t"),
             staged = prefixed("s"),
             into = self.into,

@@ -93,12 +93,14 @@ pub(super) fn compare(s: &mut Steps<'_>) {
             Stage::Load,
             sql::copy_in(shape.def, &into, None, false),
             Some(LockMode::RowExclusive),
-            "sent once per MiB of rows whose key is above the greatest stored key (the first \
-             row of each such key; later rows of it are staged and win), in a savepoint, between \
-             the COPYs into the staging table; not at all when there is no such row; the rows \
-             go straight into the table, as the merge would insert them; a unique violation \
-             (another session stored one of the keys meanwhile) rolls the savepoint back, and \
-             those rows and the rest are staged",
+            "sent once per 1 MiB of rows whose key is above the greatest stored key, then \
+             per twice as much as the last, up to 4 MiB, at most 32 times (the first row of each \
+             such key; later rows of it are staged and win), each in a savepoint, between the \
+             COPYs into the staging table (the one under way ends, and another starts after \
+             it); not at all when there is no such row; the rows go straight into the table, as \
+             the merge would insert them; when a row fails it (a key another session stored \
+             meanwhile, a check that only an earlier row of a key fails), the savepoint is \
+             rolled back, and those rows and the rest are staged",
             Run::Append,
         );
     }
@@ -132,9 +134,9 @@ pub(super) fn append_repeats(s: &mut Steps<'_>) {
         staged_merge(shape, &into, &staging, &position).appended_repeats(),
         Some(LockMode::AccessShare),
         "sent only when a later row repeated a key appended straight into the table (it was \
-         staged, and the merge takes it): how many such keys, and how many of their last rows \
-         equal the appended one, so that the report counts each such key once as inserted \
-         and its other rows as duplicates",
+         staged, and the merge takes it), with those keys as a bitmap: how many of them, and \
+         how many of their last rows equal the appended one, so that the report counts each \
+         such key once as inserted and its other rows as duplicates",
         Run::AppendRepeats,
     );
 }
