@@ -25,8 +25,6 @@
 //! most [`MAX_APPEND_COPIES`] COPYs are sent (each savepoint that writes
 //! is a subtransaction); the rows after them are staged.
 
-use std::io::Write;
-
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::Transaction;
@@ -35,7 +33,6 @@ use super::compare::key_of;
 use super::execute::Table;
 use super::key_order::KeyOrder;
 use super::load::{self, Batch, MAX_RUNS};
-use crate::copy::{COPY_HEADER, COPY_TRAILER};
 use crate::error::{OnTable, Result};
 use crate::plan::{Run, Stage};
 
@@ -45,7 +42,7 @@ const FIRST_APPEND_BYTES: usize = 1 << 20;
 
 /// Bytes of rows appended in one COPY, at most: each COPY takes twice the
 /// last one's, up to this.
-const APPEND_BYTES: usize = 4 << 20;
+const APPEND_BYTES: usize = 2 << 20;
 
 /// COPYs appended in one call, at most: each one's savepoint is a
 /// subtransaction, and PostgreSQL keeps 64 of them per session in shared
@@ -185,8 +182,10 @@ impl Append {
             return false;
         }
         put(&mut self.appended, bit, true);
+        // Room for the largest COPY's rows, reserved once and exactly (not
+        // doubled as it grows): one row past the limit ends a COPY.
         if self.pending.bytes.capacity() == 0 {
-            self.pending.bytes.reserve(self.limit + 64 * 1024);
+            self.pending.bytes.reserve_exact(APPEND_BYTES + 64 * 1024);
         }
         unstage(tuple, &mut self.pending.bytes);
         self.pending.push(position);
@@ -236,10 +235,7 @@ impl Append {
         let done = match savepoint.copy_in(self.copy.as_str()) {
             Err(e) => Err(e),
             Ok(mut copy) => {
-                let written = copy
-                    .write_all(COPY_HEADER)
-                    .and_then(|()| copy.write_all(&lines.bytes))
-                    .and_then(|()| copy.write_all(COPY_TRAILER));
+                let written = load::write_framed(&mut copy, &lines.bytes);
                 match written {
                     Err(e) => Err(load::copy_error(copy, e)),
                     Ok(()) => copy.finish(),

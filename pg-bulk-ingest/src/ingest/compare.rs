@@ -34,8 +34,6 @@
 //! table, the query reads them too, so a later row of such a key must not
 //! be compared with one; it comes after the order broke, and is staged.
 
-use std::io::Write;
-
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Row, Transaction};
@@ -43,7 +41,7 @@ use postgres::{Row, Transaction};
 use super::append::Append;
 use super::execute::Table;
 use super::load::{self, Batch, Start, MAX_RUNS, PROGRESS_CHECK_ROWS};
-use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
+use crate::copy::write_tuple;
 use crate::error::{Error, OnTable, Result};
 use crate::row::{AsRow, BulkRows};
 
@@ -393,10 +391,7 @@ fn compare(
 fn flush(sp: &mut Transaction<'_>, table: &Table, staged: &mut Batch) -> Result<()> {
     let lines = std::mem::take(staged);
     let mut copy = load::start_copy(sp, table)?;
-    let written = copy
-        .write_all(COPY_HEADER)
-        .and_then(|()| copy.write_all(&lines.bytes))
-        .and_then(|()| copy.write_all(COPY_TRAILER));
+    let written = load::write_framed(&mut copy, &lines.bytes);
     if let Err(e) = written {
         return Err(load::copy_failed(table, copy, e, &lines));
     }

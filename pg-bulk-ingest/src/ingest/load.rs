@@ -19,7 +19,7 @@ use crate::table::TableDef;
 
 /// Bytes encoded before they are handed to the connection. Large enough that
 /// the per-message overhead vanishes, small enough to stay in cache.
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// Bytes of rows of a table other than the one being COPYed that wait before
 /// that table gets its turn.
@@ -283,6 +283,17 @@ impl Batch {
         }
         None
     }
+}
+
+/// Writes `bytes` (whole tuples), framed by the COPY's header and trailer,
+/// in pieces of [`CHUNK`]: the connection copies what it is given into its
+/// buffers, so a piece at a time keeps those copies small.
+pub(super) fn write_framed(copy: &mut CopyInWriter<'_>, bytes: &[u8]) -> std::io::Result<()> {
+    copy.write_all(COPY_HEADER)?;
+    for piece in bytes.chunks(CHUNK) {
+        copy.write_all(piece)?;
+    }
+    copy.write_all(COPY_TRAILER)
 }
 
 /// The COPY failed while sending: the server's reason comes with `finish`.

@@ -94,7 +94,7 @@ pub(super) fn compare(s: &mut Steps<'_>) {
             sql::copy_in(shape.def, &into, None, false),
             Some(LockMode::RowExclusive),
             "sent once per 1 MiB of rows whose key is above the greatest stored key, then \
-             per twice as much as the last, up to 4 MiB, at most 32 times (the first row of each \
+             per twice as much as the last, up to 2 MiB, at most 32 times (the first row of each \
              such key; later rows of it are staged and win), each in a savepoint, between the \
              COPYs into the staging table (the one under way ends, and another starts after \
              it); not at all when there is no such row; the rows go straight into the table, as \
