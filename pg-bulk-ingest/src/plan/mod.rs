@@ -111,7 +111,12 @@ pub enum NewTableKind {
     /// partition's storage parameters.
     Intermediate,
     /// A temporary table of the session (`ON COMMIT DROP`, in `pg_temp`) the
-    /// rows wait in before they are merged or inserted into the table.
+    /// rows wait in before they are merged or inserted into the table. An
+    /// upsert on PostgreSQL 15 and later may stage only some of its rows:
+    /// not those equal to their stored rows, nor the first rows of keys
+    /// above the greatest stored one, which go straight into the table (see
+    /// the crate's "Performance" section); a trigger on the staging table
+    /// sees only the rows staged.
     Staging,
 }
 
