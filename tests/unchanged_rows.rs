@@ -39,14 +39,8 @@ fn connect(name: &str) -> (pg_bulk_ingest_testkit::TestDb, Client) {
     let mut client = db.connect();
     let mut tx = client.transaction().unwrap();
     pg_bulk_ingest::insert(&mut tx, items(0..N, 0)).unwrap();
-    tx.batch_execute(
-        "CREATE FUNCTION public.count_staged() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN PERFORM set_config('test.staged', \
-           (coalesce(nullif(current_setting('test.staged', true), ''), '0')::int8 \
-            + (SELECT count(*) FROM new))::text, true); \
-         RETURN NULL; END $$",
-    )
-    .unwrap();
+    tx.batch_execute(pg_bulk_ingest_testkit::COUNT_STAGED)
+        .unwrap();
     tx.commit().unwrap();
     (db, client)
 }
@@ -75,11 +69,8 @@ fn counts(report: &pg_bulk_ingest::Report) -> (Option<u64>, Option<u64>, Option<
 fn counting_staged() -> Ingest<'static> {
     Ingest::new().on_new_table(|tx, table| {
         if table.kind() == NewTableKind::Staging {
-            tx.batch_execute(&format!(
-                "CREATE TRIGGER count_staged AFTER INSERT ON {} \
-                 REFERENCING NEW TABLE AS new FOR EACH STATEMENT \
-                 EXECUTE FUNCTION public.count_staged()",
-                table.qualified()
+            tx.batch_execute(&pg_bulk_ingest_testkit::count_staged_trigger(
+                &table.qualified().to_string(),
             ))?;
         }
         Ok(())
@@ -87,12 +78,7 @@ fn counting_staged() -> Ingest<'static> {
 }
 
 fn staged(tx: &mut postgres::Transaction<'_>) -> i64 {
-    tx.query_one(
-        "SELECT coalesce(nullif(current_setting('test.staged', true), ''), '0')::int8",
-        &[],
-    )
-    .unwrap()
-    .get(0)
+    pg_bulk_ingest_testkit::staged_rows(tx)
 }
 
 /// Whether this server's upserts compare rows before staging.

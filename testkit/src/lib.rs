@@ -548,6 +548,39 @@ pub fn major(client: &mut impl postgres::GenericClient) -> i32 {
     num / 10_000
 }
 
+/// `CREATE FUNCTION public.count_staged()`: a trigger function for a
+/// statement trigger with `REFERENCING NEW TABLE AS new` that adds the rows
+/// inserted to the transaction's setting `test.staged` (read with
+/// [`staged_rows`]). Tests put it on an upsert's staging table (with
+/// [`count_staged_trigger`]) to count the rows a call staged.
+pub const COUNT_STAGED: &str =
+    "CREATE FUNCTION public.count_staged() RETURNS trigger LANGUAGE plpgsql AS $$ \
+     BEGIN PERFORM set_config('test.staged', \
+       (coalesce(nullif(current_setting('test.staged', true), ''), '0')::int8 \
+        + (SELECT count(*) FROM new))::text, true); \
+     RETURN NULL; END $$";
+
+/// The statement trigger of [`COUNT_STAGED`] on `table` (quoted and
+/// qualified, e.g. as an `on_new_table` hook is given it).
+pub fn count_staged_trigger(table: &str) -> String {
+    format!(
+        "CREATE TRIGGER count_staged AFTER INSERT ON {table} \
+         REFERENCING NEW TABLE AS new FOR EACH STATEMENT \
+         EXECUTE FUNCTION public.count_staged()"
+    )
+}
+
+/// The rows [`COUNT_STAGED`] counted in this transaction.
+pub fn staged_rows(client: &mut impl postgres::GenericClient) -> i64 {
+    client
+        .query_one(
+            "SELECT coalesce(nullif(current_setting('test.staged', true), ''), '0')::int8",
+            &[],
+        )
+        .expect("test.staged")
+        .get(0)
+}
+
 /// What went wrong, for a message: for an error the server reported, its
 /// severity, message, SQLSTATE and, when present, detail, hint and context,
 /// one per line the way `psql` shows them, e.g.

@@ -131,11 +131,29 @@ impl Append {
             .query_typed_one(max.as_str(), &[])
             .on(&table.name)?
             .get(0);
-        Ok(Some(Append {
+        Ok(Some(Append::new(
             copy,
-            relname: table.def.table.to_owned(),
+            table.def.table.to_owned(),
+            stored_max,
+            index + 1,
+            width,
+        )))
+    }
+
+    /// An append through `copy` into `relname`, above `stored_max`, of
+    /// staged tuples whose key is field `field`, `width` bytes wide.
+    fn new(
+        copy: String,
+        relname: String,
+        stored_max: Option<i64>,
+        field: usize,
+        width: usize,
+    ) -> Append {
+        Append {
+            copy,
+            relname,
             base: stored_max.map(|m| m.saturating_add(1)),
-            field: index + 1,
+            field,
             width,
             open: stored_max != Some(i64::MAX),
             pending: Batch::default(),
@@ -146,7 +164,7 @@ impl Append {
             stored_max,
             rows: 0,
             repeats: 0,
-        }))
+        }
     }
 
     /// The key's bit for `key`, when it is in the window above the
@@ -390,22 +408,7 @@ mod tests {
     }
 
     fn append(stored_max: Option<i64>) -> Append {
-        Append {
-            copy: String::new(),
-            relname: String::new(),
-            base: stored_max.map(|m| m + 1),
-            field: 1,
-            width: 8,
-            open: true,
-            pending: Batch::default(),
-            limit: FIRST_APPEND_BYTES,
-            copies: 0,
-            appended: Vec::new(),
-            repeated: Vec::new(),
-            stored_max,
-            rows: 0,
-            repeats: 0,
-        }
+        Append::new(String::new(), String::new(), stored_max, 1, 8)
     }
 
     #[test]
