@@ -388,3 +388,38 @@ fn a_parent_row_staged_after_its_child_is_appended_keeps_the_foreign_key() {
         .get(0);
     assert_eq!(count, 2);
 }
+
+#[test]
+fn a_table_with_another_unique_index_stages_every_new_row() {
+    let (_db, mut client) = connect("appended_unique");
+    let here = appended_here(&mut client);
+    client
+        .batch_execute("CREATE UNIQUE INDEX item_name ON public.item (name)")
+        .unwrap();
+    // Appended first, key 1000 would hold 'x' when the merge gives 'x' to
+    // key 5; its last row frees the name.
+    let mut rows = vec![item(STORED, 1), item(5, 1), item(STORED, 2)];
+    rows[0].name = "x".to_owned();
+    rows[1].name = "x".to_owned();
+    let mut tx = client.transaction().unwrap();
+    let report = pg_bulk_ingest::upsert(&mut tx, rows).unwrap();
+    tx.commit().unwrap();
+    // Rows are compared (PostgreSQL 15 and later), but nothing is
+    // appended, for the index.
+    let plan = &report.tables[0].plan;
+    let statements = plan.statements();
+    assert!(!appends(&report), "{plan}");
+    assert!(
+        !statements.iter().any(|s| s.starts_with("SELECT max(")),
+        "{plan}"
+    );
+    assert_eq!(
+        statements.iter().any(|s| s.contains(" LIMIT $3")),
+        here,
+        "{plan}"
+    );
+    assert_eq!(counts(&report), (Some(1), Some(1), Some(0), 1, 2));
+    let after = stored(&mut client);
+    assert_eq!(after[5].1, "x");
+    assert_eq!(after[STORED as usize].1, format!("item {STORED} v2"));
+}

@@ -40,8 +40,10 @@ pub(crate) struct LiveTable {
     pub partitioning: Option<LivePartitioning>,
     /// Whether a `COPY` into the table does what a `MERGE`'s insert of the
     /// same rows does, and no more: no trigger but PostgreSQL's own (foreign
-    /// keys), no rule, row level security off, and a primary key checked
-    /// immediately (not `DEFERRABLE`).
+    /// keys), no rule, row level security off, a primary key checked
+    /// immediately (not `DEFERRABLE`), and no other unique index or
+    /// exclusion constraint (a row inserted before the merge could hold a
+    /// value the merge gives another row first).
     pub plain_inserts: bool,
 }
 
@@ -241,8 +243,10 @@ SELECT 0 AS part, 0::int8 AS ord, \
                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g \
                                      WHERE g.tgrelid = c.oid AND NOT g.tgisinternal) \
                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
-                                     WHERE i.indrelid = c.oid AND i.indisprimary \
-                                       AND NOT i.indimmediate) \
+                                     WHERE i.indrelid = c.oid \
+                                       AND (i.indisprimary AND NOT i.indimmediate \
+                                            OR NOT i.indisprimary \
+                                               AND (i.indisunique OR i.indisexclusion))) \
               FROM pg_catalog.pg_class c WHERE c.oid = (SELECT oid FROM tbl))::text] AS fields, \
        NULL::text[] AS list \
 UNION ALL \

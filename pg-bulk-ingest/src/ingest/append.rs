@@ -284,8 +284,12 @@ impl Append {
                     e.code().map_or("", SqlState::code)
                 );
                 self.open = false;
-                self.restage(lines, staged, order);
-                Ok(())
+                match self.restage(lines, staged, order) {
+                    true => Ok(()),
+                    // Never for tuples this crate wrote; were it so, the
+                    // call fails rather than lose a row.
+                    false => Err(load::rejected_in(table, &self.relname, e, lines)),
+                }
             }
             Err(e) => {
                 // The call fails and its own savepoint goes back: the
@@ -334,7 +338,14 @@ impl Append {
 
     /// Stages the rows of `lines` (their positions put back first), and
     /// clears their keys' bits: they were not appended.
-    fn restage(&mut self, lines: &Batch, staged: &mut Batch, mut order: Option<&mut KeyOrder>) {
+    /// Returns whether every row was staged (`false`: a tuple could not be
+    /// read back).
+    fn restage(
+        &mut self,
+        lines: &Batch,
+        staged: &mut Batch,
+        mut order: Option<&mut KeyOrder>,
+    ) -> bool {
         let mut at = 0;
         let positions = lines
             .runs
@@ -342,7 +353,7 @@ impl Append {
             .flat_map(|&(first, count)| first..first + count);
         for position in positions {
             let Some(end) = tuple_end(&lines.bytes[at..]).map(|n| at + n) else {
-                break;
+                return false;
             };
             let start = staged.bytes.len();
             restage(&lines.bytes[at..end], position, &mut staged.bytes);
@@ -361,6 +372,7 @@ impl Append {
             }
             at = end;
         }
+        at == lines.bytes.len()
     }
 }
 
@@ -430,7 +442,7 @@ mod tests {
         // Unstaged, then staged again: the same bytes.
         let mut staged = Batch::default();
         let pending = std::mem::take(&mut a.pending);
-        a.restage(&pending, &mut staged, None);
+        assert!(a.restage(&pending, &mut staged, None));
         let mut expected = tuple(1, 11);
         expected.extend(tuple(2, 12));
         expected.extend(tuple(8, 13));

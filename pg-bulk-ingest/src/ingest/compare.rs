@@ -305,11 +305,15 @@ where
         }
         table.unstaged += left_out;
         if exhausted {
-            if let Some(append) = append.as_mut() {
-                append.flush(sp, table, &mut staged, order.as_mut())?;
-            }
             // Sent even with no row in it: the plan shows it.
             flush(sp, table, &mut staged)?;
+            if let Some(append) = append.as_mut() {
+                append.flush(sp, table, &mut staged, order.as_mut())?;
+                if !staged.runs.is_empty() {
+                    // Rows an append COPY refused.
+                    flush(sp, table, &mut staged)?;
+                }
+            }
             table.keys_increasing = order.as_ref().map(|o| o.increasing());
             table.keys_distinct = order.is_some_and(|o| o.distinct());
             break;

@@ -382,7 +382,7 @@ pub(super) fn build(shape: &Shape<'_>) -> Vec<Step> {
         Run::Load,
     );
     if staged {
-        staged::append_repeats(&mut s);
+        staged::append_steps(&mut s);
     }
 
     // Finish.

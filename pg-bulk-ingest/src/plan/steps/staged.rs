@@ -88,22 +88,6 @@ pub(super) fn compare(s: &mut Steps<'_>) {
          sent once per MiB of rows to stage, and once for the rest",
         Run::Compare,
     );
-    if append {
-        s.push(
-            Stage::Load,
-            sql::copy_in(shape.def, &into, None, false),
-            Some(LockMode::RowExclusive),
-            "sent once per 1 MiB of rows whose key is above the greatest stored key, then \
-             per twice as much as the last, up to 2 MiB, at most 32 times (the first row of each \
-             such key; later rows of it are staged and win), each in a savepoint, between the \
-             COPYs into the staging table (the one under way ends, and another starts after \
-             it); not at all when there is no such row; the rows go straight into the table, as \
-             the merge would insert them; when a row fails it (a key another session stored \
-             meanwhile, a check that only an earlier row of a key fails), the savepoint is \
-             rolled back, and those rows and the rest are staged",
-            Run::Append,
-        );
-    }
 }
 
 /// Whether an upsert that compares rows before staging ([`compare`]) also
@@ -120,15 +104,34 @@ fn appends(shape: &Shape<'_>) -> bool {
         && shape.def.partition.is_none()
 }
 
-/// After the load of an upsert that appends ([`appends`]): the count of
-/// appended keys a later row repeats ([`Run::AppendRepeats`]).
-pub(super) fn append_repeats(s: &mut Steps<'_>) {
+/// After the staging COPY of an upsert that compares rows and appends
+/// ([`appends`]): the COPY of the rows of new keys straight into the table
+/// ([`Run::Append`]), and the count of appended keys a later row repeats
+/// ([`Run::AppendRepeats`]).
+pub(super) fn append_steps(s: &mut Steps<'_>) {
     let shape = s.shape;
-    if !s.out.iter().any(|step| step.run == Run::Append) {
+    if !s.out.iter().any(|step| step.run == Run::StoredMax) {
         return;
     }
     let into = QualifiedName::new(shape.def.schema, shape.target()).to_string();
     let (staging, position) = (shape.staging_qualified(), shape.position_column());
+    s.push(
+        Stage::Load,
+        sql::copy_in(shape.def, &into, None, false),
+        Some(LockMode::RowExclusive),
+        "the first rows of keys above the greatest stored one (of the 8,388,608 keys above \
+         it; on an empty table, from the first row's key on), in any order of the batch: \
+         sent once 1 MiB of such rows is waiting, then twice as much as the last time, up to \
+         2 MiB (or 65,536 runs of input positions), and once for the rest, at most 32 times \
+         (later rows are staged); each in a savepoint, between the COPYs into the staging \
+         table (the one under way ends, and another starts after it); not at all when there \
+         is no such row. Later rows of such a key are staged and win. The rows go straight \
+         into the table, as the merge would insert them; when a row fails a COPY (a key \
+         another session stored meanwhile, a check or a foreign key that only an earlier \
+         row of a key fails), its savepoint is rolled back, and its rows and the rest are \
+         staged",
+        Run::Append,
+    );
     s.push(
         Stage::Load,
         staged_merge(shape, &into, &staging, &position).appended_repeats(),
