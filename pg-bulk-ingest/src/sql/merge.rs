@@ -8,6 +8,15 @@ use crate::conflict::OnConflict;
 use crate::ident::{Ident, IdentList, Literal, QualifiedName};
 use crate::table::TableDef;
 
+/// `names`, each qualified by `prefix`, joined: `t."a", t."b"`.
+fn prefixed(prefix: &str, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|c| format!("{prefix}.{}", Ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which row of a repeated key stays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Keep {
@@ -64,6 +73,18 @@ impl Merge<'_> {
             .map(|c| c.name)
             .filter(|c| !self.key.contains(c))
             .collect()
+    }
+
+    /// Whether rows `stored` and `staged` (aliases) differ in the sent
+    /// columns outside the key, by their binary images:
+    /// `ROW(t."a", ...)::record *<> ROW(s."a", ...)::record`.
+    fn differ(&self, stored: &str, staged: &str) -> String {
+        let others = self.others();
+        format!(
+            "ROW({})::record *<> ROW({})::record",
+            prefixed(stored, &others),
+            prefixed(staged, &others)
+        )
     }
 
     /// The staged rows, or the `keep` row of each key: a `FROM` item.
@@ -145,19 +166,10 @@ impl Merge<'_> {
                     .iter()
                     .map(|c| format!("{0} = EXCLUDED.{0}", Ident(c)))
                     .collect();
-                let prefixed = |prefix: &str| {
-                    others
-                        .iter()
-                        .map(|c| format!("{prefix}.{}", Ident(c)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
                 insert.push_str(&format!(
-                    " ON CONFLICT ({key}) DO UPDATE SET {} \
-                     WHERE ROW({})::record *<> ROW({})::record",
+                    " ON CONFLICT ({key}) DO UPDATE SET {} WHERE {}",
                     set.join(", "),
-                    prefixed("t"),
-                    prefixed("EXCLUDED")
+                    self.differ("t", "EXCLUDED")
                 ));
             }
             OnConflict::Update | OnConflict::Skip => {
@@ -184,13 +196,6 @@ impl Merge<'_> {
         if others.is_empty() {
             return None;
         }
-        let prefixed = |prefix: &str, names: &[&str]| {
-            names
-                .iter()
-                .map(|c| format!("{prefix}.{}", Ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let set: Vec<String> = others
             .iter()
             .map(|c| format!("{0} = s.{0}", Ident(c)))
@@ -198,14 +203,13 @@ impl Merge<'_> {
         let sent: Vec<&str> = self.def.sent().map(|c| c.name).collect();
         Some(format!(
             "MERGE INTO {into} AS t USING {source} AS s ON {on} \
-             WHEN MATCHED AND ROW({stored})::record *<> ROW({staged})::record \
+             WHEN MATCHED AND {differ} \
              THEN UPDATE SET {set} \
              WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})",
             into = self.into,
             source = self.source,
             on = same_key(self.key, "t", "s"),
-            stored = prefixed("t", &others),
-            staged = prefixed("s", &others),
+            differ = self.differ("t", "s"),
             set = set.join(", "),
             columns = self.columns(),
             values = prefixed("s", &sent),
@@ -245,22 +249,13 @@ impl Merge<'_> {
     /// the row as it is). `CASE` keeps `get_bit` to the bitmap's keys.
     pub(crate) fn appended_repeats(&self) -> String {
         let key = Ident(self.key[0]);
-        let prefixed = |prefix: &str| {
-            self.others()
-                .iter()
-                .map(|c| format!("{prefix}.{}", Ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         format!(
-            "SELECT count(*)::int8, count(*) FILTER (WHERE NOT \
-             ROW({stored})::record *<> ROW({staged})::record)::int8 \
+            "SELECT count(*)::int8, count(*) FILTER (WHERE NOT {differ})::int8 \
              FROM {into} AS t JOIN (SELECT DISTINCT ON ({key}) * FROM {source} AS staged \
              WHERE CASE WHEN {key} BETWEEN $1::int8 AND $2::int8 \
              THEN pg_catalog.get_bit($3::bytea, {key} - $1::int8) = 1 ELSE false END \
              ORDER BY {key}, {pos} DESC) AS s ON t.{key} = s.{key}",
-            stored = prefixed("t"),
-            staged = prefixed("s"),
+            differ = self.differ("t", "s"),
             into = self.into,
             source = self.source,
             pos = Ident(self.position),
