@@ -29,12 +29,12 @@ use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::Transaction;
 
-use super::compare::key_of;
+use super::compare::{fields, get, key_of, put};
 use super::execute::Table;
 use super::key_order::KeyOrder;
 use super::load::{self, Batch, MAX_RUNS};
 use crate::error::{OnTable, Result};
-use crate::plan::{Run, Stage};
+use crate::plan::Run;
 
 /// Bytes of rows appended in the first COPY (kept until it is done, to be
 /// staged instead if it fails).
@@ -58,6 +58,9 @@ const WINDOW: u64 = 1 << 23;
 pub(super) struct Append {
     /// The COPY into the table ([`Run::Append`]).
     copy: String,
+    /// The count of appended keys a later row repeats
+    /// ([`Run::AppendRepeats`]).
+    count_repeats: String,
     /// The table's name as a COPY error's context gives it.
     relname: String,
     /// The first key that can be appended: above the greatest stored key
@@ -87,24 +90,6 @@ pub(super) struct Append {
     pub repeats: u64,
 }
 
-/// Whether bit `bit` of `bits` is set.
-fn get(bits: &[u64], bit: u64) -> bool {
-    bits.get((bit / 64) as usize)
-        .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-}
-
-/// Sets or clears bit `bit` of `bits`, growing them as needed.
-fn put(bits: &mut Vec<u64>, bit: u64, on: bool) {
-    let word = (bit / 64) as usize;
-    if bits.len() <= word {
-        bits.resize(word + 1, 0);
-    }
-    match on {
-        true => bits[word] |= 1 << (bit % 64),
-        false => bits[word] &= !(1 << (bit % 64)),
-    }
-}
-
 impl Append {
     /// The append of `table`'s rows when its plan has one: reads the
     /// greatest stored key ([`Run::StoredMax`]). `index` is the key's place
@@ -115,42 +100,39 @@ impl Append {
         index: usize,
         width: usize,
     ) -> Result<Option<Append>> {
-        let step = |run: Run| {
-            table
-                .plan
-                .steps_of(Stage::Load)
-                .find(|s| s.run == run)
-                .map(|s| s.sql.clone())
-        };
-        let (Some(max), Some(copy)) = (step(Run::StoredMax), step(Run::Append)) else {
+        let plan = &table.plan;
+        let steps = [Run::StoredMax, Run::Append, Run::AppendRepeats].map(|r| plan.load_sql(&r));
+        let [Some(max), Some(copy), Some(repeats)] = steps else {
             return Ok(None);
         };
         log::debug!("{max}");
         // Unprepared: one round trip.
-        let stored_max: Option<i64> = sp
-            .query_typed_one(max.as_str(), &[])
-            .on(&table.name)?
-            .get(0);
+        let stored_max: Option<i64> = sp.query_typed_one(max, &[]).on(&table.name)?.get(0);
+        let statements = [copy, repeats].map(str::to_owned);
+        let relname = table.def.table.to_owned();
         Ok(Some(Append::new(
-            copy,
-            table.def.table.to_owned(),
+            statements,
+            relname,
             stored_max,
             index + 1,
             width,
         )))
     }
 
-    /// An append through `copy` into `relname`, above `stored_max`, of
-    /// staged tuples whose key is field `field`, `width` bytes wide.
+    /// An append with `statements` ([`Run::Append`]'s COPY and
+    /// [`Run::AppendRepeats`]'s count) into `relname`, above `stored_max`,
+    /// of staged tuples whose key is field `field`, `width` bytes wide.
     fn new(
-        copy: String,
+        statements: [String; 2],
         relname: String,
         stored_max: Option<i64>,
         field: usize,
         width: usize,
     ) -> Append {
+        let [copy, count_repeats] = statements;
         Append {
             copy,
+            count_repeats,
             relname,
             base: stored_max.map(|m| m.saturating_add(1)),
             field,
@@ -250,16 +232,9 @@ impl Append {
     ) -> Result<()> {
         log::debug!("{}", self.copy);
         let mut savepoint = sp.transaction().on(&table.name)?;
-        let done = match savepoint.copy_in(self.copy.as_str()) {
-            Err(e) => Err(e),
-            Ok(mut copy) => {
-                let written = load::write_framed(&mut copy, &lines.bytes);
-                match written {
-                    Err(e) => Err(load::copy_error(copy, e)),
-                    Ok(()) => copy.finish(),
-                }
-            }
-        };
+        let done = savepoint
+            .copy_in(self.copy.as_str())
+            .and_then(|copy| load::copy_all(copy, &lines.bytes));
         self.copies += 1;
         self.limit = (2 * self.limit).min(APPEND_BYTES);
         if self.copies >= MAX_APPEND_COPIES {
@@ -310,20 +285,14 @@ impl Append {
         if self.repeats == 0 || self.rows == 0 {
             return Ok(());
         }
-        let query = table
-            .plan
-            .steps_of(Stage::Load)
-            .find(|s| s.run == Run::AppendRepeats)
-            .map(|s| s.sql.clone())
-            .expect("a plan that appends counts repeats");
-        log::debug!("{query}");
+        log::debug!("{}", self.count_repeats);
         let base = self.base.unwrap_or(0);
         let bits = 64 * self.repeated.len() as i64;
         let last = base.saturating_add(bits - 1);
         let bytes: Vec<u8> = self.repeated.iter().flat_map(|w| w.to_le_bytes()).collect();
         let row = sp
             .query_typed_one(
-                query.as_str(),
+                self.count_repeats.as_str(),
                 &[
                     (&base, Type::INT8),
                     (&last, Type::INT8),
@@ -376,15 +345,14 @@ impl Append {
     }
 }
 
-/// The length of the binary COPY tuple at the start of `bytes`.
+/// The length of the binary COPY tuple at the start of `bytes`, as
+/// [`fields`] reads it.
 fn tuple_end(bytes: &[u8]) -> Option<usize> {
-    let count = i16::from_be_bytes(bytes.get(..2)?.try_into().ok()?);
-    let mut at = 2;
-    for _ in 0..count.max(0) {
-        let length = i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
-        at += 4 + usize::try_from(length).unwrap_or(0);
+    let mut end = bytes.get(..2).map(|_| 2)?;
+    for field in fields(bytes) {
+        end += 4 + field?.map_or(0, <[u8]>::len);
     }
-    (at <= bytes.len()).then_some(at)
+    Some(end)
 }
 
 /// Writes the staged `tuple` without its first field (the position).
@@ -420,7 +388,7 @@ mod tests {
     }
 
     fn append(stored_max: Option<i64>) -> Append {
-        Append::new(String::new(), String::new(), stored_max, 1, 8)
+        Append::new(Default::default(), String::new(), stored_max, 1, 8)
     }
 
     #[test]

@@ -88,9 +88,6 @@ impl Skipped {
             _ => self.runs.push((key, key, self.count)),
         }
         self.count += 1;
-        if self.count > 64 * self.hit.len() as u64 {
-            self.hit.push(0);
-        }
     }
 
     /// Takes the key of a tuple staged after the order broke.
@@ -106,17 +103,34 @@ impl Skipped {
             return;
         }
         let bit = before + key.abs_diff(first);
-        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
-        if self.hit[word] & mask == 0 {
-            self.hit[word] |= mask;
+        if !get(&self.hit, bit) {
+            put(&mut self.hit, bit, true);
             self.repeated += 1;
         }
     }
 }
 
+/// Whether bit `bit` of `bits` is set.
+pub(super) fn get(bits: &[u64], bit: u64) -> bool {
+    bits.get((bit / 64) as usize)
+        .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+}
+
+/// Sets or clears bit `bit` of `bits`, growing them as needed.
+pub(super) fn put(bits: &mut Vec<u64>, bit: u64, on: bool) {
+    let word = (bit / 64) as usize;
+    if bits.len() <= word {
+        bits.resize(word + 1, 0);
+    }
+    match on {
+        true => bits[word] |= 1 << (bit % 64),
+        false => bits[word] &= !(1 << (bit % 64)),
+    }
+}
+
 /// The binary COPY fields of `tuple` (field count, then each field's
 /// length, -1 for NULL, and bytes); `None` ends it early on a short tuple.
-fn fields(tuple: &[u8]) -> impl Iterator<Item = Option<Option<&[u8]>>> + '_ {
+pub(super) fn fields(tuple: &[u8]) -> impl Iterator<Item = Option<Option<&[u8]>>> + '_ {
     let count = tuple
         .get(..2)
         .map_or(0, |c| i16::from_be_bytes([c[0], c[1]]).max(0) as usize);
@@ -394,12 +408,8 @@ fn compare(
 /// Sends the rows waiting to be staged in a COPY of their own.
 fn flush(sp: &mut Transaction<'_>, table: &Table, staged: &mut Batch) -> Result<()> {
     let lines = std::mem::take(staged);
-    let mut copy = load::start_copy(sp, table)?;
-    let written = load::write_framed(&mut copy, &lines.bytes);
-    if let Err(e) = written {
-        return Err(load::copy_failed(table, copy, e, &lines));
-    }
-    match copy.finish() {
+    let copy = load::start_copy(sp, table)?;
+    match load::copy_all(copy, &lines.bytes) {
         Ok(_) => Ok(()),
         Err(e) => Err(load::rejected(table, e, &lines)),
     }

@@ -13,13 +13,13 @@ use super::key_order::KeyOrder;
 use crate::copy::{write_tuple, COPY_HEADER, COPY_TRAILER};
 use crate::encode::FieldError;
 use crate::error::{Error, Result};
-use crate::plan::{Run, Stage};
+use crate::plan::Run;
 use crate::row::{AsRow, BulkRows};
 use crate::table::TableDef;
 
 /// Bytes encoded before they are handed to the connection. Large enough that
 /// the per-message overhead vanishes, small enough to stay in cache.
-pub(super) const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 /// Bytes of rows of a table other than the one being COPYed that wait before
 /// that table gets its turn.
@@ -53,11 +53,7 @@ where
 {
     let rows = rows.into_iter();
     if let [table] = tables {
-        let compare = table
-            .plan
-            .steps_of(Stage::Load)
-            .find(|s| s.run == Run::Compare);
-        if let Some(select) = compare.map(|step| step.sql.clone()) {
+        if let Some(select) = table.plan.load_sql(&Run::Compare).map(str::to_owned) {
             return super::compare::load(sp, table, rows, progress, &select);
         }
     }
@@ -246,13 +242,9 @@ pub(super) fn start_copy<'a>(
     sp: &'a mut Transaction<'_>,
     table: &Table,
 ) -> Result<CopyInWriter<'a>> {
-    let step = table
-        .plan
-        .steps_of(Stage::Load)
-        .find(|s| s.run == Run::Load)
-        .expect("every plan loads");
-    log::debug!("{}", step.sql);
-    sp.copy_in(&step.sql)
+    let sql = table.plan.load_sql(&Run::Load).expect("every plan loads");
+    log::debug!("{sql}");
+    sp.copy_in(sql)
         .map_err(|e| rejected(table, e, &Batch::default()))
 }
 
@@ -285,15 +277,23 @@ impl Batch {
     }
 }
 
-/// Writes `bytes` (whole tuples), framed by the COPY's header and trailer,
-/// in pieces of [`CHUNK`]: the connection copies what it is given into its
-/// buffers, so a piece at a time keeps those copies small.
-pub(super) fn write_framed(copy: &mut CopyInWriter<'_>, bytes: &[u8]) -> std::io::Result<()> {
-    copy.write_all(COPY_HEADER)?;
-    for piece in bytes.chunks(CHUNK) {
-        copy.write_all(piece)?;
+/// Sends `bytes` (whole tuples) as all of `copy`, framed by the COPY's
+/// header and trailer, and finishes it: the rows' count, or the server's
+/// reason. The bytes go in pieces of [`CHUNK`]: the connection copies what
+/// it is given into its buffers, so a piece at a time keeps those copies
+/// small.
+pub(super) fn copy_all(mut copy: CopyInWriter<'_>, bytes: &[u8]) -> Result<u64, postgres::Error> {
+    fn write(copy: &mut CopyInWriter<'_>, bytes: &[u8]) -> std::io::Result<()> {
+        copy.write_all(COPY_HEADER)?;
+        for piece in bytes.chunks(CHUNK) {
+            copy.write_all(piece)?;
+        }
+        copy.write_all(COPY_TRAILER)
     }
-    copy.write_all(COPY_TRAILER)
+    match write(&mut copy, bytes) {
+        Err(e) => Err(copy_error(copy, e)),
+        Ok(()) => copy.finish(),
+    }
 }
 
 /// The COPY failed while sending: the server's reason comes with `finish`.
@@ -307,7 +307,7 @@ pub(super) fn copy_failed(
 }
 
 /// The server's reason for a COPY whose write failed with `e`.
-pub(super) fn copy_error(copy: CopyInWriter<'_>, e: std::io::Error) -> postgres::Error {
+fn copy_error(copy: CopyInWriter<'_>, e: std::io::Error) -> postgres::Error {
     let sent = e
         .into_inner()
         .and_then(|inner| inner.downcast::<postgres::Error>().ok());

@@ -467,6 +467,14 @@ impl Plan {
     pub(crate) fn steps_of(&self, stage: Stage) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(move |s| s.stage == stage)
     }
+
+    /// The statement of the load stage's step that runs as `run`, when the
+    /// plan has one.
+    pub(crate) fn load_sql(&self, run: &Run) -> Option<&str> {
+        self.steps_of(Stage::Load)
+            .find(|s| s.run == *run)
+            .map(|s| s.sql.as_str())
+    }
 }
 
 impl fmt::Display for Plan {
